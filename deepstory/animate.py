@@ -1,0 +1,156 @@
+"""Animate a still portrait with a motion track, in torch, in frame batches.
+
+Only the region around the face moves: it is warped (head drift, jaw drop,
+upper lip) by one ``grid_sample`` per batch, painted (dark mouth interior,
+eyelids), converted to uint8 and permuted to ``HWC`` on the device, then
+pasted over the still portrait.  Pixels outside that region are the portrait's
+own, untouched, in every frame.  Each frame depends only on its own motion row,
+so frames are identical whatever the batch or chunk size.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepstory.motion import CHANNELS
+from deepstory.portrait import Portrait
+
+_OPEN, _BLINK, _DX, _DY, _ROLL, _NOD = (CHANNELS.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod"))
+
+
+def _ramp(v: torch.Tensor, a, b) -> torch.Tensor:
+    """Smoothstep from 0 at ``a`` to 1 at ``b`` (works for a > b too; bounds may be tensors)."""
+    if not torch.is_tensor(a) and not torch.is_tensor(b) and a == b:
+        return torch.ones_like(v)
+    t = ((v - a) / (b - a)).clamp(0, 1)
+    return t * t * (3 - 2 * t)
+
+
+@dataclass
+class PreparedPortrait:
+    """A portrait's tensors on the device, built once per chunk."""
+
+    still: torch.Tensor  # uint8 [H, W, 3]
+    crop: torch.Tensor  # float [1, 3, h, w], 0..255
+    region: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
+    xs: torch.Tensor  # float [h, w] frame x of each crop pixel
+    ys: torch.Tensor
+    head_mask: torch.Tensor  # float [h, w]
+    lid_colors: torch.Tensor  # float [eyes, 3]
+    portrait: Portrait
+
+
+class WarpAnimator:
+    """Procedural warp animator: fast on a CPU, no model weights.
+
+    ``jaw_drop``: the open mouth's height as a fraction of its width at
+    ``open=1``.  ``margin``: the animated region around the face box, as a
+    fraction of the face size.
+    """
+
+    def __init__(self, device: str | torch.device = "cpu", batch_size: int = 16, jaw_drop: float = 0.42,
+                 margin: float = 0.25, mouth_color: tuple[int, int, int] = (52, 14, 22)) -> None:
+        if int(batch_size) < 1:
+            raise ValueError(f"animator batch_size must be at least 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.batch_size = int(batch_size)
+        self.jaw_drop = float(jaw_drop)
+        self.margin = float(margin)
+        self.mouth_color = torch.tensor(mouth_color, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+
+    def prepare(self, portrait: Portrait) -> PreparedPortrait:
+        image = portrait.image
+        H, W = image.shape[:2]
+        face = portrait.face
+        fx0, fy0, fx1, fy1 = face.box
+        mx_, my_ = self.margin * (fx1 - fx0), self.margin * (fy1 - fy0)
+        x0, y0 = max(0, math.floor(fx0 - mx_)), max(0, math.floor(fy0 - my_))
+        x1, y1 = min(W, math.ceil(fx1 + mx_)), min(H, math.ceil(fy1 + my_))
+        still = torch.from_numpy(np.array(image)).to(self.device)
+        crop = still[y0:y1, x0:x1].permute(2, 0, 1).unsqueeze(0).float()
+        ys, xs = torch.meshgrid(
+            torch.arange(y0, y1, dtype=torch.float32, device=self.device),
+            torch.arange(x0, x1, dtype=torch.float32, device=self.device),
+            indexing="ij",
+        )
+        # 1 inside the face box, easing to 0 at the region's edge (not at the image's edge).
+        mask_x = _ramp(xs, x0, max(fx0, x0)) if x0 > 0 else torch.ones_like(xs)
+        mask_x = mask_x * (_ramp(xs, x1 - 1, min(fx1, x1 - 1)) if x1 < W else 1.0)
+        mask_y = _ramp(ys, y0, max(fy0, y0)) if y0 > 0 else torch.ones_like(ys)
+        mask_y = mask_y * (_ramp(ys, y1 - 1, min(fy1, y1 - 1)) if y1 < H else 1.0)
+        lid_colors = []
+        for ex, ey in face.eyes:
+            r = face.eye_width
+            ring = ((xs - ex) ** 2 + (ys - ey + 0.9 * r) ** 2).sqrt() < 0.35 * r
+            pixels = crop[0].permute(1, 2, 0)[ring]
+            lid_colors.append(pixels.median(dim=0).values if len(pixels) else crop[0].mean(dim=(1, 2)))
+        lids = torch.stack(lid_colors) if lid_colors else torch.zeros(0, 3, device=self.device)
+        return PreparedPortrait(still, crop, (x0, y0, x1, y1), xs, ys, mask_x * mask_y, lids, portrait)
+
+    # ------------------------------------------------------------------------------------
+    def _render_batch(self, p: PreparedPortrait, motion: torch.Tensor) -> torch.Tensor:
+        face = p.portrait.face
+        B = motion.shape[0]
+        xs, ys = p.xs.unsqueeze(0), p.ys.unsqueeze(0)  # [1, h, w]
+        col = lambda c: motion[:, c].view(B, 1, 1)  # noqa: E731
+        fx0, fy0, fx1, fy1 = face.box
+        fw, fh = fx1 - fx0, fy1 - fy0
+        # Head: rotate about the chin, translate, nod; eased out towards the region's edge.
+        pivot_x, pivot_y = (fx0 + fx1) / 2, fy1
+        theta = col(_ROLL) * (math.pi / 180)
+        cos, sin = torch.cos(theta), torch.sin(theta)
+        rx, ry = xs - pivot_x, ys - pivot_y
+        tx = col(_DX) * fw
+        ty = col(_DY) * fh + col(_NOD) * 0.025 * fh
+        qx = xs + (cos * rx + sin * ry + pivot_x - tx - xs) * p.head_mask
+        qy = ys + (-sin * rx + cos * ry + pivot_y - ty - ys) * p.head_mask
+        # Mouth: the lower lip and jaw drop, the upper lip lifts a little.
+        mx, my = face.mouth
+        mw = face.mouth_width
+        gap = col(_OPEN) * self.jaw_drop * mw
+        across = torch.exp(-(((qx - mx) / (0.62 * mw)) ** 2))
+        below = _ramp(qy, my - 0.02 * mw, my + 0.02 * mw) * (1 - _ramp(qy, my + 0.35 * mw, my + 1.5 * mw))
+        above = (1 - _ramp(qy, my - 0.02 * mw, my + 0.02 * mw)) * (1 - _ramp(qy, my - 0.1 * mw, my - 0.6 * mw))
+        sy = qy - 0.75 * gap * across * below + 0.25 * gap * across * above
+        # Sample the crop at (qx, sy).
+        x0, y0, x1, y1 = p.region
+        gx = 2 * (qx - x0) / max(1, x1 - x0 - 1) - 1
+        gy = 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1
+        grid = torch.stack([gx, gy], dim=-1)
+        out = F.grid_sample(p.crop.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
+                            align_corners=True)
+        # Dark mouth interior between the moved lips.
+        cy = my + 0.25 * gap
+        half_h = (0.5 * gap).clamp(min=1e-3)
+        half_w = 0.42 * mw
+        inside = ((qx - mx) / half_w) ** 2 + ((qy - cy) / half_h) ** 2
+        alpha = ((1 - inside) * (half_h.clamp(max=6) * 1.2)).clamp(0, 1) * (gap > 0.5).float()
+        shade = 0.55 + 0.45 * _ramp(qy, cy - half_h, cy + half_h)  # darker at the top (shadow of the lip)
+        out = out * (1 - alpha.unsqueeze(1)) + (self.mouth_color * shade.unsqueeze(1)) * alpha.unsqueeze(1)
+        # Eyelids: the lid colour slides down over each eye as it blinks.
+        blink = col(_BLINK)
+        for (ex, ey), lid in zip(face.eyes, p.lid_colors):
+            a, b = 0.62 * face.eye_width, 0.42 * face.eye_width
+            ellipse = ((qx - ex) / a) ** 2 + ((qy - ey) / b) ** 2
+            edge = ey - b + 2 * b * blink
+            covered = ((1 - ellipse) * 4).clamp(0, 1) * ((edge - qy) * 0.8).clamp(0, 1) * (blink > 0.02).float()
+            lash = ((1 - ellipse) * 4).clamp(0, 1) * (1 - ((qy - edge).abs() / 1.2).clamp(0, 1)) * (blink > 0.2).float()
+            lid_rgb = lid.view(1, 3, 1, 1)
+            out = out * (1 - covered.unsqueeze(1)) + lid_rgb * covered.unsqueeze(1)
+            out = out * (1 - 0.75 * lash.unsqueeze(1))
+        crop = out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        frames = p.still.unsqueeze(0).expand(B, -1, -1, -1).clone()
+        frames[:, y0:y1, x0:x1] = crop
+        return frames
+
+    @torch.inference_mode()
+    def frames(self, prepared: PreparedPortrait, motion: np.ndarray) -> Iterator[np.ndarray]:
+        """Yield uint8 ``[B, H, W, 3]`` arrays on the CPU, ``batch_size`` frames at a time."""
+        for start in range(0, len(motion), self.batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(motion[start:start + self.batch_size])).to(self.device)
+            yield self._render_batch(prepared, batch).cpu().numpy()

@@ -1,0 +1,43 @@
+"""Config helpers: the ``${asset:...}`` resolver and the one place objects are instantiated."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate as _instantiate
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+class DeepstoryError(Exception):
+    """A user-facing problem: printed as one line, exit code 2."""
+
+
+def asset(relative: str) -> str:
+    """Absolute path of a file bundled with the package (``${asset:portraits/hoot.png}``)."""
+    return str(ASSETS / relative)
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("asset"):
+        OmegaConf.register_new_resolver("asset", asset)
+
+
+def instantiate(node: DictConfig, where: str, **runtime: Any) -> Any:
+    """``hydra.utils.instantiate`` with a log line and a one-line error naming the config key."""
+    target = node.get("_target_", "?") if isinstance(node, DictConfig) else "?"
+    log.debug("Instantiating %s <%s>", where, target)
+    try:
+        return _instantiate(node, **runtime)
+    except Exception as exc:  # hydra wraps everything in InstantiationException
+        cause = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        raise DeepstoryError(f"{where} ({target}): {cause}") from exc
+
+
+register_resolvers()

@@ -1,0 +1,135 @@
+"""What every stage is handed: where the run's files live and the run-time objects."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from deepstory.files import read_json
+from deepstory.media import read_wav
+from deepstory.portrait import Face, Portrait, fit_portrait
+from deepstory.speech import Voice
+from deepstory.story import Sentence
+from deepstory.timeline import Chunk, Segment, SegmentReader
+
+
+@dataclass
+class RunContext:
+    """Paths, media constants, speakers and progress for one render.
+
+    Stages communicate only through files under ``run_dir``; the loaders here
+    read those files back (``sentences``, ``segments``, ``chunks``).
+    """
+
+    run_dir: Path
+    cfg: DictConfig
+    device: torch.device
+    console: Console
+    progress: Progress | None = None
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)  # written into the mp4
+    _portraits: dict[str, Portrait] = field(default_factory=dict)
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def temp(self) -> Path:
+        return self.run_dir / "temp"
+
+    @property
+    def export(self) -> Path:
+        return self.run_dir / "export"
+
+    def speech_path(self, sentence: int) -> Path:
+        return self.temp / "speech" / f"s{sentence:06d}.wav"
+
+    def chunk_audio_path(self, chunk: Chunk) -> Path:
+        return self.temp / "chunks" / f"{chunk.name}.wav"
+
+    def motion_path(self, chunk: Chunk) -> Path:
+        return self.temp / "motion" / f"{chunk.name}.npy"
+
+    def clip_path(self, chunk: Chunk) -> Path:
+        return self.temp / "animated" / f"{chunk.name}.mp4"
+
+    @property
+    def story_file(self) -> Path:
+        return self.temp / "story.json"
+
+    @property
+    def timeline_file(self) -> Path:
+        return self.temp / "timeline.json"
+
+    @property
+    def chunks_file(self) -> Path:
+        return self.temp / "chunks.json"
+
+    # -- media constants -------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return int(self.cfg.sample_rate)
+
+    @property
+    def fps(self) -> int:
+        return int(self.cfg.fps)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.cfg.video.width), int(self.cfg.video.height)
+
+    # -- what earlier stages wrote ------------------------------------------------------------
+    def sentences(self) -> list[Sentence]:
+        return [Sentence(**s) for s in read_json(self.story_file)["sentences"]]
+
+    def segments(self) -> list[Segment]:
+        return [Segment(**s) for s in read_json(self.timeline_file)["segments"]]
+
+    def chunks(self) -> list[Chunk]:
+        return [Chunk.from_dict(c) for c in read_json(self.chunks_file)["chunks"]]
+
+    def reader(self, segments: list[Segment] | None = None) -> SegmentReader:
+        return SegmentReader(segments if segments is not None else self.segments(),
+                             lambda i: read_wav(self.speech_path(i))[0])
+
+    # -- speakers -----------------------------------------------------------------------------
+    def voice(self, speaker: str) -> Voice:
+        return Voice.from_config(self.cfg.speakers[speaker].get("voice"))
+
+    def portrait(self, speaker: str) -> Portrait:
+        if speaker not in self._portraits:
+            spec = self.cfg.speakers[speaker]
+            face = Face.from_config(spec.face, f"speakers.{speaker}.face")
+            width, height = self.size
+            self._portraits[speaker] = fit_portrait(spec.image, face, width, height, spec.get("crop"))
+        return self._portraits[speaker]
+
+    # -- progress -------------------------------------------------------------------------------
+    def bar(self, description: str, total: int) -> Callable[[int], None]:
+        """A progress bar; returns ``advance(n)``."""
+        if self.progress is None:
+            return lambda n=1: None
+        task = self.progress.add_task(description, total=total)
+        return lambda n=1: self.progress.advance(task, n)
+
+    def steps(self, description: str, total: int) -> Iterator[int]:
+        """``range(total)`` with a progress bar."""
+        advance = self.bar(description, total)
+        for i in range(total):
+            yield i
+            advance(1)
+
+
+def make_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )

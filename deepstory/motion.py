@@ -1,0 +1,130 @@
+"""Speech -> a compact per-frame motion track (the "base"), one file per chunk.
+
+The track is a float32 array ``[frames, len(CHANNELS)]``:
+
+* ``open``  mouth opening, 0 (shut) .. 1 (wide open), from the speech envelope;
+* ``blink`` eyelid closure, 0 (open) .. 1 (shut), at seeded random times;
+* ``dx``, ``dy`` head translation and ``roll`` head tilt, slow seeded drift,
+  in units of the face size (dx, dy) and degrees (roll);
+* ``nod`` small downward nod, following the speech's loudness rises.
+
+Every value is a function of the *global* frame index and the story's audio
+around that frame, never of where a chunk starts: rendering with any
+``cut_size`` gives the same track.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+import numpy as np
+
+from deepstory.timeline import sample_at
+
+CHANNELS = ("open", "blink", "dx", "dy", "roll", "nod")
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed from values, the same in every process (unlike ``hash``)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+class EnvelopeMotion:
+    """Mouth from loudness, blinks and head drift from a seeded schedule.
+
+    ``floor_db``/``ceil_db``: RMS levels (dBFS) mapped to a shut and a fully
+    open mouth; below ``floor_db`` the mouth is shut, so noise does not
+    chatter.  ``smooth`` frames of symmetric smoothing on each side.
+    """
+
+    context = 4  # frames of audio read on each side of a chunk
+
+    def __init__(
+        self,
+        sample_rate: int,
+        fps: int,
+        seed: int = 0,
+        floor_db: float = -42.0,
+        ceil_db: float = -14.0,
+        smooth: int = 1,
+        blink_interval: float = 3.5,
+        blink_duration: float = 0.18,
+        head_motion: float = 1.0,
+    ) -> None:
+        if ceil_db <= floor_db:
+            raise ValueError(f"motion ceil_db ({ceil_db}) must be above floor_db ({floor_db})")
+        self.sample_rate, self.fps, self.seed = int(sample_rate), int(fps), int(seed)
+        self.floor_db, self.ceil_db = float(floor_db), float(ceil_db)
+        self.smooth = int(smooth)
+        self.blink_interval, self.blink_duration = float(blink_interval), float(blink_duration)
+        self.head_motion = float(head_motion)
+
+    # -- mouth ---------------------------------------------------------------------------
+    def _loudness(self, read: Callable[[int, int], np.ndarray], first: int, count: int) -> np.ndarray:
+        """Per-frame RMS in dBFS for frames ``[first, first+count)``, from a window around each frame."""
+        lo, hi = first - self.context, first + count + self.context
+        start, stop = sample_at(lo, self.sample_rate, self.fps), sample_at(hi, self.sample_rate, self.fps)
+        audio = read(start, stop)
+        frames = np.arange(lo, hi)
+        bounds = np.array([sample_at(f, self.sample_rate, self.fps) for f in range(lo, hi + 1)]) - start
+        energy = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
+        sums = energy[bounds[1:]] - energy[bounds[:-1]]
+        rms = np.sqrt(sums / np.maximum(1, bounds[1:] - bounds[:-1]))
+        return frames, 20 * np.log10(np.maximum(rms, 1e-6))
+
+    def _mouth(self, db: np.ndarray) -> np.ndarray:
+        level = np.clip((db - self.floor_db) / (self.ceil_db - self.floor_db), 0.0, 1.0)
+        if self.smooth > 0:
+            kernel = np.hanning(2 * self.smooth + 3)[1:-1]
+            level = np.convolve(level, kernel / kernel.sum(), mode="same")
+        level[db < self.floor_db] = 0.0  # silence is shut, whatever the neighbours
+        return level
+
+    # -- life ------------------------------------------------------------------------------
+    def _blinks(self, frames: np.ndarray, speaker: str) -> np.ndarray:
+        rng = np.random.default_rng(stable_seed(self.seed, "blink", speaker))
+        t_end = (frames[-1] + 1) / self.fps if frames.size else 0.0
+        times = []
+        t = rng.uniform(0.5, self.blink_interval)
+        while t < t_end + 1:
+            times.append(t)
+            t += self.blink_duration + rng.gamma(4.0, self.blink_interval / 4.0)
+        now = (frames + 0.5) / self.fps
+        blink = np.zeros(frames.shape, dtype=np.float64)
+        half = self.blink_duration / 2
+        for t in times:
+            if t + half < now[0] or t - half > now[-1]:
+                continue
+            blink = np.maximum(blink, np.clip(1 - np.abs(now - t) / half, 0, 1))
+        return np.clip(blink * 1.4, 0, 1)
+
+    def _drift(self, frames: np.ndarray, speaker: str, name: str, amplitude: float) -> np.ndarray:
+        rng = np.random.default_rng(stable_seed(self.seed, name, speaker))
+        periods = rng.uniform(2.5, 9.0, size=3)
+        phases = rng.uniform(0, 2 * np.pi, size=3)
+        weights = rng.uniform(0.5, 1.0, size=3)
+        t = frames / self.fps
+        wave = sum(w * np.sin(2 * np.pi * t / p + ph) for w, p, ph in zip(weights, periods, phases))
+        return amplitude * self.head_motion * wave / weights.sum()
+
+    def track(self, read: Callable[[int, int], np.ndarray], first_frame: int, frames: int, speaker: str) -> np.ndarray:
+        """The motion of global frames ``[first_frame, first_frame + frames)`` for ``speaker``."""
+        all_frames, db = self._loudness(read, first_frame, frames)
+        mouth = self._mouth(db)
+        rise = np.clip(np.diff(mouth, prepend=mouth[0]), 0, None)
+        nod = np.convolve(rise, np.hanning(7) / np.hanning(7).sum(), mode="same")
+        inner = slice(self.context, self.context + frames)
+        own = all_frames[inner]
+        out = np.stack(
+            [
+                mouth[inner],
+                self._blinks(own, speaker),
+                self._drift(own, speaker, "dx", 0.012),
+                self._drift(own, speaker, "dy", 0.008),
+                self._drift(own, speaker, "roll", 1.5),
+                np.clip(nod[inner] * 3.0, 0, 1),
+            ],
+            axis=1,
+        )
+        return out.astype(np.float32)

@@ -1,0 +1,96 @@
+"""Portrait images and the face landmarks the animator needs, fitted to the output size."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+
+@dataclass(frozen=True)
+class Face:
+    """Landmarks in pixel coordinates of the image they belong to."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    mouth: tuple[float, float]
+    mouth_width: float
+    eyes: tuple[tuple[float, float], ...]
+    eye_width: float
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], where: str) -> "Face":
+        try:
+            box = tuple(float(v) for v in cfg["box"])
+            mouth = tuple(float(v) for v in cfg["mouth"])
+            eyes = tuple(tuple(float(v) for v in eye) for eye in cfg["eyes"])
+            face = cls(box=box, mouth=mouth, mouth_width=float(cfg["mouth_width"]), eyes=eyes,
+                       eye_width=float(cfg["eye_width"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: face landmarks need box, mouth, mouth_width, eyes, eye_width ({exc})") from exc
+        if len(box) != 4 or len(mouth) != 2 or any(len(e) != 2 for e in eyes):
+            raise ValueError(f"{where}: box is [x0,y0,x1,y1], mouth [x,y], eyes [[x,y],...]")
+        if face.mouth_width <= 0 or face.eye_width <= 0 or box[2] <= box[0] or box[3] <= box[1]:
+            raise ValueError(f"{where}: face sizes must be positive")
+        return face
+
+    def transformed(self, scale: float, offset_x: float, offset_y: float) -> "Face":
+        def pt(p):
+            return (p[0] * scale - offset_x, p[1] * scale - offset_y)
+
+        x0, y0 = pt(self.box[:2])
+        x1, y1 = pt(self.box[2:])
+        return replace(
+            self,
+            box=(x0, y0, x1, y1),
+            mouth=pt(self.mouth),
+            mouth_width=self.mouth_width * scale,
+            eyes=tuple(pt(e) for e in self.eyes),
+            eye_width=self.eye_width * scale,
+        )
+
+
+@dataclass(frozen=True)
+class Portrait:
+    image: np.ndarray  # uint8 [H, W, 3], already at the output size
+    face: Face
+
+
+def load_image(path: Path | str, background: Sequence[int] = (255, 255, 255)) -> Image.Image:
+    """Open an image as RGB, honouring EXIF orientation and compositing transparency."""
+    path = Path(path)
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+            im = im.convert("RGBA")
+            canvas = Image.new("RGBA", im.size, tuple(background) + (255,))
+            canvas.alpha_composite(im)
+            im = canvas
+        return im.convert("RGB")
+
+
+def fit_portrait(path: Path | str, face: Face, width: int, height: int,
+                 crop: Sequence[float] | None = None) -> Portrait:
+    """Scale the image to cover ``width x height`` and crop around the face.
+
+    ``crop`` ([x0, y0, x1, y1] in source pixels) first cuts the part of the
+    image to show, e.g. to frame a face that is small in a large photo.
+    """
+    im = load_image(path)
+    if crop is not None:
+        x0, y0, x1, y1 = (int(round(float(v))) for v in crop)
+        if not (0 <= x0 < x1 <= im.width and 0 <= y0 < y1 <= im.height):
+            raise ValueError(f"crop {list(crop)} is not inside the {im.width}x{im.height} image")
+        im = im.crop((x0, y0, x1, y1))
+        face = face.transformed(1.0, x0, y0)
+    iw, ih = im.size
+    scale = max(width / iw, height / ih)
+    sw, sh = max(width, round(iw * scale)), max(height, round(ih * scale))
+    cx = (face.box[0] + face.box[2]) / 2 * scale
+    cy = (face.box[1] + face.box[3]) / 2 * scale
+    ox = int(np.clip(round(cx - width / 2), 0, sw - width))
+    oy = int(np.clip(round(cy - height / 2), 0, sh - height))
+    resized = im.resize((sw, sh), Image.LANCZOS) if (sw, sh) != (iw, ih) else im
+    pixels = np.asarray(resized.crop((ox, oy, ox + width, oy + height)), dtype=np.uint8)
+    return Portrait(image=np.ascontiguousarray(pixels), face=face.transformed(scale, ox, oy))

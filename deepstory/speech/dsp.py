@@ -1,0 +1,36 @@
+"""Small, deterministic signal helpers shared by the speech backends."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+
+def resample(audio: np.ndarray, ratio: float, max_denominator: int = 512) -> np.ndarray:
+    """Resample by ``ratio`` (output length ~= input length * ratio), polyphase, float32."""
+    frac = Fraction(ratio).limit_denominator(max_denominator)
+    if frac == 1 or audio.size == 0:
+        return audio.astype(np.float32, copy=False)
+    out = resample_poly(audio.astype(np.float64), frac.numerator, frac.denominator)
+    return out.astype(np.float32)
+
+
+def pitch_factor(semitones: float) -> float:
+    return float(2.0 ** (semitones / 12.0))
+
+
+def normalize_peak(audio: np.ndarray, peak: float = 0.9) -> np.ndarray:
+    """Scale so the loudest sample is ``peak``; silence stays silence."""
+    top = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if top < 1e-6:
+        return np.zeros_like(audio, dtype=np.float32)
+    return np.clip(audio * (peak / top), -1.0, 1.0).astype(np.float32)
+
+
+def trim_silence(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
+    """Drop leading and trailing samples quieter than ``threshold`` (pauses are added by the timeline)."""
+    loud = np.flatnonzero(np.abs(audio) > threshold)
+    if loud.size == 0:
+        return audio[:0]
+    return audio[loud[0]:loud[-1] + 1]

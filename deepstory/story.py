@@ -1,0 +1,143 @@
+"""Story text -> an ordered list of sentences, each with its configured speaker.
+
+Line format (one utterance per line):
+
+* ``Name: text`` or ``Name|text`` is spoken by ``Name``;
+* any other line is spoken by the default speaker (the narrator).
+
+``Name:`` is taken as a speaker prefix only when the name looks like one
+(1 to 4 words, each starting with a capital letter, no digits), or when it
+names a configured speaker; ``|`` always separates a speaker.  So
+``Note: bring tea`` becomes speaker ``Note`` but ``It was 3:00`` stays
+narration.  Names not configured are mapped onto configured speakers by
+round robin in order of first appearance, unless ``speaker_map`` says
+otherwise.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from deepstory.sentences import LINE_PAUSE, pause_after, split_sentences
+
+
+class StoryError(ValueError):
+    """A problem with the story text or its speakers, phrased for the user."""
+
+
+@dataclass(frozen=True)
+class Sentence:
+    index: int  # position in the story, 0-based
+    line: int  # 1-based line number in the story file
+    character: str  # the name as written in the story ("" for narration)
+    speaker: str  # the configured speaker who voices it
+    text: str
+    pause_before: float  # seconds of silence before the speech
+    pause_after: float  # seconds of silence after the speech
+
+
+@dataclass
+class Story:
+    sentences: list[Sentence]
+    speaker_of: dict[str, str] = field(default_factory=dict)  # character -> speaker
+    skipped_lines: list[int] = field(default_factory=list)  # lines with nothing to say
+
+    @property
+    def speakers(self) -> list[str]:
+        """Configured speakers that actually speak, in order of first appearance."""
+        return list(dict.fromkeys(s.speaker for s in self.sentences))
+
+
+_PREFIX = re.compile(r"^\s*([^:|]{1,64}?)\s*([:|])\s*(.*)$", re.S)
+
+
+def _norm(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
+def _looks_like_name(name: str) -> bool:
+    words = name.split()
+    return 1 <= len(words) <= 4 and all(
+        w[0].isupper() and not any(c.isdigit() for c in w) for w in words
+    )
+
+
+def split_line(line: str, known: Iterable[str] = ()) -> tuple[str, str]:
+    """Return ``(character, text)``; character is ``""`` for narration."""
+    match = _PREFIX.match(line)
+    if match:
+        name, sep, text = match.group(1).strip(), match.group(2), match.group(3)
+        if sep == "|" or _looks_like_name(name) or _norm(name) in {_norm(k) for k in known}:
+            return name, text.strip()
+    return "", line.strip()
+
+
+class SpeakerMapper:
+    """Characters in the story -> configured speakers, deterministically.
+
+    Exact (case and Unicode-normalisation insensitive) matches win, then the
+    explicit ``speaker_map``, then round robin over the configured speakers
+    (narrator last, so characters get their own voices first).
+    """
+
+    def __init__(self, speakers: Sequence[str], default: str, speaker_map: Mapping[str, str] | None = None):
+        if not speakers:
+            raise StoryError("no speakers configured (speakers=...)")
+        if default not in speakers:
+            raise StoryError(f"story.default_speaker '{default}' is not a configured speaker ({', '.join(speakers)})")
+        self.speakers = list(speakers)
+        self.default = default
+        self._by_norm = {_norm(s): s for s in speakers}
+        self._explicit = {}
+        for character, speaker in (speaker_map or {}).items():
+            if speaker not in speakers:
+                raise StoryError(f"story.speaker_map.{character} = '{speaker}' is not a configured speaker")
+            self._explicit[_norm(character)] = speaker
+        order = [s for s in speakers if s != default] or [default]
+        self._cycle = order
+        self._assigned: dict[str, str] = {}
+
+    def __call__(self, character: str) -> str:
+        if not character:
+            return self.default
+        key = _norm(character)
+        if key in self._by_norm:
+            return self._by_norm[key]
+        if key in self._explicit:
+            return self._explicit[key]
+        if key not in self._assigned:
+            self._assigned[key] = self._cycle[len(self._assigned) % len(self._cycle)]
+        return self._assigned[key]
+
+
+def parse_story(text: str, mapper: SpeakerMapper) -> Story:
+    """Parse the whole story text (already decoded) into sentences."""
+    sentences: list[Sentence] = []
+    speaker_of: dict[str, str] = {}
+    skipped: list[int] = []
+    known = list(mapper.speakers) + list(mapper._explicit)
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        character, body = split_line(raw, known)
+        parts = [p for p in split_sentences(body) if any(c.isalnum() for c in p)]
+        if not parts:
+            skipped.append(number)
+            continue
+        speaker = mapper(character)
+        speaker_of.setdefault(character or "(narration)", speaker)
+        for k, part in enumerate(parts):
+            sentences.append(
+                Sentence(
+                    index=len(sentences),
+                    line=number,
+                    character=character,
+                    speaker=speaker,
+                    text=part,
+                    pause_before=LINE_PAUSE if k == 0 else 0.0,
+                    pause_after=pause_after(part),
+                )
+            )
+    return Story(sentences=sentences, speaker_of=speaker_of, skipped_lines=skipped)

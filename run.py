@@ -1,0 +1,19 @@
+"""Deepstory: render a story into a talking-portrait video.
+
+    python run.py story=chapter3
+    python run.py -m cut_size=400000,800000
+"""
+import hydra
+from omegaconf import DictConfig
+
+import deepstory.config  # noqa: F401  (registers the ${asset:...} resolver)
+from deepstory.cli import main as _main
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    _main(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Every option of every config group composes and its objects instantiate."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepstory.config import instantiate
+from deepstory.motion import EnvelopeMotion
+from deepstory.speech import SpeechBackend
+from conftest import CONF, compose_cfg
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("models", _options("models"))
+def test_models_instantiate(models):
+    cfg = compose_cfg(f"models={models}")
+    tts = instantiate(cfg.models.tts, "models.tts")
+    assert isinstance(tts, SpeechBackend) and tts.sample_rate == cfg.sample_rate
+    assert isinstance(instantiate(cfg.models.motion, "models.motion"), EnvelopeMotion)
+    animator = instantiate(cfg.models.animator, "models.animator", device=torch.device("cpu"))
+    assert animator.batch_size >= 1
+
+
+@pytest.mark.parametrize("device", _options("device"))
+def test_device_options_compose(device):
+    cfg = compose_cfg(f"device={device}")
+    assert cfg.device.type == device
+
+
+@pytest.mark.parametrize("story", _options("story"))
+def test_story_files_exist(story):
+    cfg = compose_cfg(f"story={story}")
+    assert Path(cfg.story.text_path).is_file()
+    assert cfg.story.default_speaker in cfg.speakers
+
+
+@pytest.mark.parametrize("speakers", _options("speakers"))
+def test_speaker_images_exist(speakers):
+    cfg = compose_cfg(f"speakers={speakers}")
+    for name, spec in cfg.speakers.items():
+        assert Path(spec.image).is_file(), name
+
+
+def test_media_constants_are_interpolated():
+    cfg = compose_cfg("sample_rate=16000", "fps=30", "cut_size=1234")
+    assert cfg.models.tts.sample_rate == 16000
+    assert cfg.models.motion.fps == 30 and cfg.models.motion.sample_rate == 16000
+    assert cfg.stages.chunk.cut_size == 1234

@@ -1,0 +1,67 @@
+"""The motion track: mouth follows loudness, shut in silence, independent of chunking."""
+from __future__ import annotations
+
+import numpy as np
+
+from deepstory.motion import CHANNELS, EnvelopeMotion
+
+SR, FPS = 22050, 25
+
+
+def _story_audio(seconds: float = 12.0) -> np.ndarray:
+    """Bursts of a voiced-like tone separated by silences, deterministic."""
+    t = np.arange(int(seconds * SR)) / SR
+    tone = 0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+    gate = ((t % 3.0) < 1.8).astype(np.float32)  # 1.8 s "speech", 1.2 s silence
+    return (tone * gate).astype(np.float32)
+
+
+def _reader(audio):
+    def read(start, stop):
+        out = np.zeros(stop - start, dtype=np.float32)
+        lo, hi = max(0, start), min(len(audio), stop)
+        if lo < hi:
+            out[lo - start:hi - start] = audio[lo:hi]
+        return out
+    return read
+
+
+def test_mouth_open_in_speech_shut_in_silence():
+    audio = _story_audio()
+    motion = EnvelopeMotion(SR, FPS, seed=1)
+    frames = len(audio) * FPS // SR
+    track = motion.track(_reader(audio), 0, frames, "A")
+    assert track.shape == (frames, len(CHANNELS)) and track.dtype == np.float32
+    t = (np.arange(frames) + 0.5) / FPS
+    speech = ((t % 3.0) > 0.2) & ((t % 3.0) < 1.6)
+    silence = ((t % 3.0) > 2.0) & ((t % 3.0) < 2.8)
+    mouth = track[:, CHANNELS.index("open")]
+    assert mouth[speech].mean() > 0.5
+    assert (mouth[silence] == 0).mean() >= 0.95
+
+
+def test_track_does_not_depend_on_chunking():
+    audio = _story_audio()
+    motion = EnvelopeMotion(SR, FPS, seed=3)
+    frames = len(audio) * FPS // SR
+    whole = motion.track(_reader(audio), 0, frames, "A")
+    cuts = [0, 7, 61, 62, 150, frames]
+    pieces = [motion.track(_reader(audio), a, b - a, "A") for a, b in zip(cuts, cuts[1:])]
+    np.testing.assert_array_equal(np.concatenate(pieces), whole)
+
+
+def test_blinks_are_seeded_and_natural():
+    silent = np.zeros(60 * SR, dtype=np.float32)
+    frames = 60 * FPS
+    a = EnvelopeMotion(SR, FPS, seed=5).track(_reader(silent), 0, frames, "A")
+    b = EnvelopeMotion(SR, FPS, seed=5).track(_reader(silent), 0, frames, "A")
+    c = EnvelopeMotion(SR, FPS, seed=6).track(_reader(silent), 0, frames, "A")
+    np.testing.assert_array_equal(a, b)
+    blink = a[:, CHANNELS.index("blink")]
+    assert not np.array_equal(blink, c[:, CHANNELS.index("blink")])
+    closed = blink > 0.9
+    onsets = np.flatnonzero(closed[1:] & ~closed[:-1])
+    assert 8 <= len(onsets) <= 30  # a blink every 2 to 7 seconds
+    assert closed.mean() < 0.1
+    head = a[:, CHANNELS.index("roll")]
+    assert 0.2 < np.abs(head).max() < 3.0  # slight, visible head motion
