@@ -174,11 +174,13 @@ def concat_and_mux(clips: Sequence[Path], audio: Path, out: Path, workdir: Path,
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     video_in = ffmpeg.input(str(listing), format="concat", safe=0)
     audio_in = ffmpeg.input(str(audio))
-    meta = [f"{k}={v}" for k, v in (metadata or {}).items()]
+    # ffmpeg-python 0.2 writes a list value as one "['k=v', ...]" argument, so give each
+    # pair its own option name; ffmpeg reads "-metadata:g:N k=v" as global metadata.
+    meta = {f"metadata:g:{n}": f"{k}={v}" for n, (k, v) in enumerate((metadata or {}).items())}
     with atomic_path(out) as tmp:
         stream = ffmpeg.output(
             video_in["v"], audio_in["a"], str(tmp), vcodec="copy", acodec="aac", audio_bitrate=audio_bitrate,
-            movflags="+faststart", **({"metadata": meta} if meta else {}),
+            movflags="+faststart", **meta,
         ).global_args("-loglevel", "error", "-nostdin")
         _run(stream, f"mux {out.name}")
     return out

@@ -220,7 +220,8 @@ def test_concat_and_mux(tmp_path: Path) -> None:
     wav = write_wav(tmp_path / "story.wav", tone, SR)
     work = tmp_path / "work"
     work.mkdir()
-    out = concat_and_mux([a, b], wav, tmp_path / "out" / "story.mp4", work, metadata={"title": "Test story"})
+    out = concat_and_mux([a, b], wav, tmp_path / "out" / "story.mp4", work,
+                         metadata={"title": "Test story", "artist": "Deep Story", "comment": "x=1, y=2"})
 
     assert out.exists()
     info = probe(out)
@@ -229,6 +230,8 @@ def test_concat_and_mux(tmp_path: Path) -> None:
     assert audio is not None and audio.codec == "aac" and audio.sample_rate == SR
     assert info.duration == pytest.approx(seconds, abs=0.1)
     assert info.tags.get("title") == "Test story"
+    assert info.tags.get("artist") == "Deep Story"
+    assert info.tags.get("comment") == "x=1, y=2"
 
     frames = list(decode_frames(out, W, H))
     assert len(frames) == 25
@@ -240,6 +243,15 @@ def test_concat_and_mux(tmp_path: Path) -> None:
     rms = float(np.sqrt(np.mean(back**2)))
     assert rms == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
     assert _names(out.parent) == ["story.mp4"]
+
+
+def test_concat_and_mux_without_metadata(tmp_path: Path) -> None:
+    a = _write_clip(tmp_path / "a.mp4", 5)
+    wav = write_wav(tmp_path / "s.wav", np.zeros(int(5 / FPS * SR), np.float32), SR)
+    out = concat_and_mux([a], wav, tmp_path / "o.mp4", tmp_path)
+    info = probe(out)
+    assert "title" not in info.tags
+    assert info.stream("video").codec == "h264" and info.stream("audio").codec == "aac"
 
 
 def test_concat_and_mux_failure_leaves_nothing(tmp_path: Path) -> None:
