@@ -152,5 +152,5 @@ class WarpAnimator:
     def frames(self, prepared: PreparedPortrait, motion: np.ndarray) -> Iterator[np.ndarray]:
         """Yield uint8 ``[B, H, W, 3]`` arrays on the CPU, ``batch_size`` frames at a time."""
         for start in range(0, len(motion), self.batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(motion[start:start + self.batch_size])).to(self.device)
+            batch = torch.from_numpy(np.array(motion[start:start + self.batch_size], dtype=np.float32)).to(self.device)
             yield self._render_batch(prepared, batch).cpu().numpy()

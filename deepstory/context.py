@@ -6,16 +6,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from deepstory.files import read_json
+from deepstory.cache import Cache, digest, file_digest
+from deepstory.files import read_json, write_json
 from deepstory.media import read_wav
 from deepstory.portrait import Face, Portrait, fit_portrait
 from deepstory.speech import Voice
 from deepstory.story import Sentence
-from deepstory.timeline import Chunk, Segment, SegmentReader
+from deepstory.timeline import Chunk, Segment, SegmentReader, build_segments
 
 
 @dataclass
@@ -32,8 +33,11 @@ class RunContext:
     console: Console
     progress: Progress | None = None
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache: Cache | None = None
+    identity: dict[str, Any] = field(default_factory=dict)  # backend settings that shape outputs
     metadata: dict[str, str] = field(default_factory=dict)  # written into the mp4
     _portraits: dict[str, Portrait] = field(default_factory=dict)
+    _portrait_keys: dict[str, str] = field(default_factory=dict)
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -53,8 +57,12 @@ class RunContext:
     def motion_path(self, chunk: Chunk) -> Path:
         return self.temp / "motion" / f"{chunk.name}.npy"
 
-    def clip_path(self, chunk: Chunk) -> Path:
-        return self.temp / "animated" / f"{chunk.name}.mp4"
+    def clip_path(self, segment: int) -> Path:
+        return self.temp / "animated" / f"v{segment:05d}.mp4"
+
+    @property
+    def segments_file(self) -> Path:
+        return self.temp / "animated" / "segments.json"
 
     @property
     def story_file(self) -> Path:
@@ -91,6 +99,10 @@ class RunContext:
     def chunks(self) -> list[Chunk]:
         return [Chunk.from_dict(c) for c in read_json(self.chunks_file)["chunks"]]
 
+    def write_timeline(self, sentences: list[Sentence], lengths: list[int], keys: list[str]) -> None:
+        segments = build_segments(sentences, lengths, self.sample_rate, keys)
+        write_json(self.timeline_file, {"sample_rate": self.sample_rate, "segments": [vars(s) for s in segments]})
+
     def reader(self, segments: list[Segment] | None = None) -> SegmentReader:
         return SegmentReader(segments if segments is not None else self.segments(),
                              lambda i: read_wav(self.speech_path(i))[0])
@@ -98,6 +110,15 @@ class RunContext:
     # -- speakers -----------------------------------------------------------------------------
     def voice(self, speaker: str) -> Voice:
         return Voice.from_config(self.cfg.speakers[speaker].get("voice"))
+
+    def portrait_key(self, speaker: str) -> str:
+        """Hash of everything that makes this speaker's fitted portrait."""
+        spec = self.cfg.speakers[speaker]
+        if speaker not in self._portrait_keys:
+            self._portrait_keys[speaker] = digest(
+                file_digest(spec.image), OmegaConf.to_container(spec.face, resolve=True),
+                OmegaConf.to_container(spec, resolve=True).get("crop"), self.size)
+        return self._portrait_keys[speaker]
 
     def portrait(self, speaker: str) -> Portrait:
         if speaker not in self._portraits:

@@ -1,6 +1,8 @@
 """The render: validate everything cheap, then run the stages in order."""
 from __future__ import annotations
 
+import importlib.metadata
+import subprocess
 import time
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from deepstory.cache import Cache, digest, file_digest
 from deepstory.config import DeepstoryError, instantiate
 from deepstory.context import RunContext, make_progress
 from deepstory.files import write_json, write_text
@@ -71,19 +74,36 @@ def prepare(ctx: RunContext) -> None:
     })
 
 
+# Keys that never change what is rendered, left out of the config hash.
+UNHASHED = ("cache_dir", "debug")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    data = OmegaConf.to_container(cfg, resolve=True)
+    return digest({k: v for k, v in data.items() if k not in UNHASHED})[:16]
+
+
 def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> RunContext:
     """Render ``cfg`` into ``run_dir``; returns the context (paths and stats)."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
-    ctx = RunContext(run_dir=Path(run_dir), cfg=cfg, device=resolve_device(cfg), console=console)
+    ctx = RunContext(run_dir=Path(run_dir), cfg=cfg, device=resolve_device(cfg), console=console,
+                     cache=Cache(Path(str(cfg.cache_dir)).expanduser()))
     ctx.temp.mkdir(parents=True, exist_ok=True)
     ctx.export.mkdir(parents=True, exist_ok=True)
     write_text(ctx.export / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    chash = config_hash(cfg)
+    ctx.metadata = {"comment": f"deepstory config {chash}", "title": Path(str(cfg.story.text_path)).stem}
     prepare(ctx)
     models = cfg.models
+    tts = instantiate(models.tts, "models.tts")
+    ctx.identity = {
+        "tts": tts.identity(),
+        "motion": OmegaConf.to_container(models.motion, resolve=True),
+        "animator": OmegaConf.to_container(models.animator, resolve=True),
+    }
     stages = [
-        instantiate(cfg.stages.speech, "stages.speech",
-                    tts=instantiate(models.tts, "models.tts")),
+        instantiate(cfg.stages.speech, "stages.speech", tts=tts),
         instantiate(cfg.stages.chunk, "stages.chunk"),
         instantiate(cfg.stages.motion, "stages.motion",
                     motion=instantiate(models.motion, "models.motion")),
@@ -99,8 +119,67 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
             ctx.stats.setdefault(stage.name, {})["seconds"] = time.perf_counter() - t0
     ctx.progress = None
     ctx.stats["total"] = {"seconds": time.perf_counter() - started}
+    write_manifest(ctx, chash)
     summarize(ctx)
     return ctx
+
+
+STAGE_OF_KIND = {"speech": "speech", "chunk-audio": "chunk", "motion": "motion", "clip": "animate", "export": "compose"}
+
+
+def _git_revision() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("deepstory")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def write_manifest(ctx: RunContext, chash: str) -> None:
+    """``export/manifest.json``: what made this render, what it contains, what it cost."""
+    cfg = ctx.cfg
+    sentences, segments, chunks = ctx.sentences(), ctx.segments(), ctx.chunks()
+    samples = segments[-1].end if segments else 0
+    stages = {name: {"seconds": round(stat.get("seconds", 0.0), 3)} for name, stat in ctx.stats.items()}
+    for kind, counts in ctx.cache.summary().items():
+        stages.setdefault(STAGE_OF_KIND.get(kind, kind), {}).update(counts)
+    speakers = list(dict.fromkeys(s.speaker for s in sentences))
+    manifest = {
+        "config_hash": chash,
+        "deepstory_version": _version(),
+        "git_revision": _git_revision(),
+        "inputs": {
+            "story": {"path": str(cfg.story.text_path), "sha256": file_digest(cfg.story.text_path)},
+            "images": {s: {"path": str(cfg.speakers[s].image), "sha256": file_digest(cfg.speakers[s].image)}
+                       for s in speakers},
+            "models": ctx.identity,
+        },
+        "audio": {"samples": samples, "sample_rate": ctx.sample_rate, "seconds": samples / ctx.sample_rate},
+        "video": {"frames": frame_at(samples, ctx.sample_rate, ctx.fps), "fps": ctx.fps,
+                  "width": ctx.size[0], "height": ctx.size[1], "device": str(ctx.device)},
+        "stages": stages,
+        "chunks": [{"index": c.index, "speaker": c.speaker, "sentences": list(c.sentences),
+                    "first_sample": c.start, "last_sample": c.end - 1, "first_frame": c.first_frame,
+                    "frames": c.frames} for c in chunks],
+        "cache": {"dir": str(ctx.cache.root), "keys": ctx.cache.used},
+    }
+    if ctx.device.type == "cuda":
+        manifest["video"]["max_memory_allocated"] = torch.cuda.max_memory_allocated(ctx.device)
+    write_json(ctx.export / "manifest.json", manifest)
 
 
 def summarize(ctx: RunContext) -> None:
@@ -114,9 +193,14 @@ def summarize(ctx: RunContext) -> None:
     table.add_row("chunks", f"{len(chunks)} (cut_size {ctx.cfg.cut_size})")
     table.add_row("audio", f"{audio_seconds:.1f} s, {samples} samples at {ctx.sample_rate} Hz")
     table.add_row("video", f"{frames} frames at {ctx.fps} fps, {ctx.size[0]}x{ctx.size[1]}, device {ctx.device}")
+    cache = ctx.cache.summary()
     for name, stat in ctx.stats.items():
         if "seconds" in stat:
-            table.add_row(f"time: {name}", f"{stat['seconds']:.1f} s")
+            counts = [c for kind, c in cache.items() if STAGE_OF_KIND.get(kind) == name]
+            hits = sum(c["hits"] for c in counts)
+            done = sum(c["hits"] + c["misses"] for c in counts)
+            note = f"  ({hits}/{done} cached)" if done else ""
+            table.add_row(f"time: {name}", f"{stat['seconds']:.1f} s{note}")
     total = ctx.stats.get("total", {}).get("seconds", 0.0)
     if audio_seconds:
         table.add_row("real-time factor", f"{total / audio_seconds:.2f}")

@@ -1,25 +1,29 @@
-"""The pipeline's stages: story -> speech -> chunks -> motion -> clips -> video.
+"""The pipeline's stages: story -> speech -> chunks -> motion -> video segments -> export.
 
 Each stage reads the files earlier stages wrote under the run dir and writes
-its own, atomically.  Backends (speech, motion, animator) are handed in by the
-pipeline, built from the ``models`` config group.
+its own.  Every output is fetched from the shared cache by a key that hashes
+exactly what it depends on, and produced (atomically, under a lock) only when
+missing, so a re-run, a resumed run or a sweep does each piece of work once.
 """
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deepstory.cache import digest
 from deepstory.chunking import chunk_segments
 from deepstory.context import RunContext
-from deepstory.files import write_json, write_npy, write_text
+from deepstory.files import read_json, write_json, write_npy, write_text
 from deepstory.media import VideoWriter, WavWriter, concat_and_mux, wav_frames, write_wav
-from deepstory.timeline import build_segments
+from deepstory.timeline import overlapping, sample_at, video_segments
 
 
 class Stage(ABC):
-    """One step of the pipeline; ``name`` keys its timing in the summary."""
+    """One step of the pipeline; ``name`` keys its timing and cache counts in the summary."""
 
     name: str = "stage"
 
@@ -28,7 +32,7 @@ class Stage(ABC):
 
 
 class SpeechStage(Stage):
-    """Each sentence in its speaker's voice -> ``temp/speech/sNNNNNN.wav``; the timeline."""
+    """Each sentence in its speaker's voice -> ``temp/speech/sNNNNNN.wav``; then the timeline."""
 
     name = "speech"
 
@@ -37,15 +41,18 @@ class SpeechStage(Stage):
 
     def run(self, ctx: RunContext) -> None:
         sentences = ctx.sentences()
-        lengths = []
+        identity = self.tts.identity()
+        lengths, keys = [], []
         for i in ctx.steps("Speaking sentences", len(sentences)):
             sentence = sentences[i]
-            audio = self.tts.synthesize(sentence.text, ctx.voice(sentence.speaker))
-            path = write_wav(ctx.speech_path(sentence.index), audio, ctx.sample_rate)
-            lengths.append(wav_frames(path))
-        segments = build_segments(sentences, lengths, ctx.sample_rate)
-        write_json(ctx.timeline_file, {"sample_rate": ctx.sample_rate,
-                                       "segments": [vars(s) for s in segments]})
+            voice = ctx.voice(sentence.speaker)
+            key = digest("speech", identity, sentence.text, voice.pitch, voice.rate, dict(voice.options))
+            dest = ctx.speech_path(sentence.index)
+            ctx.cache.get("speech", key, ".wav", dest=dest, produce=lambda tmp, s=sentence, v=voice: write_wav(
+                tmp, self.tts.synthesize(s.text, v), ctx.sample_rate))
+            lengths.append(wav_frames(dest))
+            keys.append(key)
+        ctx.write_timeline(sentences, lengths, keys)
 
 
 class ChunkStage(Stage):
@@ -62,7 +69,10 @@ class ChunkStage(Stage):
         reader = ctx.reader(segments)
         for i in ctx.steps("Cutting chunks", len(chunks)):
             chunk = chunks[i]
-            write_wav(ctx.chunk_audio_path(chunk), reader.read(chunk.start, chunk.end), ctx.sample_rate)
+            parts = [(s.key, s.pad_before, s.pad_after) for s in segments[chunk.sentences[0]:chunk.sentences[-1] + 1]]
+            key = digest("chunk-audio", ctx.sample_rate, parts)
+            ctx.cache.get("chunk-audio", key, ".wav", dest=ctx.chunk_audio_path(chunk), produce=lambda tmp, c=chunk:
+                          write_wav(tmp, reader.read(c.start, c.end), ctx.sample_rate))
         write_json(ctx.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})
 
 
@@ -75,39 +85,77 @@ class MotionStage(Stage):
         self.motion = motion
 
     def run(self, ctx: RunContext) -> None:
-        chunks = ctx.chunks()
-        reader = ctx.reader()
+        segments, chunks = ctx.segments(), ctx.chunks()
+        reader = ctx.reader(segments)
+        context = int(getattr(self.motion, "context", 0))
         for i in ctx.steps("Motion tracks", len(chunks)):
             chunk = chunks[i]
-            track = self.motion.track(reader.read, chunk.first_frame, chunk.frames, chunk.speaker)
-            write_npy(ctx.motion_path(chunk), track)
+            lo = sample_at(chunk.first_frame - context, ctx.sample_rate, ctx.fps)
+            hi = sample_at(chunk.first_frame + chunk.frames + context + 1, ctx.sample_rate, ctx.fps)
+            heard = [(s.start, s.pad_before, s.speech, s.key) for s in overlapping(segments, lo, hi)]
+            key = digest("motion", ctx.identity["motion"], chunk.speaker, chunk.first_frame, chunk.frames, heard)
+            ctx.cache.get("motion", key, ".npy", dest=ctx.motion_path(chunk), produce=lambda tmp, c=chunk: write_npy(
+                tmp, self.motion.track(reader.read, c.first_frame, c.frames, c.speaker)))
 
 
 class AnimateStage(Stage):
-    """Portrait x motion track -> ``temp/animated/cNNNNN.mp4``, streamed batch by batch."""
+    """Portraits x motion tracks -> ``temp/animated/vNNNNN.mp4``, streamed batch by batch.
+
+    Video is encoded in segments of ``segment_frames`` on a fixed grid of global
+    frames (each a closed GOP), not per chunk: a segment may span chunks and
+    speakers.  The encoder therefore sees identical input whatever ``cut_size``
+    is, and ``cut_size`` never changes the decoded picture.
+    """
 
     name = "animate"
 
-    def __init__(self, animator: Any, crf: int = 20, preset: str = "veryfast") -> None:
+    def __init__(self, animator: Any, crf: int = 20, preset: str = "veryfast", segment_frames: int = 250) -> None:
         self.animator = animator
-        self.crf, self.preset = int(crf), preset
+        self.crf, self.preset, self.segment_frames = int(crf), preset, int(segment_frames)
 
     def run(self, ctx: RunContext) -> None:
         chunks = [c for c in ctx.chunks() if c.frames > 0]
+        total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
+        grid = video_segments(total, self.segment_frames)
         width, height = ctx.size
-        frames_total = sum(c.frames for c in chunks)
-        advance = ctx.bar("Animating frames", frames_total)
-        for i in ctx.steps("Animating chunks", len(chunks)):
-            chunk = chunks[i]
-            track = np.load(ctx.motion_path(chunk))
-            prepared = self.animator.prepare(ctx.portrait(chunk.speaker))
-            with VideoWriter(ctx.clip_path(chunk), width, height, ctx.fps, self.crf, self.preset) as writer:
-                for batch in self.animator.frames(prepared, track):
-                    writer.write(batch)
-                    advance(len(batch))
-            if writer.frames != chunk.frames:
-                raise RuntimeError(f"chunk {chunk.name}: animator gave {writer.frames} frames, expected {chunk.frames}")
-        ctx.stats[self.name] = {"frames": frames_total}
+        encoder = {"crf": self.crf, "preset": self.preset, "g": self.segment_frames, "size": [width, height],
+                   "fps": ctx.fps}
+        advance = ctx.bar("Animating frames", total)
+        prepared: dict[str, Any] = {}
+        end = lambda c: c.first_frame + c.frames  # noqa: E731
+        keys: list[str] = []
+        for j in ctx.steps("Encoding segments", len(grid)):
+            start, stop = grid[j]
+            pieces = []
+            for chunk in overlapping(chunks, start, stop, first=lambda c: c.first_frame, end=end):
+                lo, hi = max(start, chunk.first_frame), min(stop, end(chunk))
+                rows = np.load(ctx.motion_path(chunk), mmap_mode="r")[lo - chunk.first_frame:hi - chunk.first_frame]
+                if pieces and pieces[-1][0] == chunk.speaker:  # same picture whatever the chunking
+                    pieces[-1] = (chunk.speaker, np.concatenate([pieces[-1][1], rows]))
+                else:
+                    pieces.append((chunk.speaker, np.array(rows)))
+            key = digest("clip", ctx.identity["animator"], str(ctx.device), encoder,
+                         [(ctx.portrait_key(s), hashlib.sha256(r.tobytes()).hexdigest(), len(r)) for s, r in pieces])
+
+            def produce(tmp: Path, pieces=pieces) -> None:
+                with VideoWriter(tmp, width, height, ctx.fps, self.crf, self.preset,
+                                 extra={"g": self.segment_frames}) as writer:
+                    for speaker, rows in pieces:
+                        if speaker not in prepared:
+                            prepared[speaker] = self.animator.prepare(ctx.portrait(speaker))
+                        for batch in self.animator.frames(prepared[speaker], rows):
+                            writer.write(batch)
+                            advance(len(batch))
+                if writer.frames != stop - start:
+                    raise RuntimeError(f"segment {j}: animator gave {writer.frames} frames, expected {stop - start}")
+
+            _, hit = ctx.cache.get("clip", key, ".mp4", produce, dest=ctx.clip_path(j))
+            if hit:
+                advance(stop - start)
+            keys.append(key)
+        write_json(ctx.segments_file, {"segment_frames": self.segment_frames,
+                                       "segments": [{"frames": list(g), "key": k} for g, k in zip(grid, keys)]})
+        ctx.stats.setdefault(self.name, {})["frames"] = total
 
 
 def _srt_time(sample: int, sample_rate: int) -> str:
@@ -119,7 +167,7 @@ def _srt_time(sample: int, sample_rate: int) -> str:
 
 
 class ComposeStage(Stage):
-    """Clips + speech -> ``export/combined.wav``, ``export/animated.mp4``, ``export/animated.srt``."""
+    """Segments + speech -> ``export/combined.wav``, ``export/animated.mp4``, ``export/animated.srt``."""
 
     name = "compose"
 
@@ -127,7 +175,7 @@ class ComposeStage(Stage):
         self.audio_bitrate = audio_bitrate
 
     def run(self, ctx: RunContext) -> None:
-        segments, chunks, sentences = ctx.segments(), ctx.chunks(), ctx.sentences()
+        segments, sentences = ctx.segments(), ctx.sentences()
         reader = ctx.reader(segments)
         advance = ctx.bar("Composing", 3)
         with WavWriter(ctx.export / "combined.wav", ctx.sample_rate) as wav:
@@ -137,12 +185,16 @@ class ComposeStage(Stage):
         cues = []
         for n, seg in enumerate(segments, start=1):
             s = sentences[seg.sentence]
-            who = s.character or s.speaker
             cues.append(f"{n}\n{_srt_time(seg.speech_start, ctx.sample_rate)} --> "
-                        f"{_srt_time(seg.speech_end, ctx.sample_rate)}\n{who}: {s.text}\n")
+                        f"{_srt_time(seg.speech_end, ctx.sample_rate)}\n{s.character or s.speaker}: {s.text}\n")
         write_text(ctx.export / "animated.srt", "\n".join(cues))
         advance(1)
-        clips = [ctx.clip_path(c) for c in chunks if c.frames > 0]
-        concat_and_mux(clips, ctx.export / "combined.wav", ctx.export / "animated.mp4", ctx.temp,
-                       audio_bitrate=self.audio_bitrate, metadata=ctx.metadata)
+        video = read_json(ctx.segments_file)["segments"]
+        clips = [ctx.clip_path(j) for j in range(len(video))]
+        clip_keys = [v["key"] for v in video]
+        audio = [(s.key, s.pad_before, s.pad_after) for s in segments]
+        key = digest("export", clip_keys, audio, ctx.sample_rate, self.audio_bitrate, ctx.metadata)
+        ctx.cache.get("export", key, ".mp4", dest=ctx.export / "animated.mp4", produce=lambda tmp: concat_and_mux(
+            clips, ctx.export / "combined.wav", tmp, ctx.temp, audio_bitrate=self.audio_bitrate,
+            metadata=ctx.metadata))
         advance(1)

@@ -34,6 +34,7 @@ class Segment:
     pad_before: int
     speech: int  # samples of speech
     pad_after: int
+    key: str = ""  # cache key of the speech audio
 
     @property
     def length(self) -> int:
@@ -52,10 +53,12 @@ class Segment:
         return self.speech_start + self.speech
 
 
-def build_segments(sentences: Sequence, speech_lengths: Sequence[int], sample_rate: int) -> list[Segment]:
+def build_segments(sentences: Sequence, speech_lengths: Sequence[int], sample_rate: int,
+                   keys: Sequence[str] | None = None) -> list[Segment]:
     """Lay sentences end to end; ``speech_lengths[i]`` is sentence i's speech in samples."""
     segments, position = [], 0
-    for sentence, speech in zip(sentences, speech_lengths, strict=True):
+    keys = keys if keys is not None else [""] * len(sentences)
+    for sentence, speech, key in zip(sentences, speech_lengths, keys, strict=True):
         seg = Segment(
             sentence=sentence.index,
             speaker=sentence.speaker,
@@ -63,6 +66,7 @@ def build_segments(sentences: Sequence, speech_lengths: Sequence[int], sample_ra
             pad_before=round(sentence.pause_before * sample_rate),
             speech=int(speech),
             pad_after=round(sentence.pause_after * sample_rate),
+            key=key,
         )
         segments.append(seg)
         position = seg.end
@@ -97,6 +101,23 @@ class Chunk:
     @classmethod
     def from_dict(cls, d: dict) -> "Chunk":
         return cls(**{**d, "sentences": tuple(d["sentences"])})
+
+
+def video_segments(total_frames: int, segment_frames: int) -> list[tuple[int, int]]:
+    """The fixed grid of encoded video segments: ``[start, stop)`` global frames.
+
+    The grid depends only on the story's length, never on the chunks, so the
+    encoder sees the same frames in the same groups whatever ``cut_size`` is,
+    and the decoded video is identical across chunkings.
+    """
+    if segment_frames < 1:
+        raise ValueError(f"video.segment_frames must be at least 1, got {segment_frames}")
+    return [(a, min(a + segment_frames, total_frames)) for a in range(0, total_frames, segment_frames)]
+
+
+def overlapping(spans: Sequence, start: int, stop: int, first=lambda s: s.start, end=lambda s: s.end) -> list:
+    """The items of ``spans`` (sorted, contiguous) that overlap ``[start, stop)``."""
+    return [s for s in spans if first(s) < stop and end(s) > start]
 
 
 class SegmentReader:

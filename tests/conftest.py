@@ -47,8 +47,27 @@ TINY_SIZE = 160
 @pytest.fixture(scope="session")
 def tiny_render(tmp_path_factory, tiny_story) -> Path:
     """One real render of the tiny story at a small cut_size (several chunks)."""
-    run_dir = tmp_path_factory.mktemp("render") / "run"
-    proc = run_cli(f"story.text_path={tiny_story}", "cut_size=30000", f"video.width={TINY_SIZE}",
-                   f"video.height={TINY_SIZE}", f"hydra.run.dir={run_dir}")
+    base = tmp_path_factory.mktemp("render")
+    run_dir = base / "run"
+    proc = run_cli(*tiny_args(tiny_story, base / "cache"), "cut_size=30000", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
+
+
+def tiny_args(story: Path, cache: Path, size: int = TINY_SIZE) -> list[str]:
+    """Overrides of a small, fast render of ``story`` with its own cache."""
+    return [f"story.text_path={story}", f"video.width={size}", f"video.height={size}", f"cache_dir={cache}"]
+
+
+def decoded_digest(video: Path, size: int = TINY_SIZE) -> tuple[str, str, int]:
+    """Hashes of the decoded frames and audio of ``video``, and its frame count."""
+    import hashlib
+
+    from deepstory.media import decode_audio, decode_frames
+
+    frames, count = hashlib.sha256(), 0
+    for frame in decode_frames(video, size, size):
+        frames.update(frame.tobytes())
+        count += 1
+    audio = hashlib.sha256(decode_audio(video, 22050).tobytes()).hexdigest()
+    return frames.hexdigest(), audio, count

@@ -48,8 +48,12 @@ def test_several_chunks_in_story_order(tiny_render):
         assert cur["start"] == prev["start"] + prev["samples"]
         assert cur["first_frame"] == prev["first_frame"] + prev["frames"]
     for c in chunks:
-        assert (tiny_render / "temp" / "animated" / f"c{c['index']:05d}.mp4").is_file()
+        assert (tiny_render / "temp" / "chunks" / f"c{c['index']:05d}.wav").is_file()
         assert (tiny_render / "temp" / "motion" / f"c{c['index']:05d}.npy").is_file()
+    segments = json.loads((tiny_render / "temp" / "animated" / "segments.json").read_text())["segments"]
+    assert segments[0]["frames"][0] == 0 and segments[-1]["frames"][1] == chunks[-1]["first_frame"] + chunks[-1]["frames"]
+    for j, _ in enumerate(segments):
+        assert (tiny_render / "temp" / "animated" / f"v{j:05d}.mp4").is_file()
 
 
 def test_subtitles_follow_speech(tiny_render):

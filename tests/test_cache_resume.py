@@ -1,0 +1,171 @@
+"""Reproducible, resumable, sweepable renders: the cache, crash safety, sweeps, provenance."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepstory.media import probe
+from conftest import ROOT, decoded_digest, run_cli, tiny_args
+
+pytestmark = pytest.mark.slow
+
+
+def _manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "export" / "manifest.json").read_text())
+
+
+def _misses(manifest: dict, stage: str) -> int:
+    return manifest["stages"][stage].get("misses", 0)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_story):
+    """An uninterrupted render with a fresh cache, and its decoded output."""
+    base = tmp_path_factory.mktemp("reference")
+    run_dir = base / "run"
+    proc = run_cli(*tiny_args(tiny_story, base / "cache"), f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return run_dir, decoded_digest(run_dir / "export" / "animated.mp4")
+
+
+def test_second_identical_run_is_all_cache_hits(reference, tiny_story, tmp_path):
+    run_dir, expected = reference
+    again = tmp_path / "again"
+    cache = run_dir.parent / "cache"
+    proc = run_cli(*tiny_args(tiny_story, cache), f"hydra.run.dir={again}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stages = _manifest(again)["stages"]
+    for stage in ("speech", "chunk", "motion", "animate", "compose"):
+        assert stages[stage]["misses"] == 0 and stages[stage]["hits"] > 0, (stage, stages[stage])
+    assert decoded_digest(again / "export" / "animated.mp4") == expected
+
+
+def test_same_config_same_output_with_fresh_cache(reference, tiny_story, tmp_path):
+    _, expected = reference
+    proc = run_cli(*tiny_args(tiny_story, tmp_path / "cache"), f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert decoded_digest(tmp_path / "run" / "export" / "animated.mp4") == expected
+
+
+def test_sweep_synthesizes_each_sentence_once_and_cut_size_changes_nothing(reference, tiny_story, tmp_path):
+    _, expected = reference
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", *tiny_args(tiny_story, tmp_path / "cache"), "cut_size=20000,50000,800000",
+                   f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra:job.num}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifests = [_manifest(sweep / str(n)) for n in range(3)]
+    sentences = len(json.loads((sweep / "0" / "temp" / "story.json").read_text())["sentences"])
+    assert sum(_misses(m, "speech") for m in manifests) == sentences
+    chunk_counts = [len(m["chunks"]) for m in manifests]
+    assert len(set(chunk_counts)) == 3, chunk_counts  # the chunking really differs
+    for n in range(3):
+        assert decoded_digest(sweep / str(n) / "export" / "animated.mp4") == expected
+
+
+def test_changing_one_image_rerenders_only_its_segments(reference, tiny_story, tmp_path):
+    run_dir, _ = reference
+    cache = tmp_path / "cache"
+    shutil.copytree(run_dir.parent / "cache", cache)
+    hoot = Image.open(ROOT / "deepstory" / "assets" / "portraits" / "hoot.png").convert("RGB")
+    pixels = np.array(hoot)
+    pixels[:20] = 0  # a black band at the top: a different image
+    changed = tmp_path / "hoot2.png"
+    Image.fromarray(pixels).save(changed)
+    proc = run_cli(*tiny_args(tiny_story, cache), f"speakers.Narrator.image={changed}", "video.segment_frames=50",
+                   f"hydra.run.dir={tmp_path / 'base'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # Same segment grid, new image: only segments showing the narrator are redone.
+    proc = run_cli(*tiny_args(tiny_story, cache), "video.segment_frames=50", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = _manifest(tmp_path / "run")
+    narrator_frames = set()
+    for c in manifest["chunks"]:
+        if c["speaker"] == "Narrator":
+            narrator_frames.update(range(c["first_frame"], c["first_frame"] + c["frames"]))
+    segments = json.loads((tmp_path / "run" / "temp" / "animated" / "segments.json").read_text())["segments"]
+    with_narrator = sum(1 for s in segments if narrator_frames & set(range(*s["frames"])))
+    assert 0 < with_narrator < len(segments)
+    assert _misses(manifest, "animate") == with_narrator
+    assert _misses(manifest, "speech") == 0 and _misses(manifest, "motion") == 0
+
+
+def test_video_traces_to_its_config_and_saved_config_reproduces_it(reference, tmp_path):
+    run_dir, expected = reference
+    manifest = _manifest(run_dir)
+    tags = probe(run_dir / "export" / "animated.mp4").tags
+    assert tags["comment"] == f"deepstory config {manifest['config_hash']}"
+    assert (run_dir / "export" / "config.yaml").is_file()
+    assert manifest["inputs"]["story"]["sha256"] and manifest["inputs"]["images"]["Eileen"]["sha256"]
+    assert manifest["chunks"][0]["first_sample"] == 0 and manifest["chunks"][0]["first_frame"] == 0
+    again = tmp_path / "again"
+    proc = run_cli("--config-path", str(run_dir / ".hydra"), "--config-name", "config",
+                   f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={again}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _manifest(again)["config_hash"] == manifest["config_hash"]
+    assert decoded_digest(again / "export" / "animated.mp4") == expected
+
+
+def _wait_for(predicate, proc, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.005)
+    return False
+
+
+@pytest.mark.parametrize("when", ["speech", "motion", "encoding", "compose"])
+def test_killed_render_resumes_to_the_same_video(reference, tiny_story, tmp_path, when):
+    _, expected = reference
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    args = [sys.executable, str(ROOT / "run.py"), *tiny_args(tiny_story, cache), f"hydra.run.dir={run_dir}"]
+    marks = {
+        "speech": lambda: len(list((run_dir / "temp" / "speech").glob("s*.wav"))) >= 3,
+        "motion": lambda: (run_dir / "temp" / "motion").is_dir(),
+        "encoding": lambda: any((cache / "clip").rglob("*.partial.mp4")) if (cache / "clip").is_dir() else False,
+        "compose": lambda: (run_dir / "export" / "combined.wav").exists()
+        or any((run_dir / "export").glob(".combined*")),
+    }
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reached = _wait_for(marks[when], proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert reached, f"the render finished before reaching {when}"
+    assert not (run_dir / "export" / "animated.mp4").exists()
+    resumed = run_cli(*tiny_args(tiny_story, cache), f"hydra.run.dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert decoded_digest(run_dir / "export" / "animated.mp4") == expected
+    # Work finished before the kill was reused.
+    manifest = _manifest(run_dir)
+    if when != "speech":
+        assert _misses(manifest, "speech") == 0
+
+
+def test_concurrent_renders_share_the_cache(reference, tiny_story, tmp_path):
+    _, expected = reference
+    cache = tmp_path / "cache"
+    procs = [
+        subprocess.Popen([sys.executable, str(ROOT / "run.py"), *tiny_args(tiny_story, cache),
+                          f"hydra.run.dir={tmp_path / name}"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+        for name in ("a", "b")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    for name in ("a", "b"):
+        assert decoded_digest(tmp_path / name / "export" / "animated.mp4") == expected
+    sentences = len(json.loads((tmp_path / "a" / "temp" / "story.json").read_text())["sentences"])
+    assert _misses(_manifest(tmp_path / "a"), "speech") + _misses(_manifest(tmp_path / "b"), "speech") == sentences
