@@ -169,3 +169,25 @@ def test_concurrent_renders_share_the_cache(reference, tiny_story, tmp_path):
         assert decoded_digest(tmp_path / name / "export" / "animated.mp4") == expected
     sentences = len(json.loads((tmp_path / "a" / "temp" / "story.json").read_text())["sentences"])
     assert _misses(_manifest(tmp_path / "a"), "speech") + _misses(_manifest(tmp_path / "b"), "speech") == sentences
+
+
+def test_cache_info_and_prune(reference, tmp_path):
+    run_dir, _ = reference
+    cache = tmp_path / "cache"
+    shutil.copytree(run_dir.parent / "cache", cache)
+    (cache / "speech" / "zz").mkdir(parents=True)
+    orphan = cache / "speech" / "zz" / ("f" * 64 + ".wav")
+    orphan.write_bytes(b"RIFF")
+    cmd = [sys.executable, "-m", "deepstory.cache"]
+    info = subprocess.run([*cmd, "info", "--cache-dir", str(cache)], cwd=ROOT, capture_output=True, text=True)
+    assert info.returncode == 0 and "speech" in info.stdout and "clip" in info.stdout
+    used = _manifest(run_dir)["cache"]["keys"]
+    prune = subprocess.run([*cmd, "prune", "--all-unused", "--cache-dir", str(cache), "--runs", str(run_dir)],
+                           cwd=ROOT, capture_output=True, text=True)
+    assert prune.returncode == 0, prune.stderr
+    assert not orphan.exists()
+    for kind, keys in used.items():
+        for key in keys:
+            assert list((cache / kind / key[:2]).glob(f"{key}.*")), (kind, key)
+    bad = subprocess.run([*cmd, "prune", "--cache-dir", str(cache)], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "needs" in bad.stderr
