@@ -1,9 +1,11 @@
 """Animate a still portrait with a motion track, in torch, in frame batches.
 
-Only the region around the face moves: it is warped (head drift, jaw drop,
-upper lip) by one ``grid_sample`` per batch, painted (dark mouth interior,
-eyelids), converted to uint8 and permuted to ``HWC`` on the device, then
-pasted over the still portrait.  Pixels outside that region are the portrait's
+Only the region around the face moves.  Per batch of frames: the jaw drop,
+upper lip and dark mouth interior are made in a small window around the mouth,
+the eyelids in windows around the eyes (all in the still face's coordinates),
+then one ``grid_sample`` moves the head (tilt about the chin, drift, nod),
+easing to nothing at the region's edge; the result becomes uint8 and is
+permuted to ``HWC`` on the device, then pasted over the still portrait.  Pixels outside that region are the portrait's
 own, untouched, in every frame.  Each frame depends only on its own motion row,
 so frames are identical whatever the batch or chunk size.
 """
@@ -21,6 +23,8 @@ from deepstory.motion import CHANNELS
 from deepstory.portrait import Portrait
 
 _OPEN, _BLINK, _DX, _DY, _ROLL, _NOD = (CHANNELS.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod"))
+MAX_SHIFT = 0.05  # head translation, fraction of the face size
+MAX_ROLL = 3.0  # head tilt, degrees
 
 
 def _ramp(v: torch.Tensor, a, b) -> torch.Tensor:
@@ -93,56 +97,75 @@ class WarpAnimator:
         return PreparedPortrait(still, crop, (x0, y0, x1, y1), xs, ys, mask_x * mask_y, lids, portrait)
 
     # ------------------------------------------------------------------------------------
-    def _render_batch(self, p: PreparedPortrait, motion: torch.Tensor) -> torch.Tensor:
-        face = p.portrait.face
-        B = motion.shape[0]
-        xs, ys = p.xs.unsqueeze(0), p.ys.unsqueeze(0)  # [1, h, w]
-        col = lambda c: motion[:, c].view(B, 1, 1)  # noqa: E731
-        fx0, fy0, fx1, fy1 = face.box
-        fw, fh = fx1 - fx0, fy1 - fy0
-        # Head: rotate about the chin, translate, nod; eased out towards the region's edge.
-        pivot_x, pivot_y = (fx0 + fx1) / 2, fy1
-        theta = col(_ROLL) * (math.pi / 180)
-        cos, sin = torch.cos(theta), torch.sin(theta)
-        rx, ry = xs - pivot_x, ys - pivot_y
-        tx = col(_DX) * fw
-        ty = col(_DY) * fh + col(_NOD) * 0.025 * fh
-        qx = xs + (cos * rx + sin * ry + pivot_x - tx - xs) * p.head_mask
-        qy = ys + (-sin * rx + cos * ry + pivot_y - ty - ys) * p.head_mask
-        # Mouth: the lower lip and jaw drop, the upper lip lifts a little.
-        mx, my = face.mouth
-        mw = face.mouth_width
-        gap = col(_OPEN) * self.jaw_drop * mw
-        across = torch.exp(-(((qx - mx) / (0.62 * mw)) ** 2))
-        below = _ramp(qy, my - 0.02 * mw, my + 0.02 * mw) * (1 - _ramp(qy, my + 0.35 * mw, my + 1.5 * mw))
-        above = (1 - _ramp(qy, my - 0.02 * mw, my + 0.02 * mw)) * (1 - _ramp(qy, my - 0.1 * mw, my - 0.6 * mw))
-        sy = qy - 0.75 * gap * across * below + 0.25 * gap * across * above
-        # Sample the crop at (qx, sy).
+    def _window(self, p: PreparedPortrait, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice]:
+        """Crop-local slices of a frame-pixel box, clipped to the animated region."""
+        rx0, ry0, rx1, ry1 = p.region
+        xa, xb = max(rx0, math.floor(x0)), min(rx1, math.ceil(x1) + 1)
+        ya, yb = max(ry0, math.floor(y0)), min(ry1, math.ceil(y1) + 1)
+        return slice(max(0, ya - ry0), max(0, yb - ry0)), slice(max(0, xa - rx0), max(0, xb - rx0))
+
+    def _mouth(self, p: PreparedPortrait, out: torch.Tensor, open_: torch.Tensor) -> None:
+        """Jaw drop, upper lip and dark interior, in the still face's coordinates, in place."""
+        (mx, my), mw = p.portrait.face.mouth, p.portrait.face.mouth_width
+        win = self._window(p, mx - 1.4 * mw, my - 0.65 * mw, mx + 1.4 * mw, my + 1.55 * mw)
+        xs, ys = p.xs[win].unsqueeze(0), p.ys[win].unsqueeze(0)
+        if xs.numel() == 0:
+            return
+        gap = open_ * self.jaw_drop * mw
+        across = torch.exp(-(((xs - mx) / (0.62 * mw)) ** 2))
+        below = _ramp(ys, my - 0.02 * mw, my + 0.02 * mw) * (1 - _ramp(ys, my + 0.35 * mw, my + 1.5 * mw))
+        above = (1 - _ramp(ys, my - 0.02 * mw, my + 0.02 * mw)) * (1 - _ramp(ys, my - 0.1 * mw, my - 0.6 * mw))
+        sy = ys - 0.75 * gap * across * below + 0.25 * gap * across * above
         x0, y0, x1, y1 = p.region
-        gx = 2 * (qx - x0) / max(1, x1 - x0 - 1) - 1
-        gy = 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1
-        grid = torch.stack([gx, gy], dim=-1)
-        out = F.grid_sample(p.crop.expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
-                            align_corners=True)
-        # Dark mouth interior between the moved lips.
+        grid = torch.stack([(2 * (xs - x0) / max(1, x1 - x0 - 1) - 1).expand_as(sy),
+                            2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
+        patch = F.grid_sample(p.crop.expand(len(gap), -1, -1, -1), grid, mode="bilinear",
+                              padding_mode="border", align_corners=True)
         cy = my + 0.25 * gap
         half_h = (0.5 * gap).clamp(min=1e-3)
-        half_w = 0.42 * mw
-        inside = ((qx - mx) / half_w) ** 2 + ((qy - cy) / half_h) ** 2
-        alpha = ((1 - inside) * (half_h.clamp(max=6) * 1.2)).clamp(0, 1) * (gap > 0.5).float()
-        shade = 0.55 + 0.45 * _ramp(qy, cy - half_h, cy + half_h)  # darker at the top (shadow of the lip)
-        out = out * (1 - alpha.unsqueeze(1)) + (self.mouth_color * shade.unsqueeze(1)) * alpha.unsqueeze(1)
-        # Eyelids: the lid colour slides down over each eye as it blinks.
-        blink = col(_BLINK)
+        inside = ((xs - mx) / (0.42 * mw)) ** 2 + ((ys - cy) / half_h) ** 2
+        alpha = (((1 - inside) * (half_h.clamp(max=6) * 1.2)).clamp(0, 1) * (gap > 0.5).float()).unsqueeze(1)
+        shade = (0.55 + 0.45 * _ramp(ys, cy - half_h, cy + half_h)).unsqueeze(1)  # shadow under the upper lip
+        out[:, :, win[0], win[1]] = patch * (1 - alpha) + self.mouth_color * shade * alpha
+
+    def _eyelids(self, p: PreparedPortrait, out: torch.Tensor, blink: torch.Tensor) -> None:
+        """The lid colour slides down over each eye as it blinks, in place."""
+        face = p.portrait.face
+        a, b = 0.62 * face.eye_width, 0.42 * face.eye_width
         for (ex, ey), lid in zip(face.eyes, p.lid_colors):
-            a, b = 0.62 * face.eye_width, 0.42 * face.eye_width
-            ellipse = ((qx - ex) / a) ** 2 + ((qy - ey) / b) ** 2
+            win = self._window(p, ex - a - 2, ey - b - 2, ex + a + 2, ey + b + 2)
+            xs, ys = p.xs[win].unsqueeze(0), p.ys[win].unsqueeze(0)
+            if xs.numel() == 0:
+                continue
+            inside = ((1 - ((xs - ex) / a) ** 2 - ((ys - ey) / b) ** 2) * 4).clamp(0, 1)
             edge = ey - b + 2 * b * blink
-            covered = ((1 - ellipse) * 4).clamp(0, 1) * ((edge - qy) * 0.8).clamp(0, 1) * (blink > 0.02).float()
-            lash = ((1 - ellipse) * 4).clamp(0, 1) * (1 - ((qy - edge).abs() / 1.2).clamp(0, 1)) * (blink > 0.2).float()
-            lid_rgb = lid.view(1, 3, 1, 1)
-            out = out * (1 - covered.unsqueeze(1)) + lid_rgb * covered.unsqueeze(1)
-            out = out * (1 - 0.75 * lash.unsqueeze(1))
+            covered = (inside * ((edge - ys) * 0.8).clamp(0, 1) * (blink > 0.02).float()).unsqueeze(1)
+            lash = (inside * (1 - ((ys - edge).abs() / 1.2).clamp(0, 1)) * (blink > 0.2).float()).unsqueeze(1)
+            patch = out[:, :, win[0], win[1]]
+            patch = patch * (1 - covered) + lid.view(1, 3, 1, 1) * covered
+            out[:, :, win[0], win[1]] = patch * (1 - 0.75 * lash)
+
+    def _render_batch(self, p: PreparedPortrait, motion: torch.Tensor) -> torch.Tensor:
+        """Face edits in small windows of the still face, then one head warp of the region."""
+        face = p.portrait.face
+        B = motion.shape[0]
+        col = lambda c: motion[:, c].view(B, 1, 1)  # noqa: E731
+        out = p.crop.expand(B, -1, -1, -1).clone()
+        self._mouth(p, out, col(_OPEN).clamp(0, 1))
+        self._eyelids(p, out, col(_BLINK).clamp(0, 1))
+        # Head: rotate about the chin, translate, nod; eased out towards the region's edge.
+        fx0, fy0, fx1, fy1 = face.box
+        fw, fh = fx1 - fx0, fy1 - fy0
+        theta = col(_ROLL).clamp(-MAX_ROLL, MAX_ROLL) * (math.pi / 180)
+        cos, sin = torch.cos(theta), torch.sin(theta)
+        tx = col(_DX).clamp(-MAX_SHIFT, MAX_SHIFT) * fw
+        ty = col(_DY).clamp(-MAX_SHIFT, MAX_SHIFT) * fh + col(_NOD).clamp(0, 1) * 0.025 * fh
+        rx, ry = p.xs - (fx0 + fx1) / 2, p.ys - fy1
+        x0, y0, x1, y1 = p.region
+        gx = p.xs + (cos * rx + sin * ry - rx - tx) * p.head_mask
+        gy = p.ys + (-sin * rx + cos * ry - ry - ty) * p.head_mask
+        grid = torch.stack([2 * (gx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (gy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
+        out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=True)
         crop = out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
         frames = p.still.unsqueeze(0).expand(B, -1, -1, -1).clone()
         frames[:, y0:y1, x0:x1] = crop

@@ -52,6 +52,7 @@ class SpeechStage(Stage):
                 tmp, self.tts.synthesize(s.text, v), ctx.sample_rate))
             lengths.append(wav_frames(dest))
             keys.append(key)
+        self.tts.close()
         ctx.write_timeline(sentences, lengths, keys)
 
 

@@ -48,6 +48,9 @@ class SpeechBackend(ABC):
         May return an empty array when the text has nothing speakable.
         """
 
+    def close(self) -> None:
+        """Release models and memory; called when the speech stage is done."""
+
     def identity(self) -> dict[str, Any]:
         """Everything that makes this backend's output what it is (for cache keys)."""
         return {"backend": type(self).__qualname__, "sample_rate": self.sample_rate}

@@ -66,19 +66,26 @@ class PiperSpeech(SpeechBackend):
         return self.noise_scale > 0 or self.noise_w > 0
 
     def _load(self, seed: int | None = None):
+        """One ONNX session without onnxruntime's memory arena: memory goes back after each sentence."""
         import onnxruntime
         from piper import PiperVoice
+        from piper.config import PiperConfig
 
         if seed is not None:
             onnxruntime.set_seed(seed)
-        voice = PiperVoice.load(self.model_path)
+        options = onnxruntime.SessionOptions()
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         if self.threads:
-            options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self.threads
-            voice.session = onnxruntime.InferenceSession(
-                str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        return voice
+        config = PiperConfig.from_dict(json.loads(Path(f"{self.model_path}.json").read_text(encoding="utf-8")))
+        session = onnxruntime.InferenceSession(str(self.model_path), sess_options=options,
+                                               providers=["CPUExecutionProvider"])
+        return PiperVoice(session=session, config=config)
+
+    def close(self) -> None:
+        """Release the ONNX session (the speech stage is done with it)."""
+        self._voice = None
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         from piper import SynthesisConfig
