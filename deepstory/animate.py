@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from deepstory.motion import CHANNELS
 from deepstory.portrait import Portrait
 
-_OPEN, _BLINK, _DX, _DY, _ROLL, _NOD = (CHANNELS.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod"))
+_OPEN, _BLINK, _DX, _DY, _ROLL, _NOD, _WIDTH = (
+    CHANNELS.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod", "width"))
 MAX_SHIFT = 0.05  # head translation, fraction of the face size
 MAX_ROLL = 3.0  # head tilt, degrees
 
@@ -58,7 +59,8 @@ class WarpAnimator:
     """
 
     def __init__(self, device: str | torch.device = "cpu", batch_size: int = 16, jaw_drop: float = 0.42,
-                 margin: float = 0.25, mouth_color: tuple[int, int, int] = (52, 14, 22)) -> None:
+                 margin: float = 0.25, mouth_color: tuple[int, int, int] = (52, 14, 22),
+                 teeth_color: tuple[int, int, int] = (226, 220, 206)) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"animator batch_size must be at least 1, got {batch_size}")
         self.device = torch.device(device)
@@ -66,6 +68,7 @@ class WarpAnimator:
         self.jaw_drop = float(jaw_drop)
         self.margin = float(margin)
         self.mouth_color = torch.tensor(mouth_color, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.teeth_color = torch.tensor(teeth_color, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
     def prepare(self, portrait: Portrait) -> PreparedPortrait:
         image = portrait.image
@@ -104,29 +107,38 @@ class WarpAnimator:
         ya, yb = max(ry0, math.floor(y0)), min(ry1, math.ceil(y1) + 1)
         return slice(max(0, ya - ry0), max(0, yb - ry0)), slice(max(0, xa - rx0), max(0, xb - rx0))
 
-    def _mouth(self, p: PreparedPortrait, out: torch.Tensor, open_: torch.Tensor) -> None:
-        """Jaw drop, upper lip and dark interior, in the still face's coordinates, in place."""
-        (mx, my), mw = p.portrait.face.mouth, p.portrait.face.mouth_width
-        win = self._window(p, mx - 1.4 * mw, my - 0.65 * mw, mx + 1.4 * mw, my + 1.55 * mw)
+    def _mouth(self, p: PreparedPortrait, out: torch.Tensor, open_: torch.Tensor, width: torch.Tensor) -> None:
+        """Jaw drop, lip shape, dark interior and upper teeth, in the still face's coordinates, in place."""
+        face = p.portrait.face
+        (mx, my), mw = face.mouth, face.mouth_width
+        win = self._window(p, mx - 1.5 * mw, my - 0.65 * mw, mx + 1.5 * mw, my + 1.55 * mw)
         xs, ys = p.xs[win].unsqueeze(0), p.ys[win].unsqueeze(0)
         if xs.numel() == 0:
             return
-        gap = open_ * self.jaw_drop * mw
+        stretch = 1 + 0.16 * width  # spread lips (i, e) widen, rounded lips (o, u) narrow
+        gap = open_ * self.jaw_drop * mw * (1 - 0.2 * width.clamp(max=0).abs())
         across = torch.exp(-(((xs - mx) / (0.62 * mw)) ** 2))
         below = _ramp(ys, my - 0.02 * mw, my + 0.02 * mw) * (1 - _ramp(ys, my + 0.35 * mw, my + 1.5 * mw))
         above = (1 - _ramp(ys, my - 0.02 * mw, my + 0.02 * mw)) * (1 - _ramp(ys, my - 0.1 * mw, my - 0.6 * mw))
+        lips = torch.exp(-(((ys - my) / (0.3 * mw)) ** 2)) * torch.exp(-(((xs - mx) / (0.9 * mw)) ** 2))
+        sx = xs + (mx + (xs - mx) / stretch - xs) * lips
         sy = ys - 0.75 * gap * across * below + 0.25 * gap * across * above
         x0, y0, x1, y1 = p.region
-        grid = torch.stack([(2 * (xs - x0) / max(1, x1 - x0 - 1) - 1).expand_as(sy),
-                            2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
+        grid = torch.stack([2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
         patch = F.grid_sample(p.crop.expand(len(gap), -1, -1, -1), grid, mode="bilinear",
                               padding_mode="border", align_corners=True)
         cy = my + 0.25 * gap
         half_h = (0.5 * gap).clamp(min=1e-3)
-        inside = ((xs - mx) / (0.42 * mw)) ** 2 + ((ys - cy) / half_h) ** 2
+        inside = ((xs - mx) / (0.42 * mw * stretch)) ** 2 + ((ys - cy) / half_h) ** 2
         alpha = (((1 - inside) * (half_h.clamp(max=6) * 1.2)).clamp(0, 1) * (gap > 0.5).float()).unsqueeze(1)
-        shade = (0.55 + 0.45 * _ramp(ys, cy - half_h, cy + half_h)).unsqueeze(1)  # shadow under the upper lip
-        out[:, :, win[0], win[1]] = patch * (1 - alpha) + self.mouth_color * shade * alpha
+        top = cy - half_h
+        shade = (0.55 + 0.45 * _ramp(ys, top, cy + half_h)).unsqueeze(1)  # shadow under the upper lip
+        interior = self.mouth_color * shade
+        if face.teeth:
+            band = (1 - _ramp(ys, top + 0.18 * mw * self.jaw_drop, top + 0.26 * mw * self.jaw_drop)) * (open_ > 0.2)
+            band = (band * (1 - ((xs - mx) / (0.3 * mw * stretch)) ** 2).clamp(0, 1)).unsqueeze(1)
+            interior = interior * (1 - band) + self.teeth_color * band
+        out[:, :, win[0], win[1]] = patch * (1 - alpha) + interior * alpha
 
     def _eyelids(self, p: PreparedPortrait, out: torch.Tensor, blink: torch.Tensor) -> None:
         """The lid colour slides down over each eye as it blinks, in place."""
@@ -151,7 +163,7 @@ class WarpAnimator:
         B = motion.shape[0]
         col = lambda c: motion[:, c].view(B, 1, 1)  # noqa: E731
         out = p.crop.expand(B, -1, -1, -1).clone()
-        self._mouth(p, out, col(_OPEN).clamp(0, 1))
+        self._mouth(p, out, col(_OPEN).clamp(0, 1), col(_WIDTH).clamp(-1, 1))
         self._eyelids(p, out, col(_BLINK).clamp(0, 1))
         # Head: rotate about the chin, translate, nod; eased out towards the region's edge.
         fx0, fy0, fx1, fy1 = face.box

@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from deepstory.cache import Cache, digest, file_digest
 from deepstory.files import read_json, write_json
 from deepstory.media import read_wav
-from deepstory.portrait import Face, Portrait, fit_portrait
+from deepstory.face import speaker_portrait
+from deepstory.portrait import Face, Portrait
 from deepstory.speech import Voice
 from deepstory.story import Sentence
 from deepstory.timeline import Chunk, Segment, SegmentReader, build_segments
@@ -38,6 +39,7 @@ class RunContext:
     metadata: dict[str, str] = field(default_factory=dict)  # written into the mp4
     _portraits: dict[str, Portrait] = field(default_factory=dict)
     _portrait_keys: dict[str, str] = field(default_factory=dict)
+    _faces: dict[str, Face] = field(default_factory=dict)
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -111,22 +113,29 @@ class RunContext:
     def voice(self, speaker: str) -> Voice:
         return Voice.from_config(self.cfg.speakers[speaker].get("voice"))
 
+    def face(self, speaker: str) -> Face:
+        """The speaker's face landmarks in source-image pixels: configured values over detected ones."""
+        self._load_portrait(speaker)
+        return self._faces[speaker]
+
     def portrait_key(self, speaker: str) -> str:
         """Hash of everything that makes this speaker's fitted portrait."""
-        spec = self.cfg.speakers[speaker]
         if speaker not in self._portrait_keys:
-            self._portrait_keys[speaker] = digest(
-                file_digest(spec.image), OmegaConf.to_container(spec.face, resolve=True),
-                OmegaConf.to_container(spec, resolve=True).get("crop"), self.size)
+            spec = self.cfg.speakers[speaker]
+            self._portrait_keys[speaker] = digest(file_digest(spec.image), vars(self.face(speaker)),
+                                                  OmegaConf.to_container(spec, resolve=True).get("crop"), self.size)
         return self._portrait_keys[speaker]
 
     def portrait(self, speaker: str) -> Portrait:
-        if speaker not in self._portraits:
-            spec = self.cfg.speakers[speaker]
-            face = Face.from_config(spec.face, f"speakers.{speaker}.face")
-            width, height = self.size
-            self._portraits[speaker] = fit_portrait(spec.image, face, width, height, spec.get("crop"))
+        self._load_portrait(speaker)
         return self._portraits[speaker]
+
+    def _load_portrait(self, speaker: str) -> None:
+        if speaker in self._portraits:
+            return
+        width, height = self.size
+        self._faces[speaker], self._portraits[speaker] = speaker_portrait(
+            self.cfg.speakers[speaker], f"speakers.{speaker}", width, height)
 
     # -- progress -------------------------------------------------------------------------------
     def bar(self, description: str, total: int) -> Callable[[int], None]:

@@ -247,13 +247,14 @@ def decode_audio(path: Path | str, sample_rate: int) -> np.ndarray:
     return np.frombuffer(proc.stdout, dtype=np.int16).astype(np.float32) / 32767.0
 
 
-def decode_frames(path: Path | str, width: int, height: int, every: int = 1):
-    """Yield decoded RGB frames ``[H, W, 3]`` one at a time (optionally every n-th)."""
-    stream = ffmpeg.input(str(path)).output("pipe:", format="rawvideo", pix_fmt="rgb24")
+def decode_frames(path: Path | str, width: int, height: int, every: int = 1, gray: bool = False):
+    """Yield decoded frames one at a time: RGB ``[H, W, 3]``, or luma ``[H, W]`` with ``gray``."""
+    stream = ffmpeg.input(str(path)).output("pipe:", format="rawvideo", pix_fmt="gray" if gray else "rgb24")
     stream = stream.global_args("-loglevel", "error", "-nostdin")
     proc = subprocess.Popen(stream.compile(cmd=ffmpeg_exe()), stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
-    size = width * height * 3
+    shape = (height, width) if gray else (height, width, 3)
+    size = int(np.prod(shape))
     index = 0
     try:
         while True:
@@ -261,7 +262,7 @@ def decode_frames(path: Path | str, width: int, height: int, every: int = 1):
             if len(buf) < size:
                 break
             if index % every == 0:
-                yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
+                yield np.frombuffer(buf, dtype=np.uint8).reshape(shape)
             index += 1
     finally:
         proc.stdout.close()

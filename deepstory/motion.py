@@ -2,11 +2,14 @@
 
 The track is a float32 array ``[frames, len(CHANNELS)]``:
 
-* ``open``  mouth opening, 0 (shut) .. 1 (wide open), from the speech envelope;
+* ``open``  mouth opening, 0 (shut) .. 1 (wide open), from the speech-band
+  (300-3500 Hz) level, so nasal murmur and closures (m, b, p) keep it shut;
 * ``blink`` eyelid closure, 0 (open) .. 1 (shut), at seeded random times;
-* ``dx``, ``dy`` head translation and ``roll`` head tilt, slow seeded drift,
-  in units of the face size (dx, dy) and degrees (roll);
-* ``nod`` small downward nod, following the speech's loudness rises.
+* ``dx``, ``dy`` head translation and ``roll`` head tilt, slow seeded drift
+  plus breathing, in units of the face size (dx, dy) and degrees (roll);
+* ``nod`` small downward nod, following the speech's loudness rises;
+* ``width`` mouth shape, -1 rounded (o, u) .. +1 spread (i, e), from the
+  spectral centroid of the speech band.
 
 Every value is a function of the *global* frame index and the story's audio
 around that frame, never of where a chunk starts: rendering with any
@@ -21,7 +24,7 @@ import numpy as np
 
 from deepstory.timeline import sample_at
 
-CHANNELS = ("open", "blink", "dx", "dy", "roll", "nod")
+CHANNELS = ("open", "blink", "dx", "dy", "roll", "nod", "width")
 
 
 def stable_seed(*parts: object) -> int:
@@ -61,25 +64,42 @@ class EnvelopeMotion:
         self.head_motion = float(head_motion)
 
     # -- mouth ---------------------------------------------------------------------------
-    def _loudness(self, read: Callable[[int, int], np.ndarray], first: int, count: int) -> np.ndarray:
-        """Per-frame RMS in dBFS for frames ``[first, first+count)``, from a window around each frame."""
-        lo, hi = first - self.context, first + count + self.context
-        start, stop = sample_at(lo, self.sample_rate, self.fps), sample_at(hi, self.sample_rate, self.fps)
-        audio = read(start, stop)
-        frames = np.arange(lo, hi)
-        bounds = np.array([sample_at(f, self.sample_rate, self.fps) for f in range(lo, hi + 1)]) - start
-        energy = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
-        sums = energy[bounds[1:]] - energy[bounds[:-1]]
-        rms = np.sqrt(sums / np.maximum(1, bounds[1:] - bounds[:-1]))
-        return frames, 20 * np.log10(np.maximum(rms, 1e-6))
+    n_fft = 1024  # analysis window around each frame's centre (46 ms at 22050 Hz)
+
+    def _spectrum(self, read: Callable[[int, int], np.ndarray], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame ``lo..hi-1``: speech-band level (dBFS) and spectral centroid (Hz) of 300-3500 Hz.
+
+        The band leaves out the low murmur of nasals (m, n) and plosive
+        closures (b, p), so the mouth shuts on them as it should.
+        """
+        sr, fps, n = self.sample_rate, self.fps, self.n_fft
+        centres = np.array([(2 * f + 1) * sr // (2 * fps) for f in range(lo, hi)], dtype=np.int64)
+        start = int(centres[0]) - n // 2
+        audio = read(start, int(centres[-1]) + n // 2 + 1).astype(np.float64)
+        index = (centres - start - n // 2)[:, None] + np.arange(n)[None, :]
+        window = np.hanning(n)
+        spectrum = np.abs(np.fft.rfft(audio[index] * window, axis=1)) ** 2
+        freqs = np.fft.rfftfreq(n, 1.0 / sr)
+        band = (freqs >= 300) & (freqs <= 3500)
+        power = spectrum[:, band].sum(axis=1) * 2.0 / (n * (window ** 2).sum())
+        centroid = (spectrum[:, band] * freqs[band]).sum(axis=1) / np.maximum(spectrum[:, band].sum(axis=1), 1e-20)
+        return 10 * np.log10(np.maximum(power, 1e-12)), centroid
+
+    def _smooth(self, values: np.ndarray) -> np.ndarray:
+        if self.smooth <= 0:
+            return values
+        kernel = np.hanning(2 * self.smooth + 3)[1:-1]
+        return np.convolve(values, kernel / kernel.sum(), mode="same")
 
     def _mouth(self, db: np.ndarray) -> np.ndarray:
-        level = np.clip((db - self.floor_db) / (self.ceil_db - self.floor_db), 0.0, 1.0)
-        if self.smooth > 0:
-            kernel = np.hanning(2 * self.smooth + 3)[1:-1]
-            level = np.convolve(level, kernel / kernel.sum(), mode="same")
+        level = self._smooth(np.clip((db - self.floor_db) / (self.ceil_db - self.floor_db), 0.0, 1.0))
         level[db < self.floor_db] = 0.0  # silence is shut, whatever the neighbours
         return level
+
+    def _width(self, centroid: np.ndarray, mouth: np.ndarray) -> np.ndarray:
+        """-1 rounded (o, u: low centroid) .. +1 spread (i, e: high centroid); 0 when shut."""
+        shape = np.clip(np.log2(np.maximum(centroid, 1.0) / 700.0), -1.0, 1.0)  # one octave either side of 700 Hz
+        return self._smooth(shape * (mouth > 0.05))
 
     # -- life ------------------------------------------------------------------------------
     def _blinks(self, frames: np.ndarray, speaker: str) -> np.ndarray:
@@ -110,21 +130,29 @@ class EnvelopeMotion:
 
     def track(self, read: Callable[[int, int], np.ndarray], first_frame: int, frames: int, speaker: str) -> np.ndarray:
         """The motion of global frames ``[first_frame, first_frame + frames)`` for ``speaker``."""
-        all_frames, db = self._loudness(read, first_frame, frames)
+        lo, hi = first_frame - self.context, first_frame + frames + self.context
+        db, centroid = self._spectrum(read, lo, hi)
         mouth = self._mouth(db)
+        width = self._width(centroid, mouth)
         rise = np.clip(np.diff(mouth, prepend=mouth[0]), 0, None)
         nod = np.convolve(rise, np.hanning(7) / np.hanning(7).sum(), mode="same")
         inner = slice(self.context, self.context + frames)
-        own = all_frames[inner]
+        own = np.arange(first_frame, first_frame + frames)
+        breath = 0.004 * self.head_motion * np.sin(2 * np.pi * 0.25 * own / self.fps)
         out = np.stack(
             [
                 mouth[inner],
                 self._blinks(own, speaker),
                 self._drift(own, speaker, "dx", 0.012),
-                self._drift(own, speaker, "dy", 0.008),
+                self._drift(own, speaker, "dy", 0.008) + breath,
                 self._drift(own, speaker, "roll", 1.5),
                 np.clip(nod[inner] * 3.0, 0, 1),
+                width[inner],
             ],
             axis=1,
         )
         return out.astype(np.float32)
+
+    def idle(self, first_frame: int, frames: int, speaker: str) -> np.ndarray:
+        """A listener's track: blinks, drift and breathing, mouth shut."""
+        return self.track(lambda a, b: np.zeros(b - a, dtype=np.float32), first_frame, frames, speaker)

@@ -14,7 +14,7 @@ from rich.table import Table
 from deepstory.cache import Cache, digest, file_digest
 from deepstory.config import DeepstoryError, instantiate
 from deepstory.context import RunContext, make_progress
-from deepstory.files import write_json, write_text
+from deepstory.files import read_json, write_json, write_text
 from deepstory.speech import Voice
 from deepstory.story import SpeakerMapper, StoryError, parse_story
 from deepstory.timeline import frame_at
@@ -110,6 +110,7 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
         instantiate(cfg.stages.animate, "stages.animate",
                     animator=instantiate(models.animator, "models.animator", device=ctx.device)),
         instantiate(cfg.stages.compose, "stages.compose"),
+        instantiate(cfg.stages.lipsync, "stages.lipsync"),
     ]
     with make_progress(console) as progress:
         ctx.progress = progress
@@ -124,7 +125,8 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     return ctx
 
 
-STAGE_OF_KIND = {"speech": "speech", "chunk-audio": "chunk", "motion": "motion", "clip": "animate", "export": "compose"}
+STAGE_OF_KIND = {"speech": "speech", "chunk-audio": "chunk", "motion": "motion", "clip": "animate", "export": "compose",
+                 "lipsync": "lipsync"}
 
 
 def _git_revision() -> str | None:
@@ -177,6 +179,8 @@ def write_manifest(ctx: RunContext, chash: str) -> None:
                     "frames": c.frames} for c in chunks],
         "cache": {"dir": str(ctx.cache.root), "keys": ctx.cache.used},
     }
+    if (ctx.export / "lipsync.json").is_file():
+        manifest["lipsync"] = read_json(ctx.export / "lipsync.json")
     if ctx.device.type == "cuda":
         manifest["video"]["max_memory_allocated"] = torch.cuda.max_memory_allocated(ctx.device)
     write_json(ctx.export / "manifest.json", manifest)
@@ -204,5 +208,9 @@ def summarize(ctx: RunContext) -> None:
     total = ctx.stats.get("total", {}).get("seconds", 0.0)
     if audio_seconds:
         table.add_row("real-time factor", f"{total / audio_seconds:.2f}")
+    if (ctx.export / "lipsync.json").is_file():
+        sync = read_json(ctx.export / "lipsync.json")
+        table.add_row("lip sync", f"r={sync['pearson']:.2f} (best lag {sync['best_lag_frames']} frames), mouth shut in "
+                                  f"{100 * sync['closed_in_long_silences']:.0f}% of long-silence frames")
     table.add_row("output", str(ctx.export / "animated.mp4"))
     ctx.console.print(table)

@@ -18,6 +18,7 @@ class Face:
     mouth_width: float
     eyes: tuple[tuple[float, float], ...]
     eye_width: float
+    teeth: bool = True  # show upper teeth when the mouth opens
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], where: str) -> "Face":
@@ -26,7 +27,7 @@ class Face:
             mouth = tuple(float(v) for v in cfg["mouth"])
             eyes = tuple(tuple(float(v) for v in eye) for eye in cfg["eyes"])
             face = cls(box=box, mouth=mouth, mouth_width=float(cfg["mouth_width"]), eyes=eyes,
-                       eye_width=float(cfg["eye_width"]))
+                       eye_width=float(cfg["eye_width"]), teeth=bool(cfg.get("teeth", True)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: face landmarks need box, mouth, mouth_width, eyes, eye_width ({exc})") from exc
         if len(box) != 4 or len(mouth) != 2 or any(len(e) != 2 for e in eyes):
@@ -70,14 +71,14 @@ def load_image(path: Path | str, background: Sequence[int] = (255, 255, 255)) ->
         return im.convert("RGB")
 
 
-def fit_portrait(path: Path | str, face: Face, width: int, height: int,
+def fit_portrait(path: Path | str | Image.Image, face: Face, width: int, height: int,
                  crop: Sequence[float] | None = None) -> Portrait:
     """Scale the image to cover ``width x height`` and crop around the face.
 
     ``crop`` ([x0, y0, x1, y1] in source pixels) first cuts the part of the
     image to show, e.g. to frame a face that is small in a large photo.
     """
-    im = load_image(path)
+    im = path if isinstance(path, Image.Image) else load_image(path)
     if crop is not None:
         x0, y0, x1, y1 = (int(round(float(v))) for v in crop)
         if not (0 <= x0 < x1 <= im.width and 0 <= y0 < y1 <= im.height):

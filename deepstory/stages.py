@@ -18,7 +18,8 @@ from deepstory.cache import digest
 from deepstory.chunking import chunk_segments
 from deepstory.context import RunContext
 from deepstory.files import read_json, write_json, write_npy, write_text
-from deepstory.media import VideoWriter, WavWriter, concat_and_mux, wav_frames, write_wav
+from deepstory import lipsync
+from deepstory.media import VideoWriter, WavWriter, concat_and_mux, decode_frames, wav_frames, write_wav
 from deepstory.timeline import overlapping, sample_at, video_segments
 
 
@@ -198,4 +199,40 @@ class ComposeStage(Stage):
         ctx.cache.get("export", key, ".mp4", dest=ctx.export / "animated.mp4", produce=lambda tmp: concat_and_mux(
             clips, ctx.export / "combined.wav", tmp, ctx.temp, audio_bitrate=self.audio_bitrate,
             metadata=ctx.metadata))
+        write_json(ctx.temp / "export.json", {"key": key})
+        advance(1)
+
+
+class LipSyncStage(Stage):
+    """Measures the finished video: ``export/lipsync.json`` (see :mod:`deepstory.lipsync`)."""
+
+    name = "lipsync"
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = bool(enabled)
+
+    def run(self, ctx: RunContext) -> None:
+        if not self.enabled:
+            return
+        segments, chunks = ctx.segments(), [c for c in ctx.chunks() if c.frames > 0]
+        width, height = ctx.size
+        total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
+        speakers = sorted({c.speaker for c in chunks})
+        boxes, stills = {}, {}
+        for speaker in speakers:
+            portrait = ctx.portrait(speaker)
+            boxes[speaker] = lipsync.mouth_box(portrait.face.mouth, portrait.face.mouth_width, width, height)
+            stills[speaker] = (portrait.image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+        export_key = read_json(ctx.temp / "export.json")["key"]
+        key = digest("lipsync", export_key, {s: [[b.start, b.stop] for b in boxes[s]] for s in speakers})
+        advance = ctx.bar("Measuring lip sync", 1)
+
+        def produce(tmp: Path) -> None:
+            frames = decode_frames(ctx.export / "animated.mp4", width, height, gray=True)
+            opening = lipsync.measure(frames, chunks, boxes, stills)[:total]
+            energy = lipsync.frame_energy(ctx.reader(segments).read, total, ctx.sample_rate, ctx.fps)
+            silent = lipsync.silent_frames(segments, total, ctx.sample_rate, ctx.fps)
+            write_json(tmp, lipsync.score(opening, energy, silent))
+
+        ctx.cache.get("lipsync", key, ".json", produce, dest=ctx.export / "lipsync.json")
         advance(1)

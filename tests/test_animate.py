@@ -6,13 +6,13 @@ import torch
 
 from deepstory.animate import WarpAnimator
 from deepstory.motion import CHANNELS
-from deepstory.portrait import Face, fit_portrait
+from deepstory.face import speaker_portrait
 from conftest import compose_cfg
 
 
 def _portrait(size=192):
     spec = compose_cfg().speakers.Narrator
-    return fit_portrait(spec.image, Face.from_config(spec.face, "Narrator"), size, size, spec.get("crop"))
+    return speaker_portrait(spec, "Narrator", size, size)[1]
 
 
 def _motion(n, **values):

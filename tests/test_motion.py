@@ -11,7 +11,8 @@ SR, FPS = 22050, 25
 def _story_audio(seconds: float = 12.0) -> np.ndarray:
     """Bursts of a voiced-like tone separated by silences, deterministic."""
     t = np.arange(int(seconds * SR)) / SR
-    tone = 0.3 * np.sin(2 * np.pi * 140 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 25))  # a buzz with speech-band harmonics
+    tone = 0.25 * voice * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))
     gate = ((t % 3.0) < 1.8).astype(np.float32)  # 1.8 s "speech", 1.2 s silence
     return (tone * gate).astype(np.float32)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deepstory.media import decode_audio, decode_frames, probe
-from deepstory.portrait import Face, fit_portrait
+from deepstory.face import speaker_portrait
 from conftest import TINY_SIZE, compose_cfg
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def test_mouth_moves_with_speech_not_in_silence(tiny_render):
     stills, boxes = {}, {}
     for name in ("Eileen", "Narrator"):
         spec = cfg.speakers[name]
-        portrait = fit_portrait(spec.image, Face.from_config(spec.face, name), TINY_SIZE, TINY_SIZE, spec.get("crop"))
+        portrait = speaker_portrait(spec, name, TINY_SIZE, TINY_SIZE)[1]
         (mx, my), mw = portrait.face.mouth, portrait.face.mouth_width
         boxes[name] = (int(mx - mw * 0.6), int(my - mw * 0.3), int(mx + mw * 0.6) + 1, int(my + mw * 0.8) + 1)
         stills[name] = portrait.image.astype(np.float32)

@@ -1,0 +1,163 @@
+"""Find a face, its eyes and mouth in a portrait, with no download.
+
+OpenCV's packaged Haar cascades (``opencv-python-headless`` 4.x ships them)
+find human faces (which also catches simple drawn faces) and cat faces; the
+eye cascade refines the eyes.  Mouth and eye positions otherwise come from the
+proportions of the face box, different for people and cats.  Every value can
+be overridden per image in the speakers config (``face.box``, ``face.mouth``,
+``face.mouth_width``, ``face.eyes``, ``face.eye_width``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image
+
+from deepstory.portrait import Face, Portrait, fit_portrait, load_image
+
+# Proportions inside a detected box: eye height, eye x offsets, mouth height, mouth width, eye width.
+HUMAN = {"eye_y": 0.40, "eye_dx": 0.22, "mouth_y": 0.80, "mouth_w": 0.40, "eye_w": 0.20}
+CAT = {"eye_y": 0.42, "eye_dx": 0.20, "mouth_y": 0.82, "mouth_w": 0.20, "eye_w": 0.17}
+
+
+DETECT_SIZE = 400  # images are searched at most this large (faster; portraits have large faces)
+
+
+class FaceNotFound(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str  # "human" or "cat"
+    box: tuple[int, int, int, int]  # x, y, w, h in image pixels
+    eyes: tuple[tuple[float, float], ...]  # from the eye cascade, may be empty
+    eye_width: float | None
+
+
+def _cascade(name: str):
+    import cv2
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    if cascade.empty():  # pragma: no cover - depends on the OpenCV build
+        raise RuntimeError(f"OpenCV has no {name}: pip install 'opencv-python-headless<5'")
+    return cascade
+
+
+def _padded(gray: np.ndarray, frac: float) -> tuple[np.ndarray, int]:
+    import cv2
+
+    pad = int(max(gray.shape) * frac)
+    return cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE), pad
+
+
+def _rotate(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    center = (gray.shape[1] / 2, gray.shape[0] / 2)
+    matrix = cv2.getRotationMatrix2D(center, angle, 1.0)
+    rotated = cv2.warpAffine(gray, matrix, (gray.shape[1], gray.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    return rotated, cv2.invertAffineTransform(matrix)
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / float(aw * ah + bw * bh - inter)
+
+
+def _eyes(gray: np.ndarray, box) -> tuple[tuple[tuple[float, float], ...], float | None]:
+    x, y, w, h = box
+    top = gray[max(0, y):max(0, y + int(h * 0.62)), max(0, x):max(0, x + w)]
+    if top.size == 0:
+        return (), None
+    found = _cascade("haarcascade_eye.xml").detectMultiScale(top, scaleFactor=1.05, minNeighbors=3,
+                                                             minSize=(max(8, w // 10), max(8, w // 10)),
+                                                             maxSize=(w // 2, w // 2))
+    eyes = sorted(((x + ex + ew / 2, y + ey + eh / 2, ew) for ex, ey, ew, eh in found), key=lambda e: e[0])
+    left = [e for e in eyes if e[0] < x + w / 2]
+    right = [e for e in eyes if e[0] >= x + w / 2]
+    if not left or not right:
+        return (), None
+    pick = (max(left, key=lambda e: e[2]), max(right, key=lambda e: e[2]))
+    return tuple((float(e[0]), float(e[1])) for e in pick), float(np.mean([e[2] for e in pick]) * 0.75)
+
+
+def detect(gray: np.ndarray) -> Detection:
+    """The most convincing face: a human (or drawn) face with both eyes found, else a cat face."""
+    padded, pad = _padded(gray, 0.25)
+    minimum = max(24, min(gray.shape) // 8)
+    humans = _cascade("haarcascade_frontalface_alt2.xml").detectMultiScale(
+        padded, scaleFactor=1.05, minNeighbors=4, minSize=(minimum, minimum))
+    candidates = []
+    for hx, hy, hw, hh in humans:
+        box = (int(hx - pad), int(hy - pad), int(hw), int(hh))
+        eyes, eye_width = _eyes(gray, box)
+        candidates.append((len(eyes) > 0, hw * hh, Detection("human", box, eyes, eye_width)))
+    if candidates:
+        return max(candidates, key=lambda c: (c[0], c[1]))[2]
+    # Cats: both cascades over a few rotations; the box most of them agree on.
+    votes: list[tuple[int, int, int, int]] = []
+    padded, pad = _padded(gray, 0.3)
+    for angle in (-10.0, 0.0, 10.0):
+        rotated, back = _rotate(padded, angle)
+        for name in ("haarcascade_frontalcatface.xml", "haarcascade_frontalcatface_extended.xml"):
+            for cx, cy, cw, ch in _cascade(name).detectMultiScale(rotated, scaleFactor=1.03, minNeighbors=2,
+                                                                  minSize=(minimum, minimum)):
+                centre = back @ np.array([cx + cw / 2, cy + ch / 2, 1.0])
+                votes.append((int(centre[0] - cw / 2 - pad), int(centre[1] - ch / 2 - pad), int(cw), int(ch)))
+    if not votes:
+        raise FaceNotFound("no face found")
+    # Several cascades and angles agreeing on a large box beat many votes for a small part (a nose).
+    support = [sum(1 for other in votes if _iou(v, other) > 0.5) for v in votes]
+    best = max(range(len(votes)), key=lambda i: (support[i] * votes[i][2], votes[i][2]))
+    cluster = [v for v in votes if _iou(votes[best], v) > 0.5]
+    box = tuple(int(round(np.mean([v[k] for v in cluster]))) for k in range(4))
+    return Detection("cat", box, (), None)
+
+
+def landmarks(detection: Detection, width: int, height: int) -> Face:
+    """Face landmarks from a detection: measured eyes where found, proportions otherwise."""
+    p = HUMAN if detection.kind == "human" else CAT
+    x, y, w, h = detection.box
+    cx = x + w / 2
+    eyes = detection.eyes or ((cx - p["eye_dx"] * w, y + p["eye_y"] * h), (cx + p["eye_dx"] * w, y + p["eye_y"] * h))
+    box = (max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h))
+    return Face(box=box, mouth=(cx, y + p["mouth_y"] * h), mouth_width=p["mouth_w"] * w,
+                eyes=tuple(eyes), eye_width=detection.eye_width or p["eye_w"] * w)
+
+
+def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str) -> Face:
+    """The face of ``image``: detected, with any configured values taking precedence.
+
+    With every value configured nothing is detected.  With nothing found and
+    something missing, a one-line error names the image's config key.
+    """
+    overrides = {k: v for k, v in dict(overrides or {}).items() if v is not None}
+    keys = ("box", "mouth", "mouth_width", "eyes", "eye_width")
+    if all(k in overrides for k in keys):
+        return Face.from_config(overrides, where)
+    scale = min(1.0, DETECT_SIZE / max(image.size))
+    small = image.convert("L")
+    if scale < 1.0:
+        small = small.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
+    try:
+        found = landmarks(detect(np.asarray(small)), small.width, small.height).transformed(1 / scale, 0, 0)
+    except FaceNotFound:
+        missing = ", ".join(k for k in keys if k not in overrides)
+        raise FaceNotFound(f"{where}: no face found in the image; set {missing} under {where}") from None
+    auto = {"box": found.box, "mouth": found.mouth, "mouth_width": found.mouth_width, "eyes": found.eyes,
+            "eye_width": found.eye_width}
+    return Face.from_config({**auto, **overrides}, where)
+
+
+def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: int) -> tuple[Face, Portrait]:
+    """A speakers-config entry -> (face in source pixels, portrait fitted to ``width x height``)."""
+    image = load_image(spec["image"])
+    face = locate(image, spec.get("face"), f"{where}.face")
+    return face, fit_portrait(image, face, width, height, spec.get("crop"))
