@@ -37,8 +37,9 @@ class RunContext:
     cache: Cache | None = None
     identity: dict[str, Any] = field(default_factory=dict)  # backend settings that shape outputs
     metadata: dict[str, str] = field(default_factory=dict)  # written into the mp4
-    _portraits: dict[str, Portrait] = field(default_factory=dict)
-    _portrait_keys: dict[str, str] = field(default_factory=dict)
+    layout: Any = None  # deepstory.layout.SingleLayout or StageLayout, with its cast set
+    _portraits: dict[tuple, Portrait] = field(default_factory=dict)
+    _portrait_keys: dict[tuple, str] = field(default_factory=dict)
     _faces: dict[str, Face] = field(default_factory=dict)
 
     # -- paths ---------------------------------------------------------------------------
@@ -58,6 +59,9 @@ class RunContext:
 
     def motion_path(self, chunk: Chunk) -> Path:
         return self.temp / "motion" / f"{chunk.name}.npy"
+
+    def cast_motion_path(self, chunk: Chunk) -> Path:
+        return self.temp / "motion" / f"{chunk.name}.cast.npy"
 
     def clip_path(self, segment: int) -> Path:
         return self.temp / "animated" / f"v{segment:05d}.mp4"
@@ -105,6 +109,9 @@ class RunContext:
         segments = build_segments(sentences, lengths, self.sample_rate, keys)
         write_json(self.timeline_file, {"sample_rate": self.sample_rate, "segments": [vars(s) for s in segments]})
 
+    def speakers_in_story(self) -> list[str]:
+        return list(dict.fromkeys(s.speaker for s in self.sentences()))
+
     def reader(self, segments: list[Segment] | None = None) -> SegmentReader:
         return SegmentReader(segments if segments is not None else self.segments(),
                              lambda i: read_wav(self.speech_path(i))[0])
@@ -115,27 +122,31 @@ class RunContext:
 
     def face(self, speaker: str) -> Face:
         """The speaker's face landmarks in source-image pixels: configured values over detected ones."""
-        self._load_portrait(speaker)
+        self._load_portrait(speaker, self.size)
         return self._faces[speaker]
 
-    def portrait_key(self, speaker: str) -> str:
+    def portrait_key(self, speaker: str, size: tuple[int, int] | None = None) -> str:
         """Hash of everything that makes this speaker's fitted portrait."""
-        if speaker not in self._portrait_keys:
+        size = tuple(size or self.size)
+        if (speaker, size) not in self._portrait_keys:
             spec = self.cfg.speakers[speaker]
-            self._portrait_keys[speaker] = digest(file_digest(spec.image), vars(self.face(speaker)),
-                                                  OmegaConf.to_container(spec, resolve=True).get("crop"), self.size)
-        return self._portrait_keys[speaker]
+            self._portrait_keys[(speaker, size)] = digest(
+                file_digest(spec.image), vars(self.face(speaker)),
+                OmegaConf.to_container(spec, resolve=True).get("crop"), size)
+        return self._portrait_keys[(speaker, size)]
 
-    def portrait(self, speaker: str) -> Portrait:
-        self._load_portrait(speaker)
-        return self._portraits[speaker]
+    def portrait(self, speaker: str, size: tuple[int, int] | None = None) -> Portrait:
+        """The speaker's portrait fitted to ``size`` (default: the video size)."""
+        size = tuple(size or self.size)
+        self._load_portrait(speaker, size)
+        return self._portraits[(speaker, size)]
 
-    def _load_portrait(self, speaker: str) -> None:
-        if speaker in self._portraits:
+    def _load_portrait(self, speaker: str, size: tuple[int, int]) -> None:
+        if (speaker, size) in self._portraits:
             return
-        width, height = self.size
-        self._faces[speaker], self._portraits[speaker] = speaker_portrait(
-            self.cfg.speakers[speaker], f"speakers.{speaker}", width, height)
+        face, portrait = speaker_portrait(self.cfg.speakers[speaker], f"speakers.{speaker}", *size)
+        self._faces.setdefault(speaker, face)
+        self._portraits[(speaker, size)] = portrait
 
     # -- progress -------------------------------------------------------------------------------
     def bar(self, description: str, total: int) -> Callable[[int], None]:

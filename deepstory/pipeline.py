@@ -95,12 +95,17 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     chash = config_hash(cfg)
     ctx.metadata = {"comment": f"deepstory config {chash}", "title": Path(str(cfg.story.text_path)).stem}
     prepare(ctx)
+    try:
+        ctx.layout = instantiate(cfg.layout, "layout").with_cast(ctx.speakers_in_story())
+    except ValueError as exc:
+        raise DeepstoryError(str(exc)) from exc
     models = cfg.models
     tts = instantiate(models.tts, "models.tts")
     ctx.identity = {
         "tts": tts.identity(),
         "motion": OmegaConf.to_container(models.motion, resolve=True),
         "animator": OmegaConf.to_container(models.animator, resolve=True),
+        "layout": ctx.layout.identity(),
     }
     stages = [
         instantiate(cfg.stages.speech, "stages.speech", tts=tts),

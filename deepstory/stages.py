@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from deepstory.cache import digest
 from deepstory.chunking import chunk_segments
 from deepstory.context import RunContext
+from deepstory.layout import Tile
 from deepstory.files import read_json, write_json, write_npy, write_text
 from deepstory import lipsync
 from deepstory.media import VideoWriter, WavWriter, concat_and_mux, decode_frames, wav_frames, write_wav
@@ -98,6 +99,11 @@ class MotionStage(Stage):
             key = digest("motion", ctx.identity["motion"], chunk.speaker, chunk.first_frame, chunk.frames, heard)
             ctx.cache.get("motion", key, ".npy", dest=ctx.motion_path(chunk), produce=lambda tmp, c=chunk: write_npy(
                 tmp, self.motion.track(reader.read, c.first_frame, c.frames, c.speaker)))
+            cast = ctx.layout.cast if ctx.layout is not None else []
+            if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
+                key = digest("motion-cast", ctx.identity["motion"], cast, chunk.first_frame, chunk.frames)
+                ctx.cache.get("motion", key, ".npy", dest=ctx.cast_motion_path(chunk), produce=lambda tmp, c=chunk:
+                              write_npy(tmp, np.stack([self.motion.idle(c.first_frame, c.frames, m) for m in cast], 1)))
 
 
 class AnimateStage(Stage):
@@ -114,38 +120,31 @@ class AnimateStage(Stage):
     def __init__(self, animator: Any, crf: int = 20, preset: str = "veryfast", segment_frames: int = 250) -> None:
         self.animator = animator
         self.crf, self.preset, self.segment_frames = int(crf), preset, int(segment_frames)
+        self._ready: dict[tuple, Any] = {}
 
     def run(self, ctx: RunContext) -> None:
         chunks = [c for c in ctx.chunks() if c.frames > 0]
         total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
         grid = video_segments(total, self.segment_frames)
         width, height = ctx.size
+        layout = ctx.layout
         encoder = {"crf": self.crf, "preset": self.preset, "g": self.segment_frames, "size": [width, height],
                    "fps": ctx.fps}
         advance = ctx.bar("Animating frames", total)
-        prepared: dict[str, Any] = {}
-        end = lambda c: c.first_frame + c.frames  # noqa: E731
         keys: list[str] = []
         for j in ctx.steps("Encoding segments", len(grid)):
             start, stop = grid[j]
-            pieces = []
-            for chunk in overlapping(chunks, start, stop, first=lambda c: c.first_frame, end=end):
-                lo, hi = max(start, chunk.first_frame), min(stop, end(chunk))
-                rows = np.load(ctx.motion_path(chunk), mmap_mode="r")[lo - chunk.first_frame:hi - chunk.first_frame]
-                if pieces and pieces[-1][0] == chunk.speaker:  # same picture whatever the chunking
-                    pieces[-1] = (chunk.speaker, np.concatenate([pieces[-1][1], rows]))
-                else:
-                    pieces.append((chunk.speaker, np.array(rows)))
-            key = digest("clip", ctx.identity["animator"], str(ctx.device), encoder,
-                         [(ctx.portrait_key(s), hashlib.sha256(r.tobytes()).hexdigest(), len(r)) for s, r in pieces])
+            pieces = self._pieces(ctx, chunks, start, stop)
+            key = digest("clip", ctx.identity["animator"], layout.identity(), str(ctx.device), encoder, [
+                (speaker, {m: (ctx.portrait_key(m, (t.width, t.height)), hashlib.sha256(rows[m].tobytes()).hexdigest())
+                           for m, t in layout.tiles(speaker, width, height).items()}, len(rows[speaker]))
+                for speaker, rows in pieces])
 
             def produce(tmp: Path, pieces=pieces) -> None:
                 with VideoWriter(tmp, width, height, ctx.fps, self.crf, self.preset,
                                  extra={"g": self.segment_frames}) as writer:
                     for speaker, rows in pieces:
-                        if speaker not in prepared:
-                            prepared[speaker] = self.animator.prepare(ctx.portrait(speaker))
-                        for batch in self.animator.frames(prepared[speaker], rows):
+                        for batch in self._frames(ctx, speaker, rows):
                             writer.write(batch)
                             advance(len(batch))
                 if writer.frames != stop - start:
@@ -158,6 +157,49 @@ class AnimateStage(Stage):
         write_json(ctx.segments_file, {"segment_frames": self.segment_frames,
                                        "segments": [{"frames": list(g), "key": k} for g, k in zip(grid, keys)]})
         ctx.stats.setdefault(self.name, {})["frames"] = total
+
+    @staticmethod
+    def _pieces(ctx: RunContext, chunks, start: int, stop: int) -> list[tuple[str, dict[str, np.ndarray]]]:
+        """Runs of frames ``[start, stop)`` with one speaker: each on-screen character's motion rows.
+
+        Consecutive chunks of the same speaker are merged, so the pieces (and
+        the picture) are the same whatever the chunking.
+        """
+        pieces: list[tuple[str, dict[str, np.ndarray]]] = []
+        cast = ctx.layout.cast
+        for chunk in overlapping(chunks, start, stop, first=lambda c: c.first_frame, end=lambda c: c.first_frame + c.frames):
+            lo, hi = max(start, chunk.first_frame) - chunk.first_frame, min(stop, chunk.first_frame + chunk.frames) - chunk.first_frame
+            rows = {}
+            if cast:
+                listeners = np.load(ctx.cast_motion_path(chunk), mmap_mode="r")
+                rows = {m: np.array(listeners[lo:hi, i]) for i, m in enumerate(cast)}
+            rows[chunk.speaker] = np.array(np.load(ctx.motion_path(chunk), mmap_mode="r")[lo:hi])
+            if pieces and pieces[-1][0] == chunk.speaker:
+                pieces[-1] = (chunk.speaker, {m: np.concatenate([pieces[-1][1][m], r]) for m, r in rows.items()})
+            else:
+                pieces.append((chunk.speaker, rows))
+        return pieces
+
+    def _frames(self, ctx: RunContext, speaker: str, rows: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
+        """Full frames for one piece: every on-screen character animated and placed by the layout."""
+        width, height = ctx.size
+        tiles = ctx.layout.tiles(speaker, width, height)
+        if list(tiles.values()) == [Tile(0, 0, width, height)]:
+            yield from self.animator.frames(self._prepared(ctx, speaker, (width, height)), rows[speaker])
+            return
+        canvas = ctx.layout.canvas(width, height)
+        streams = {m: self.animator.frames(self._prepared(ctx, m, (t.width, t.height)), rows[m]) for m, t in tiles.items()}
+        for batches in zip(*streams.values()):
+            frames = np.repeat(canvas[None], len(batches[0]), axis=0)
+            for (m, t), batch in zip(tiles.items(), batches):
+                frames[:, t.y:t.y + t.height, t.x:t.x + t.width] = batch
+            ctx.layout.decorate(frames, speaker, width, height)
+            yield frames
+
+    def _prepared(self, ctx: RunContext, speaker: str, size: tuple[int, int]) -> Any:
+        if (speaker, size) not in self._ready:
+            self._ready[(speaker, size)] = self.animator.prepare(ctx.portrait(speaker, size))
+        return self._ready[(speaker, size)]
 
 
 def _srt_time(sample: int, sample_rate: int) -> str:
@@ -219,10 +261,15 @@ class LipSyncStage(Stage):
         total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
         speakers = sorted({c.speaker for c in chunks})
         boxes, stills = {}, {}
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
         for speaker in speakers:
-            portrait = ctx.portrait(speaker)
-            boxes[speaker] = lipsync.mouth_box(portrait.face.mouth, portrait.face.mouth_width, width, height)
-            stills[speaker] = (portrait.image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+            still = ctx.layout.canvas(width, height)
+            for m, t in ctx.layout.tiles(speaker, width, height).items():
+                still[t.y:t.y + t.height, t.x:t.x + t.width] = ctx.portrait(m, (t.width, t.height)).image
+            t = ctx.layout.tiles(speaker, width, height)[speaker]
+            face = ctx.portrait(speaker, (t.width, t.height)).face
+            boxes[speaker] = lipsync.mouth_box((face.mouth[0] + t.x, face.mouth[1] + t.y), face.mouth_width, width, height)
+            stills[speaker] = still.astype(np.float32) @ luma
         export_key = read_json(ctx.temp / "export.json")["key"]
         key = digest("lipsync", export_key, {s: [[b.start, b.stop] for b in boxes[s]] for s in speakers})
         advance = ctx.bar("Measuring lip sync", 1)

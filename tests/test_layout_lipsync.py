@@ -1,0 +1,87 @@
+"""Lip sync measured on real renders; the stage layout with every character on screen."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deepstory import lipsync
+from deepstory.media import decode_frames
+from deepstory.face import speaker_portrait
+from conftest import compose_cfg, run_cli, tiny_args
+
+pytestmark = pytest.mark.slow
+
+
+def test_score_finds_sync_and_lag():
+    rng = np.random.default_rng(0)
+    energy = np.abs(np.convolve(rng.normal(size=400), np.ones(5) / 5, mode="same"))
+    silent = np.zeros(400, dtype=bool)
+    silent[100:130] = True
+    energy[silent] = 0
+    opening = energy.copy()
+    good = lipsync.score(opening, energy, silent)
+    assert good["pearson"] > 0.99 and good["best_lag_frames"] == 0 and good["closed_in_long_silences"] == 1.0
+    late = lipsync.score(np.roll(opening, 3), energy, silent)
+    assert late["best_lag_frames"] == 3 and late["pearson"] < good["pearson"]
+    chatter = opening.copy()
+    chatter[silent] = opening.max()
+    assert lipsync.score(chatter, energy, silent)["closed_in_long_silences"] == 0.0
+
+
+def test_demo_story_lip_sync(tmp_path):
+    """The bundled demo, small: mouths follow the speech and stay shut in long silences."""
+    run_dir = tmp_path / "run"
+    proc = run_cli("video.width=128", "video.height=128", f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}",
+                   timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
+    sync = manifest["lipsync"]
+    assert sync["pearson"] >= 0.6, sync
+    assert abs(sync["best_lag_frames"]) <= 1, sync
+    assert sync["closed_in_long_silences"] >= 0.95 and sync["long_silence_frames"] > 50, sync
+    assert {"Narrator", "Eileen", "Chelsea"} == {c["speaker"] for c in manifest["chunks"]}
+
+
+def test_stage_layout_shows_everyone_and_only_the_speaker_talks(tmp_path, tiny_story):
+    run_dir = tmp_path / "run"
+    width, height = 320, 160
+    proc = run_cli(*tiny_args(tiny_story, tmp_path / "cache"), f"video.width={width}", f"video.height={height}",
+                   "layout=stage", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
+    assert manifest["inputs"]["models"]["layout"]["cast"] == ["Eileen", "Narrator"]
+    assert manifest["lipsync"]["pearson"] >= 0.6
+    speaker_at = {}
+    for c in manifest["chunks"]:
+        speaker_at.update({f: c["speaker"] for f in range(c["first_frame"], c["first_frame"] + c["frames"])})
+    frames = list(decode_frames(run_dir / "export" / "animated.mp4", width, height, every=1))
+    left, right = slice(8, 156), slice(164, 312)  # the two tiles (gap 8)
+    # Both portraits are on screen in every frame: the tiles are never background.
+    background = np.array([24, 24, 32])
+    for f in frames[::25]:
+        for tile in (left, right):
+            assert np.abs(f[20:140, tile].astype(int) - background).mean() > 30
+    # The speaker's tile is outlined (highlight colour on its border); the other is not.
+    for i in (10, len(frames) // 2):
+        outlined = left if speaker_at[i] == "Eileen" else right
+        other = right if outlined is left else left
+        assert np.abs(frames[i][5, outlined].astype(int) - [240, 190, 60]).mean() < 40
+        assert np.abs(frames[i][5, other].astype(int) - [240, 190, 60]).mean() > 80
+    # Around the mouths: the talker's changes, the listener's barely does.
+    cfg = compose_cfg()
+    tiles = {"Eileen": (8, 8), "Narrator": (164, 8)}
+    boxes = {}
+    for name, (x, y) in tiles.items():
+        face = speaker_portrait(cfg.speakers[name], name, 148, 144)[1].face
+        ys, xs = lipsync.mouth_box((face.mouth[0] + x, face.mouth[1] + y), face.mouth_width, width, height)
+        boxes[name] = (ys, xs)
+    eileen_talks = [i for i in range(len(frames)) if speaker_at.get(i) == "Eileen"]
+
+    def change(name):
+        ys, xs = boxes[name]
+        ref = frames[eileen_talks[0]][ys, xs].astype(np.float32)
+        return np.mean([np.abs(frames[i][ys, xs].astype(np.float32) - ref).mean() for i in eileen_talks])
+
+    assert change("Eileen") > 3 * change("Narrator")
