@@ -13,11 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from deepstory.cache import Cache, digest, file_digest
 from deepstory.files import read_json, write_json
 from deepstory.media import read_wav
-from deepstory.face import speaker_portrait
+from deepstory.face import speaker_images, speaker_portrait
 from deepstory.portrait import Face, Portrait
 from deepstory.speech import Voice
 from deepstory.story import Sentence
-from deepstory.timeline import Chunk, Segment, SegmentReader, build_segments
+from deepstory.timeline import Chunk, Segment, SegmentReader, build_segments, frame_at
 
 
 @dataclass
@@ -40,7 +40,7 @@ class RunContext:
     layout: Any = None  # deepstory.layout.SingleLayout or StageLayout, with its cast set
     _portraits: dict[tuple, Portrait] = field(default_factory=dict)
     _portrait_keys: dict[tuple, str] = field(default_factory=dict)
-    _faces: dict[str, Face] = field(default_factory=dict)
+    _faces: dict[tuple, Face] = field(default_factory=dict)
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -109,6 +109,12 @@ class RunContext:
         segments = build_segments(sentences, lengths, self.sample_rate, keys)
         write_json(self.timeline_file, {"sample_rate": self.sample_rate, "segments": [vars(s) for s in segments]})
 
+    def image_runs(self) -> list[tuple[int, int, int]]:
+        """``(image index, first frame, end frame)`` for every sentence: which picture shows when."""
+        sentences = self.sentences()
+        return [(sentences[seg.sentence].image, frame_at(seg.start, self.sample_rate, self.fps),
+                 frame_at(seg.end, self.sample_rate, self.fps)) for seg in self.segments()]
+
     def speakers_in_story(self) -> list[str]:
         return list(dict.fromkeys(s.speaker for s in self.sentences()))
 
@@ -120,33 +126,33 @@ class RunContext:
     def voice(self, speaker: str) -> Voice:
         return Voice.from_config(self.cfg.speakers[speaker].get("voice"))
 
-    def face(self, speaker: str) -> Face:
+    def face(self, speaker: str, image: int = 0) -> Face:
         """The speaker's face landmarks in source-image pixels: configured values over detected ones."""
-        self._load_portrait(speaker, self.size)
-        return self._faces[speaker]
+        self._load_portrait(speaker, self.size, image)
+        return self._faces[(speaker, image)]
 
-    def portrait_key(self, speaker: str, size: tuple[int, int] | None = None) -> str:
+    def portrait_key(self, speaker: str, size: tuple[int, int] | None = None, image: int = 0) -> str:
         """Hash of everything that makes this speaker's fitted portrait."""
         size = tuple(size or self.size)
-        if (speaker, size) not in self._portrait_keys:
+        if (speaker, size, image) not in self._portrait_keys:
             spec = self.cfg.speakers[speaker]
-            self._portrait_keys[(speaker, size)] = digest(
-                file_digest(spec.image), vars(self.face(speaker)),
-                OmegaConf.to_container(spec, resolve=True).get("crop"), size)
-        return self._portrait_keys[(speaker, size)]
+            crop = OmegaConf.to_container(spec, resolve=True).get("crop")
+            self._portrait_keys[(speaker, size, image)] = digest(
+                file_digest(speaker_images(spec)[image]), vars(self.face(speaker, image)), crop, image, size)
+        return self._portrait_keys[(speaker, size, image)]
 
-    def portrait(self, speaker: str, size: tuple[int, int] | None = None) -> Portrait:
-        """The speaker's portrait fitted to ``size`` (default: the video size)."""
+    def portrait(self, speaker: str, size: tuple[int, int] | None = None, image: int = 0) -> Portrait:
+        """The speaker's ``image``-th portrait fitted to ``size`` (default: the video size)."""
         size = tuple(size or self.size)
-        self._load_portrait(speaker, size)
-        return self._portraits[(speaker, size)]
+        self._load_portrait(speaker, size, image)
+        return self._portraits[(speaker, size, image)]
 
-    def _load_portrait(self, speaker: str, size: tuple[int, int]) -> None:
-        if (speaker, size) in self._portraits:
+    def _load_portrait(self, speaker: str, size: tuple[int, int], image: int) -> None:
+        if (speaker, size, image) in self._portraits:
             return
-        face, portrait = speaker_portrait(self.cfg.speakers[speaker], f"speakers.{speaker}", *size)
-        self._faces.setdefault(speaker, face)
-        self._portraits[(speaker, size)] = portrait
+        face, portrait = speaker_portrait(self.cfg.speakers[speaker], f"speakers.{speaker}", *size, index=image)
+        self._faces.setdefault((speaker, image), face)
+        self._portraits[(speaker, size, image)] = portrait
 
     # -- progress -------------------------------------------------------------------------------
     def bar(self, description: str, total: int) -> Callable[[int], None]:

@@ -10,7 +10,7 @@ be overridden per image in the speakers config (``face.box``, ``face.mouth``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -156,8 +156,29 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str) 
     return Face.from_config({**auto, **overrides}, where)
 
 
-def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: int) -> tuple[Face, Portrait]:
-    """A speakers-config entry -> (face in source pixels, portrait fitted to ``width x height``)."""
-    image = load_image(spec["image"])
-    face = locate(image, spec.get("face"), f"{where}.face")
-    return face, fit_portrait(image, face, width, height, spec.get("crop"))
+def speaker_images(spec: Mapping[str, Any]) -> list[str]:
+    """The speaker's images: ``image`` is one path or a list of paths (chosen per line, in turn)."""
+    images = spec["image"]
+    return [str(images)] if isinstance(images, (str, bytes)) or not hasattr(images, "__iter__") else [str(i) for i in images]
+
+
+def _per_image(value: Any, index: int) -> Any:
+    """A config value given once for all images, or as a list with one entry per image."""
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and value and not isinstance(
+            value[0], (int, float)):
+        return value[index] if index < len(value) else None
+    return value
+
+
+def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: int,
+                     index: int = 0) -> tuple[Face, Portrait]:
+    """A speakers-config entry -> (face in source pixels, portrait fitted to ``width x height``).
+
+    ``index`` picks one of several images; ``face`` and ``crop`` may then be
+    lists with one entry per image.
+    """
+    images = speaker_images(spec)
+    image = load_image(images[index])
+    suffix = f"[{index}]" if len(images) > 1 else ""
+    face = locate(image, _per_image(spec.get("face"), index), f"{where}.face{suffix}")
+    return face, fit_portrait(image, face, width, height, _per_image(spec.get("crop"), index))

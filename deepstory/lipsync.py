@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from deepstory.timeline import Chunk, Segment, frame_at, sample_at
+from deepstory.timeline import Segment, frame_at, sample_at
 
 MAX_LAG = 5
 
@@ -63,20 +63,16 @@ def score(opening: np.ndarray, energy: np.ndarray, silent: np.ndarray) -> dict:
             "closed_in_long_silences": round(closed, 4), "long_silence_frames": int(silent.sum())}
 
 
-def measure(frames_gray, chunks: Sequence[Chunk], boxes: dict, stills: dict) -> np.ndarray:
-    """Per-frame mouth opening from decoded grayscale frames, using each chunk's speaker's mouth box."""
-    speaker_at = {}
-    for chunk in chunks:
-        for f in range(chunk.first_frame, chunk.first_frame + chunk.frames):
-            speaker_at[f] = chunk.speaker
+def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray:
+    """Per-frame mouth opening from decoded grayscale frames; ``pose_at[frame]`` keys the speaker's box and still."""
     out = []
     for i, frame in enumerate(frames_gray):
-        speaker = speaker_at.get(i)
-        if speaker is None:
+        pose = pose_at.get(i)
+        if pose is None:
             out.append(0.0)
             continue
-        ys, xs = boxes[speaker]
-        still = stills[speaker][ys, xs]
+        ys, xs = boxes[pose]
+        still = stills[pose][ys, xs]
         darker = np.clip(still - frame[ys, xs].astype(np.float32), 0, None)
         out.append(float(darker.mean()) / max(1.0, float(still.mean())))
     return np.array(out)

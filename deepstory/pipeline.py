@@ -14,6 +14,7 @@ from rich.table import Table
 from deepstory.cache import Cache, digest, file_digest
 from deepstory.config import DeepstoryError, instantiate
 from deepstory.context import RunContext, make_progress
+from deepstory.face import speaker_images
 from deepstory.files import read_json, write_json, write_text
 from deepstory.speech import Voice
 from deepstory.story import SpeakerMapper, StoryError, parse_story
@@ -54,7 +55,7 @@ def prepare(ctx: RunContext) -> None:
     speakers = list(cfg.speakers.keys())
     try:
         mapper = SpeakerMapper(speakers, str(cfg.story.default_speaker), cfg.story.get("speaker_map"))
-        story = parse_story(text, mapper)
+        story = parse_story(text, mapper, {s: len(speaker_images(cfg.speakers[s])) for s in speakers})
     except StoryError as exc:
         raise DeepstoryError(str(exc)) from exc
     if not story.sentences:
@@ -63,7 +64,8 @@ def prepare(ctx: RunContext) -> None:
         spec = cfg.speakers[speaker]
         try:
             Voice.from_config(spec.get("voice"))
-            ctx.portrait(speaker)
+            for image in sorted({s.image for s in story.sentences if s.speaker == speaker} | {0}):
+                ctx.portrait(speaker, image=image)
         except (OSError, ValueError) as exc:
             raise DeepstoryError(f"speakers.{speaker}: {exc}") from exc
     write_json(ctx.story_file, {
@@ -171,7 +173,7 @@ def write_manifest(ctx: RunContext, chash: str) -> None:
         "git_revision": _git_revision(),
         "inputs": {
             "story": {"path": str(cfg.story.text_path), "sha256": file_digest(cfg.story.text_path)},
-            "images": {s: {"path": str(cfg.speakers[s].image), "sha256": file_digest(cfg.speakers[s].image)}
+            "images": {s: [{"path": p, "sha256": file_digest(p)} for p in speaker_images(cfg.speakers[s])]
                        for s in speakers},
             "models": ctx.identity,
         },

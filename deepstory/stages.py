@@ -132,19 +132,21 @@ class AnimateStage(Stage):
                    "fps": ctx.fps}
         advance = ctx.bar("Animating frames", total)
         keys: list[str] = []
+        images = ctx.image_runs()
         for j in ctx.steps("Encoding segments", len(grid)):
             start, stop = grid[j]
-            pieces = self._pieces(ctx, chunks, start, stop)
+            pieces = self._pieces(ctx, chunks, images, start, stop)
             key = digest("clip", ctx.identity["animator"], layout.identity(), str(ctx.device), encoder, [
-                (speaker, {m: (ctx.portrait_key(m, (t.width, t.height)), hashlib.sha256(rows[m].tobytes()).hexdigest())
-                           for m, t in layout.tiles(speaker, width, height).items()}, len(rows[speaker]))
-                for speaker, rows in pieces])
+                (pose, {m: (ctx.portrait_key(m, (t.width, t.height), pose[1] if m == pose[0] else 0),
+                            hashlib.sha256(rows[m].tobytes()).hexdigest())
+                        for m, t in layout.tiles(pose[0], width, height).items()}, len(rows[pose[0]]))
+                for pose, rows in pieces])
 
             def produce(tmp: Path, pieces=pieces) -> None:
                 with VideoWriter(tmp, width, height, ctx.fps, self.crf, self.preset,
                                  extra={"g": self.segment_frames}) as writer:
-                    for speaker, rows in pieces:
-                        for batch in self._frames(ctx, speaker, rows):
+                    for pose, rows in pieces:
+                        for batch in self._frames(ctx, pose, rows):
                             writer.write(batch)
                             advance(len(batch))
                 if writer.frames != stop - start:
@@ -159,36 +161,45 @@ class AnimateStage(Stage):
         ctx.stats.setdefault(self.name, {})["frames"] = total
 
     @staticmethod
-    def _pieces(ctx: RunContext, chunks, start: int, stop: int) -> list[tuple[str, dict[str, np.ndarray]]]:
-        """Runs of frames ``[start, stop)`` with one speaker: each on-screen character's motion rows.
+    def _pieces(ctx: RunContext, chunks, images: list[tuple[int, int, int]], start: int,
+                stop: int) -> list[tuple[tuple[str, int], dict[str, np.ndarray]]]:
+        """Runs of frames ``[start, stop)`` with one speaker and image: each on-screen character's motion rows.
 
-        Consecutive chunks of the same speaker are merged, so the pieces (and
-        the picture) are the same whatever the chunking.
+        Runs are cut where the speaker or its image changes, never where a
+        chunk ends, so the pieces (and the picture) are the same whatever the
+        chunking.
         """
-        pieces: list[tuple[str, dict[str, np.ndarray]]] = []
+        pieces: list[tuple[tuple[str, int], dict[str, np.ndarray]]] = []
         cast = ctx.layout.cast
-        for chunk in overlapping(chunks, start, stop, first=lambda c: c.first_frame, end=lambda c: c.first_frame + c.frames):
-            lo, hi = max(start, chunk.first_frame) - chunk.first_frame, min(stop, chunk.first_frame + chunk.frames) - chunk.first_frame
-            rows = {}
-            if cast:
-                listeners = np.load(ctx.cast_motion_path(chunk), mmap_mode="r")
-                rows = {m: np.array(listeners[lo:hi, i]) for i, m in enumerate(cast)}
-            rows[chunk.speaker] = np.array(np.load(ctx.motion_path(chunk), mmap_mode="r")[lo:hi])
-            if pieces and pieces[-1][0] == chunk.speaker:
-                pieces[-1] = (chunk.speaker, {m: np.concatenate([pieces[-1][1][m], r]) for m, r in rows.items()})
-            else:
-                pieces.append((chunk.speaker, rows))
+        for chunk in overlapping(chunks, start, stop, first=lambda c: c.first_frame,
+                                 end=lambda c: c.first_frame + c.frames):
+            track = np.load(ctx.motion_path(chunk), mmap_mode="r")
+            listeners = np.load(ctx.cast_motion_path(chunk), mmap_mode="r") if cast else None
+            for image, a, b in images:
+                lo = max(start, chunk.first_frame, a) - chunk.first_frame
+                hi = min(stop, chunk.first_frame + chunk.frames, b) - chunk.first_frame
+                if lo >= hi:
+                    continue
+                rows = {m: np.array(listeners[lo:hi, i]) for i, m in enumerate(cast)} if cast else {}
+                rows[chunk.speaker] = np.array(track[lo:hi])
+                pose = (chunk.speaker, image)
+                if pieces and pieces[-1][0] == pose:
+                    pieces[-1] = (pose, {m: np.concatenate([pieces[-1][1][m], r]) for m, r in rows.items()})
+                else:
+                    pieces.append((pose, rows))
         return pieces
 
-    def _frames(self, ctx: RunContext, speaker: str, rows: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
+    def _frames(self, ctx: RunContext, pose: tuple[str, int], rows: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
         """Full frames for one piece: every on-screen character animated and placed by the layout."""
+        speaker, image = pose
         width, height = ctx.size
         tiles = ctx.layout.tiles(speaker, width, height)
         if list(tiles.values()) == [Tile(0, 0, width, height)]:
-            yield from self.animator.frames(self._prepared(ctx, speaker, (width, height)), rows[speaker])
+            yield from self.animator.frames(self._prepared(ctx, speaker, (width, height), image), rows[speaker])
             return
         canvas = ctx.layout.canvas(width, height)
-        streams = {m: self.animator.frames(self._prepared(ctx, m, (t.width, t.height)), rows[m]) for m, t in tiles.items()}
+        streams = {m: self.animator.frames(self._prepared(ctx, m, (t.width, t.height), image if m == speaker else 0),
+                                           rows[m]) for m, t in tiles.items()}
         for batches in zip(*streams.values()):
             frames = np.repeat(canvas[None], len(batches[0]), axis=0)
             for (m, t), batch in zip(tiles.items(), batches):
@@ -196,10 +207,10 @@ class AnimateStage(Stage):
             ctx.layout.decorate(frames, speaker, width, height)
             yield frames
 
-    def _prepared(self, ctx: RunContext, speaker: str, size: tuple[int, int]) -> Any:
-        if (speaker, size) not in self._ready:
-            self._ready[(speaker, size)] = self.animator.prepare(ctx.portrait(speaker, size))
-        return self._ready[(speaker, size)]
+    def _prepared(self, ctx: RunContext, speaker: str, size: tuple[int, int], image: int) -> Any:
+        if (speaker, size, image) not in self._ready:
+            self._ready[(speaker, size, image)] = self.animator.prepare(ctx.portrait(speaker, size, image))
+        return self._ready[(speaker, size, image)]
 
 
 def _srt_time(sample: int, sample_rate: int) -> str:
@@ -259,24 +270,31 @@ class LipSyncStage(Stage):
         segments, chunks = ctx.segments(), [c for c in ctx.chunks() if c.frames > 0]
         width, height = ctx.size
         total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
-        speakers = sorted({c.speaker for c in chunks})
+        pose_at: dict[int, tuple[str, int]] = {}
+        runs = ctx.image_runs()
+        for chunk in chunks:
+            for image, a, b in runs:
+                for f in range(max(a, chunk.first_frame), min(b, chunk.first_frame + chunk.frames)):
+                    pose_at[f] = (chunk.speaker, image)
         boxes, stills = {}, {}
         luma = np.array([0.299, 0.587, 0.114], np.float32)
-        for speaker in speakers:
+        for speaker, image in sorted(set(pose_at.values())):
             still = ctx.layout.canvas(width, height)
             for m, t in ctx.layout.tiles(speaker, width, height).items():
-                still[t.y:t.y + t.height, t.x:t.x + t.width] = ctx.portrait(m, (t.width, t.height)).image
+                picture = ctx.portrait(m, (t.width, t.height), image if m == speaker else 0).image
+                still[t.y:t.y + t.height, t.x:t.x + t.width] = picture
             t = ctx.layout.tiles(speaker, width, height)[speaker]
-            face = ctx.portrait(speaker, (t.width, t.height)).face
-            boxes[speaker] = lipsync.mouth_box((face.mouth[0] + t.x, face.mouth[1] + t.y), face.mouth_width, width, height)
-            stills[speaker] = still.astype(np.float32) @ luma
+            face = ctx.portrait(speaker, (t.width, t.height), image).face
+            boxes[(speaker, image)] = lipsync.mouth_box((face.mouth[0] + t.x, face.mouth[1] + t.y), face.mouth_width,
+                                                        width, height)
+            stills[(speaker, image)] = still.astype(np.float32) @ luma
         export_key = read_json(ctx.temp / "export.json")["key"]
-        key = digest("lipsync", export_key, {s: [[b.start, b.stop] for b in boxes[s]] for s in speakers})
+        key = digest("lipsync", export_key, sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes))
         advance = ctx.bar("Measuring lip sync", 1)
 
         def produce(tmp: Path) -> None:
             frames = decode_frames(ctx.export / "animated.mp4", width, height, gray=True)
-            opening = lipsync.measure(frames, chunks, boxes, stills)[:total]
+            opening = lipsync.measure(frames, pose_at, boxes, stills)[:total]
             energy = lipsync.frame_energy(ctx.reader(segments).read, total, ctx.sample_rate, ctx.fps)
             silent = lipsync.silent_frames(segments, total, ctx.sample_rate, ctx.fps)
             write_json(tmp, lipsync.score(opening, energy, silent))

@@ -36,6 +36,7 @@ class Sentence:
     text: str
     pause_before: float  # seconds of silence before the speech
     pause_after: float  # seconds of silence after the speech
+    image: int = 0  # which of the speaker's images shows this line
 
 
 @dataclass
@@ -112,8 +113,13 @@ class SpeakerMapper:
         return self._assigned[key]
 
 
-def parse_story(text: str, mapper: SpeakerMapper) -> Story:
-    """Parse the whole story text (already decoded) into sentences."""
+def parse_story(text: str, mapper: SpeakerMapper, images: Mapping[str, int] | None = None) -> Story:
+    """Parse the whole story text (already decoded) into sentences.
+
+    ``images`` gives how many images each speaker has: a speaker's lines use
+    them in turn (line 1 the first image, line 2 the second, ...).
+    """
+    lines_of: dict[str, int] = {}
     sentences: list[Sentence] = []
     speaker_of: dict[str, str] = {}
     skipped: list[int] = []
@@ -128,6 +134,8 @@ def parse_story(text: str, mapper: SpeakerMapper) -> Story:
             continue
         speaker = mapper(character)
         speaker_of.setdefault(character or "(narration)", speaker)
+        image = lines_of.get(speaker, 0) % max(1, (images or {}).get(speaker, 1))
+        lines_of[speaker] = lines_of.get(speaker, 0) + 1
         for k, part in enumerate(parts):
             sentences.append(
                 Sentence(
@@ -138,6 +146,7 @@ def parse_story(text: str, mapper: SpeakerMapper) -> Story:
                     text=part,
                     pause_before=LINE_PAUSE if k == 0 else 0.0,
                     pause_after=pause_after(part),
+                    image=image,
                 )
             )
     return Story(sentences=sentences, speaker_of=speaker_of, skipped_lines=skipped)

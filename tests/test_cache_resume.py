@@ -105,7 +105,7 @@ def test_video_traces_to_its_config_and_saved_config_reproduces_it(reference, tm
     tags = probe(run_dir / "export" / "animated.mp4").tags
     assert tags["comment"] == f"deepstory config {manifest['config_hash']}"
     assert (run_dir / "export" / "config.yaml").is_file()
-    assert manifest["inputs"]["story"]["sha256"] and manifest["inputs"]["images"]["Eileen"]["sha256"]
+    assert manifest["inputs"]["story"]["sha256"] and manifest["inputs"]["images"]["Eileen"][0]["sha256"]
     assert manifest["chunks"][0]["first_sample"] == 0 and manifest["chunks"][0]["first_frame"] == 0
     again = tmp_path / "again"
     proc = run_cli("--config-path", str(run_dir / ".hydra"), "--config-name", "config",

@@ -85,3 +85,31 @@ def test_stage_layout_shows_everyone_and_only_the_speaker_talks(tmp_path, tiny_s
         return np.mean([np.abs(frames[i][ys, xs].astype(np.float32) - ref).mean() for i in eileen_talks])
 
     assert change("Eileen") > 3 * change("Narrator")
+
+
+def test_several_images_per_speaker_take_turns_by_line(tmp_path, tiny_story):
+    from PIL import Image, ImageOps
+
+    from deepstory.config import asset
+
+    flipped = tmp_path / "astronaut_flipped.png"
+    ImageOps.mirror(Image.open(asset("portraits/astronaut.png"))).save(flipped)
+    run_dir = tmp_path / "run"
+    size = 160
+    proc = run_cli(*tiny_args(tiny_story, tmp_path / "cache", size), f"hydra.run.dir={run_dir}",
+                   f"speakers.Eileen.image=[{asset('portraits/astronaut.png')},{flipped}]",
+                   "speakers.Eileen.crop=[[112,14,336,238],[176,14,400,238]]")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    story = json.loads((run_dir / "temp" / "story.json").read_text())["sentences"]
+    timeline = json.loads((run_dir / "temp" / "timeline.json").read_text())["segments"]
+    eileen_lines = sorted({s["line"] for s in story if s["speaker"] == "Eileen"})
+    assert [s["image"] for s in story if s["speaker"] == "Eileen" and s["line"] == eileen_lines[1]][0] == 1
+    cfg = compose_cfg(f"speakers.Eileen.image=[{asset('portraits/astronaut.png')},{flipped}]",
+                      "speakers.Eileen.crop=[[112,14,336,238],[176,14,400,238]]")
+    stills = [speaker_portrait(cfg.speakers.Eileen, "Eileen", size, size, index=k)[1].image.astype(int) for k in (0, 1)]
+    frames = list(decode_frames(run_dir / "export" / "animated.mp4", size, size))
+    for line, expected in ((eileen_lines[0], 0), (eileen_lines[1], 1), (eileen_lines[2], 0)):
+        seg = next(t for t in timeline if story[t["sentence"]]["line"] == line)
+        frame = frames[(seg["start"] + seg["pad_before"] // 2) * 25 // 22050].astype(int)
+        edge = (slice(0, size), slice(0, 20))  # the left edge, far from the face: flipped differs strongly
+        assert np.abs(frame[edge] - stills[expected][edge]).mean() < np.abs(frame[edge] - stills[1 - expected][edge]).mean() / 3
