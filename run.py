@@ -7,13 +7,13 @@ import hydra
 from omegaconf import DictConfig
 
 import deepstory.config  # noqa: F401  (registers the ${asset:...} resolver)
-from deepstory.cli import main as _main
+from deepstory import cli
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    _main(cfg)
+    cli.main(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

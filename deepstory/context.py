@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterator
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from deepstory.cache import Cache, digest, file_digest
@@ -37,6 +38,7 @@ class RunContext:
     cache: Cache | None = None
     identity: dict[str, Any] = field(default_factory=dict)  # backend settings that shape outputs
     metadata: dict[str, str] = field(default_factory=dict)  # written into the mp4
+    warnings: list[str] = field(default_factory=list)
     layout: Any = None  # deepstory.layout.SingleLayout or StageLayout, with its cast set
     _portraits: dict[tuple, Portrait] = field(default_factory=dict)
     _portrait_keys: dict[tuple, str] = field(default_factory=dict)
@@ -150,11 +152,17 @@ class RunContext:
     def _load_portrait(self, speaker: str, size: tuple[int, int], image: int) -> None:
         if (speaker, size, image) in self._portraits:
             return
-        face, portrait = speaker_portrait(self.cfg.speakers[speaker], f"speakers.{speaker}", *size, index=image)
+        face, portrait = speaker_portrait(self.cfg.speakers[speaker], f"speakers.{speaker}", *size, index=image,
+                                          background=tuple(self.cfg.video.get("background", (255, 255, 255))))
         self._faces.setdefault((speaker, image), face)
         self._portraits[(speaker, size, image)] = portrait
 
     # -- progress -------------------------------------------------------------------------------
+    def warn(self, message: str) -> None:
+        """A problem that does not stop the render: shown, and kept for the manifest."""
+        self.warnings.append(message)
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
     def bar(self, description: str, total: int) -> Callable[[int], None]:
         """A progress bar; returns ``advance(n)``."""
         if self.progress is None:

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from deepstory.portrait import Face, Portrait, fit_portrait, load_image
+from deepstory.portrait import Face, ImageError, Portrait, fit_portrait, load_image
 
 # Proportions inside a detected box: eye height, eye x offsets, mouth height, mouth width, eye width.
 HUMAN = {"eye_y": 0.40, "eye_dx": 0.22, "mouth_y": 0.80, "mouth_w": 0.40, "eye_w": 0.20}
@@ -170,15 +170,34 @@ def _per_image(value: Any, index: int) -> Any:
     return value
 
 
-def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: int,
-                     index: int = 0) -> tuple[Face, Portrait]:
-    """A speakers-config entry -> (face in source pixels, portrait fitted to ``width x height``).
+def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: int, index: int = 0,
+                     background: Sequence[int] = (255, 255, 255)) -> tuple[Face, Portrait]:
+    """A speakers-config entry -> (face in loaded-image pixels, portrait fitted to ``width x height``).
 
     ``index`` picks one of several images; ``face`` and ``crop`` may then be
-    lists with one entry per image.
+    lists with one entry per image.  Configured pixels refer to the file as it
+    is; a huge image reduced on load has them scaled to match.
     """
     images = speaker_images(spec)
-    image = load_image(images[index])
     suffix = f"[{index}]" if len(images) > 1 else ""
-    face = locate(image, _per_image(spec.get("face"), index), f"{where}.face{suffix}")
-    return face, fit_portrait(image, face, width, height, _per_image(spec.get("crop"), index))
+    try:
+        image, scale = load_image(images[index], background)
+    except ImageError as exc:
+        raise ImageError(f"{where}.image{suffix}: {exc}") from None
+    overrides = _per_image(spec.get("face"), index)
+    if overrides and scale != 1.0:
+        overrides = {k: _scaled(v, scale) if k != "teeth" else v for k, v in dict(overrides).items()}
+    face = locate(image, overrides, f"{where}.face{suffix}")
+    crop = _per_image(spec.get("crop"), index)
+    if crop is not None and scale != 1.0:
+        crop = _scaled(crop, scale)
+    try:
+        return face, fit_portrait(image, face, width, height, crop)
+    except ValueError as exc:
+        raise ImageError(f"{where}.crop{suffix}: {exc}") from None
+
+
+def _scaled(value: Any, scale: float) -> Any:
+    if isinstance(value, (int, float)):
+        return value * scale
+    return [_scaled(v, scale) for v in value]

@@ -20,9 +20,19 @@ class MediaError(RuntimeError):
 
 
 def ffmpeg_exe() -> str:
+    """imageio-ffmpeg's bundled binary (or ``IMAGEIO_FFMPEG_EXE``), checked to exist."""
+    import os
+    import shutil
+
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    try:
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise MediaError(f"no ffmpeg binary: {exc} (pip install imageio-ffmpeg)") from None
+    if not (os.path.isfile(exe) or shutil.which(exe)):
+        raise MediaError(f"ffmpeg binary not found: {exe} (check IMAGEIO_FFMPEG_EXE)")
+    return exe
 
 
 # --------------------------------------------------------------------------------- WAV

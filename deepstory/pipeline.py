@@ -15,7 +15,9 @@ from deepstory.cache import Cache, digest, file_digest
 from deepstory.config import DeepstoryError, instantiate
 from deepstory.context import RunContext, make_progress
 from deepstory.face import speaker_images
+from deepstory.portrait import ImageError
 from deepstory.files import read_json, write_json, write_text
+from deepstory.media import ffmpeg_exe
 from deepstory.speech import Voice
 from deepstory.story import SpeakerMapper, StoryError, parse_story
 from deepstory.timeline import frame_at
@@ -33,11 +35,50 @@ def resolve_device(cfg: DictConfig) -> torch.device:
         raise DeepstoryError(f"device.type={kind!r}: {exc}") from exc
 
 
+# Top-level keys a run understands; anything else is a typo (Hydra already rejects unknown
+# nested keys; `+key=value` can add top-level ones, which are refused here).
+KNOWN_KEYS = {"story", "speakers", "models", "device", "layout", "sample_rate", "fps", "cut_size", "seed", "cache_dir",
+              "max_words", "debug", "video", "stages"}
+
+
+def _whole(cfg: DictConfig, key: str, lo: int, hi: int) -> int:
+    value = OmegaConf.select(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise DeepstoryError(f"{key}={value!r}: must be a whole number from {lo} to {hi}")
+    return value
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Cheap checks of the composed config, before anything is read or written."""
+    unknown = sorted(set(cfg.keys()) - KNOWN_KEYS)
+    if unknown:
+        raise DeepstoryError(f"unknown config key {unknown[0]!r} (known: {', '.join(sorted(KNOWN_KEYS))})")
+    _whole(cfg, "cut_size", 1, 2**40)
+    _whole(cfg, "sample_rate", 8000, 192000)
+    _whole(cfg, "fps", 1, 120)
+    _whole(cfg, "max_words", 3, 1000)
+    for key in ("video.width", "video.height"):
+        if _whole(cfg, key, 16, 8192) % 2:
+            raise DeepstoryError(f"{key}={OmegaConf.select(cfg, key)}: must be even (H.264 yuv420p)")
+    _whole(cfg, "video.segment_frames", 1, 100000)
+    if not cfg.speakers:
+        raise DeepstoryError("speakers: no speakers configured")
+    for name, spec in cfg.speakers.items():
+        if not isinstance(spec, DictConfig) or not spec.get("image"):
+            raise DeepstoryError(f"speakers.{name}.image: missing (every speaker needs a portrait)")
+
+
 def read_story_text(cfg: DictConfig) -> tuple[str, Path]:
     path = Path(str(cfg.story.text_path)).expanduser()
     encoding = str(cfg.story.get("encoding", "utf-8"))
+    if path.is_dir():
+        raise DeepstoryError(f"story.text_path={path}: is a directory, not a text file")
     if not path.is_file():
         raise DeepstoryError(f"story.text_path={path}: no such file")
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise DeepstoryError(f"story.encoding={encoding!r}: unknown encoding") from None
     data = path.read_bytes()
     try:
         text = data.decode(encoding)
@@ -55,23 +96,31 @@ def prepare(ctx: RunContext) -> None:
     speakers = list(cfg.speakers.keys())
     try:
         mapper = SpeakerMapper(speakers, str(cfg.story.default_speaker), cfg.story.get("speaker_map"))
-        story = parse_story(text, mapper, {s: len(speaker_images(cfg.speakers[s])) for s in speakers})
+        story = parse_story(text, mapper, {s: len(speaker_images(cfg.speakers[s])) for s in speakers},
+                            max_words=int(cfg.max_words))
     except StoryError as exc:
         raise DeepstoryError(str(exc)) from exc
     if not story.sentences:
-        raise DeepstoryError(f"story.text_path={path}: nothing to say (no line has a word in it)")
+        raise DeepstoryError(f"story.text_path={path}: nothing to say (no line has a word the voices can speak)")
     for speaker in story.speakers:
         spec = cfg.speakers[speaker]
         try:
             Voice.from_config(spec.get("voice"))
             for image in sorted({s.image for s in story.sentences if s.speaker == speaker} | {0}):
                 ctx.portrait(speaker, image=image)
+        except ImageError as exc:
+            raise DeepstoryError(str(exc)) from exc
         except (OSError, ValueError) as exc:
             raise DeepstoryError(f"speakers.{speaker}: {exc}") from exc
+    for line in story.skipped_lines:
+        ctx.warn(f"story line {line}: nothing to say, skipped")
+    for line, piece in story.skipped_text:
+        ctx.warn(f"story line {line}: cannot speak {piece!r}, skipped")
     write_json(ctx.story_file, {
         "source": str(path),
         "speaker_of": story.speaker_of,
         "skipped_lines": story.skipped_lines,
+        "skipped_text": story.skipped_text,
         "sentences": [vars(s) for s in story.sentences],
     })
 
@@ -89,6 +138,8 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     """Render ``cfg`` into ``run_dir``; returns the context (paths and stats)."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
+    validate_config(cfg)
+    ffmpeg_exe()  # a missing encoder fails now, not after the speech
     ctx = RunContext(run_dir=Path(run_dir), cfg=cfg, device=resolve_device(cfg), console=console,
                      cache=Cache(Path(str(cfg.cache_dir)).expanduser()))
     ctx.temp.mkdir(parents=True, exist_ok=True)
@@ -188,6 +239,7 @@ def write_manifest(ctx: RunContext, chash: str) -> None:
     }
     if (ctx.export / "lipsync.json").is_file():
         manifest["lipsync"] = read_json(ctx.export / "lipsync.json")
+    manifest["warnings"] = ctx.warnings
     if ctx.device.type == "cuda":
         manifest["video"]["max_memory_allocated"] = torch.cuda.max_memory_allocated(ctx.device)
     write_json(ctx.export / "manifest.json", manifest)

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+import warnings
+
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 
 @dataclass(frozen=True)
@@ -58,17 +60,60 @@ class Portrait:
     face: Face
 
 
-def load_image(path: Path | str, background: Sequence[int] = (255, 255, 255)) -> Image.Image:
-    """Open an image as RGB, honouring EXIF orientation and compositing transparency."""
+MAX_SIDE = 4096  # larger images are reduced on load (landmarks and crops are scaled to match)
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, phrased for the user."""
+
+
+def load_image(path: Path | str, background: Sequence[int] = (255, 255, 255)) -> tuple[Image.Image, float]:
+    """Open an image as 8-bit RGB: EXIF orientation honoured, transparency composited on ``background``,
+    16-bit and float images scaled to 8 bits, images larger than ``MAX_SIDE`` reduced.
+
+    Returns the image and the scale applied (1.0 unless it was reduced).
+    """
     path = Path(path)
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-            im = im.convert("RGBA")
-            canvas = Image.new("RGBA", im.size, tuple(background) + (255,))
-            canvas.alpha_composite(im)
-            im = canvas
-        return im.convert("RGB")
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}" if not path.exists() else f"not a file: {path}")
+    if path.stat().st_size == 0:
+        raise ImageError(f"empty file: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                true_side = max(im.size)
+                im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced size directly
+                im = ImageOps.exif_transpose(im)
+                im.load()
+                if max(im.size) > 2 * MAX_SIDE:
+                    im = im.reduce(max(im.size) // MAX_SIDE)  # cheap integer reduction first
+                if max(im.size) > MAX_SIDE:
+                    im.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+                scale = max(im.size) / float(true_side)
+                return _to_rgb(im, background), scale
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large to open safely: {path} ({exc})") from exc
+    except (UnidentifiedImageError, SyntaxError) as exc:
+        raise ImageError(f"not an image that can be read: {path}") from exc
+    except OSError as exc:
+        raise ImageError(f"cannot read image {path}: {exc}") from exc
+
+
+def _to_rgb(im: Image.Image, background: Sequence[int]) -> Image.Image:
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(im)
+        if values.dtype.kind == "f":
+            values = np.clip(values * (255.0 if values.max() <= 1.0 else 1.0), 0, 255)
+        elif values.max() > 255:
+            values = values >> 8  # 16-bit to 8-bit
+        im = Image.fromarray(values.astype(np.uint8), mode="L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        canvas = Image.new("RGBA", im.size, tuple(int(v) for v in background) + (255,))
+        canvas.alpha_composite(im)
+        im = canvas
+    return im.convert("RGB")
 
 
 def fit_portrait(path: Path | str | Image.Image, face: Face, width: int, height: int,
@@ -78,7 +123,7 @@ def fit_portrait(path: Path | str | Image.Image, face: Face, width: int, height:
     ``crop`` ([x0, y0, x1, y1] in source pixels) first cuts the part of the
     image to show, e.g. to frame a face that is small in a large photo.
     """
-    im = path if isinstance(path, Image.Image) else load_image(path)
+    im = path if isinstance(path, Image.Image) else load_image(path)[0]
     if crop is not None:
         x0, y0, x1, y1 = (int(round(float(v))) for v in crop)
         if not (0 <= x0 < x1 <= im.width and 0 <= y0 < y1 <= im.height):

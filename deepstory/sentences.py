@@ -88,3 +88,24 @@ def pause_after(sentence: str) -> float:
     else:
         pause = PAUSES.get(body[-1:], 0.0)
     return pause + (QUOTE_PAUSE if quoted else 0.0)
+
+
+def limit_length(sentence: str, max_words: int) -> list[str]:
+    """Cut a sentence longer than ``max_words`` words into pieces a voice can take in one breath.
+
+    Cuts go after the last comma, semicolon, colon or dash inside the limit;
+    with none, after ``max_words`` words.  No word is lost or split.
+    """
+    words = sentence.split()
+    pieces: list[str] = []
+    while len(words) > max_words:
+        cut = max_words
+        for i in range(max_words - 1, max_words // 3, -1):
+            if words[i - 1][-1:] in ",;:" or words[i - 1] in ("-", "–", "—"):
+                cut = i
+                break
+        pieces.append(" ".join(words[:cut]))
+        words = words[cut:]
+    if words:
+        pieces.append(" ".join(words))
+    return pieces

@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from deepstory.sentences import LINE_PAUSE, pause_after, split_sentences
+from deepstory.sentences import LINE_PAUSE, limit_length, pause_after, split_sentences
 
 
 class StoryError(ValueError):
@@ -44,11 +44,50 @@ class Story:
     sentences: list[Sentence]
     speaker_of: dict[str, str] = field(default_factory=dict)  # character -> speaker
     skipped_lines: list[int] = field(default_factory=list)  # lines with nothing to say
+    skipped_text: list[tuple[int, str]] = field(default_factory=list)  # (line, text the voices cannot say)
 
     @property
     def speakers(self) -> list[str]:
         """Configured speakers that actually speak, in order of first appearance."""
         return list(dict.fromkeys(s.speaker for s in self.sentences))
+
+
+_KEEP_SYMBOLS = set("$€£¥%&@#+=*/°'\"-–—…")
+
+
+def _speakable_char(c: str) -> bool:
+    if c.isspace() or c in _KEEP_SYMBOLS or ("0" <= c <= "9"):
+        return True
+    category = unicodedata.category(c)
+    if category.startswith("P"):
+        return True
+    if category.startswith("L") or category.startswith("M"):
+        return unicodedata.name(c, "").startswith(("LATIN", "COMBINING"))
+    return False
+
+
+def speakable(text: str) -> tuple[str, list[str]]:
+    """``text`` with what the (Latin-script) voices cannot say removed, and the removed pieces.
+
+    Letters of other scripts, emoji and other symbols are dropped; each
+    maximal run of dropped characters is reported (kept as written).
+    """
+    text = unicodedata.normalize("NFC", text)
+    kept, dropped, run = [], [], []
+    for c in text:
+        if _speakable_char(c):
+            if run:
+                dropped.append("".join(run))
+                run = []
+            kept.append(c if not unicodedata.category(c).startswith("C") else " ")
+        elif unicodedata.category(c).startswith("C"):  # control characters: a space, not worth a report
+            kept.append(" ")
+        else:
+            run.append(c)
+            kept.append(" ")
+    if run:
+        dropped.append("".join(run))
+    return " ".join("".join(kept).split()), dropped
 
 
 _PREFIX = re.compile(r"^\s*([^:|]{1,64}?)\s*([:|])\s*(.*)$", re.S)
@@ -113,7 +152,8 @@ class SpeakerMapper:
         return self._assigned[key]
 
 
-def parse_story(text: str, mapper: SpeakerMapper, images: Mapping[str, int] | None = None) -> Story:
+def parse_story(text: str, mapper: SpeakerMapper, images: Mapping[str, int] | None = None,
+                max_words: int = 25) -> Story:
     """Parse the whole story text (already decoded) into sentences.
 
     ``images`` gives how many images each speaker has: a speaker's lines use
@@ -123,12 +163,16 @@ def parse_story(text: str, mapper: SpeakerMapper, images: Mapping[str, int] | No
     sentences: list[Sentence] = []
     speaker_of: dict[str, str] = {}
     skipped: list[int] = []
+    skipped_text: list[tuple[int, str]] = []
     known = list(mapper.speakers) + list(mapper._explicit)
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         character, body = split_line(raw, known)
-        parts = [p for p in split_sentences(body) if any(c.isalnum() for c in p)]
+        body, dropped = speakable(body)
+        skipped_text.extend((number, d) for d in dropped)
+        parts = [piece for p in split_sentences(body) if any(c.isalnum() for c in p)
+                 for piece in limit_length(p, max_words)]
         if not parts:
             skipped.append(number)
             continue
@@ -149,4 +193,4 @@ def parse_story(text: str, mapper: SpeakerMapper, images: Mapping[str, int] | No
                     image=image,
                 )
             )
-    return Story(sentences=sentences, speaker_of=speaker_of, skipped_lines=skipped)
+    return Story(sentences=sentences, speaker_of=speaker_of, skipped_lines=skipped, skipped_text=skipped_text)
