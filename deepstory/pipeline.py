@@ -18,6 +18,7 @@ from deepstory.face import speaker_images
 from deepstory.portrait import ImageError
 from deepstory.files import read_json, write_json, write_text
 from deepstory.media import ffmpeg_exe
+from deepstory.memory import release_memory
 from deepstory.speech import Voice
 from deepstory.story import SpeakerMapper, StoryError, parse_story
 from deepstory.timeline import frame_at
@@ -175,6 +176,7 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
         for stage in stages:
             t0 = time.perf_counter()
             stage.run(ctx)
+            release_memory()
             ctx.stats.setdefault(stage.name, {})["seconds"] = time.perf_counter() - t0
     ctx.progress = None
     ctx.stats["total"] = {"seconds": time.perf_counter() - started}

@@ -13,7 +13,6 @@ per sentence.
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import importlib
 import json
@@ -22,16 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from deepstory.memory import release_memory
 from deepstory.speech.base import SpeechBackend, Voice
 from deepstory.speech.dsp import normalize_peak, pitch_factor, resample, trim_silence
-
-
-def _release_memory() -> None:
-    """Give freed heap back to the OS (glibc), so a long story's RSS stays at one sentence's peak."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _default_model() -> Path:
@@ -125,7 +117,7 @@ class PiperSpeech(SpeechBackend):
         )
         audio = np.asarray(piper_voice.phoneme_ids_to_audio(ids, config), dtype=np.float32).reshape(-1)
         audio = resample(audio, self.sample_rate / (self.native_rate * factor))
-        _release_memory()
+        release_memory()
         return normalize_peak(trim_silence(audio), self.peak)
 
     def identity(self) -> dict[str, Any]:
