@@ -126,12 +126,17 @@ class RunContext:
 
     # -- speakers -----------------------------------------------------------------------------
     def voice(self, speaker: str) -> Voice:
-        return Voice.from_config(self.cfg.speakers[speaker].get("voice"))
+        return Voice.from_config(self.cfg.speakers[speaker].get("voice"), speaker)
 
     def face(self, speaker: str, image: int = 0) -> Face:
         """The speaker's face landmarks in source-image pixels: configured values over detected ones."""
         self._load_portrait(speaker, self.size, image)
         return self._faces[(speaker, image)]
+
+    def tile_size(self, speaker: str) -> tuple[int, int]:
+        """The size the speaker's portrait is shown at (the frame, or its tile on stage)."""
+        tile = self.layout.tiles(speaker, *self.size)[speaker] if self.layout is not None else None
+        return (tile.width, tile.height) if tile is not None else self.size
 
     def portrait_key(self, speaker: str, size: tuple[int, int] | None = None, image: int = 0) -> str:
         """Hash of everything that makes this speaker's fitted portrait."""

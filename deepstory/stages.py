@@ -97,13 +97,24 @@ class MotionStage(Stage):
             hi = sample_at(chunk.first_frame + chunk.frames + context + 1, ctx.sample_rate, ctx.fps)
             heard = [(s.start, s.pad_before, s.speech, s.key) for s in overlapping(segments, lo, hi)]
             key = digest("motion", ctx.identity["motion"], chunk.speaker, chunk.first_frame, chunk.frames, heard)
+            if self.needs_portrait:  # e.g. SDA: the base is made from the speaker's face
+                key = digest(key, ctx.portrait_key(chunk.speaker))
             ctx.cache.get("motion", key, ".npy", dest=ctx.motion_path(chunk), produce=lambda tmp, c=chunk: write_npy(
-                tmp, self.motion.track(reader.read, c.first_frame, c.frames, c.speaker)))
+                tmp, self.motion.track(reader.read, c.first_frame, c.frames, c.speaker, **self._extra(ctx, c.speaker))))
             cast = ctx.layout.cast if ctx.layout is not None else []
             if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
-                key = digest("motion-cast", ctx.identity["motion"], cast, chunk.first_frame, chunk.frames)
+                key = digest("motion-cast", ctx.identity["motion"], cast, chunk.first_frame, chunk.frames,
+                             [ctx.portrait_key(m, ctx.tile_size(m)) for m in cast] if self.needs_portrait else [])
                 ctx.cache.get("motion", key, ".npy", dest=ctx.cast_motion_path(chunk), produce=lambda tmp, c=chunk:
-                              write_npy(tmp, np.stack([self.motion.idle(c.first_frame, c.frames, m) for m in cast], 1)))
+                              write_npy(tmp, np.stack([self.motion.idle(c.first_frame, c.frames, m,
+                                                                        **self._extra(ctx, m)) for m in cast], 1)))
+
+    @property
+    def needs_portrait(self) -> bool:
+        return bool(getattr(self.motion, "needs_portrait", False))
+
+    def _extra(self, ctx: RunContext, speaker: str) -> dict:
+        return {"portrait": ctx.portrait(speaker, ctx.tile_size(speaker))} if self.needs_portrait else {}
 
 
 class AnimateStage(Stage):

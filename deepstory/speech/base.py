@@ -21,9 +21,10 @@ class Voice:
     pitch: float = 0.0  # semitones relative to the backend's natural voice
     rate: float = 1.0  # speaking speed factor, 1.0 = natural, 1.2 = 20% faster
     options: Mapping[str, Any] = field(default_factory=dict)  # backend specific
+    speaker: str = ""  # the configured speaker's name (per-speaker models pick their files by it)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> "Voice":
+    def from_config(cls, cfg: Mapping[str, Any] | None, speaker: str = "") -> "Voice":
         cfg = dict(cfg or {})
         pitch = float(cfg.pop("pitch", 0.0))
         rate = float(cfg.pop("rate", 1.0))
@@ -31,7 +32,7 @@ class Voice:
             raise ValueError(f"voice rate {rate} is outside 0.25..4.0")
         if not -24.0 <= pitch <= 24.0:
             raise ValueError(f"voice pitch {pitch} semitones is outside -24..24")
-        return cls(pitch=pitch, rate=rate, options=cfg)
+        return cls(pitch=pitch, rate=rate, options=cfg, speaker=speaker)
 
 
 class SpeechBackend(ABC):
