@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.table import Table
 
@@ -42,6 +43,10 @@ KNOWN_KEYS = {"story", "speakers", "models", "device", "layout", "sample_rate", 
               "max_words", "debug", "video", "stages"}
 
 
+# Extra words for values the user must set (``???`` in the config).
+MISSING_HINTS = {"models.data_dir": " (the Deepstory data folder with dctts/<Speaker>/, sda/grid.dat and fom/vox-cpk.pth.tar)"}
+
+
 def _whole(cfg: DictConfig, key: str, lo: int, hi: int) -> int:
     value = OmegaConf.select(cfg, key)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -49,11 +54,32 @@ def _whole(cfg: DictConfig, key: str, lo: int, hi: int) -> int:
     return value
 
 
+def missing_keys(node: object, prefix: str = "") -> list[str]:
+    """Dotted keys whose value is ``???`` (mandatory, not set), in config order; interpolations are not resolved."""
+    if isinstance(node, dict):
+        return [k for key, value in node.items() for k in missing_keys(value, f"{prefix}{key}.")]
+    if isinstance(node, list):
+        return [k for i, value in enumerate(node) for k in missing_keys(value, f"{prefix}{i}.")]
+    return [prefix[:-1]] if node == "???" else []
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Cheap checks of the composed config, before anything is read or written."""
     unknown = sorted(set(cfg.keys()) - KNOWN_KEYS)
     if unknown:
         raise DeepstoryError(f"unknown config key {unknown[0]!r} (known: {', '.join(sorted(KNOWN_KEYS))})")
+    missing = missing_keys(OmegaConf.to_container(cfg, resolve=False))
+    if missing:
+        hint = MISSING_HINTS.get(missing[0], "")
+        raise DeepstoryError(f"{missing[0]}: missing value, set it on the command line: {missing[0]}=...{hint}")
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f"{exc.full_key}: " if getattr(exc, "full_key", None) else ""
+        hint = " (use models=deepstory models.data_dir=/path, or add +models.data_dir=/path)" \
+            if "'models.data_dir'" in first else ""
+        raise DeepstoryError(f"config: {where}{first}{hint}") from None
     _whole(cfg, "cut_size", 1, 2**40)
     _whole(cfg, "sample_rate", 8000, 192000)
     _whole(cfg, "fps", 1, 120)
@@ -154,20 +180,23 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     except ValueError as exc:
         raise DeepstoryError(str(exc)) from exc
     models = cfg.models
-    tts = instantiate(models.tts, "models.tts")
+    # Backends with a `device` setting get the resolved run device (honours device.fallback and device.index).
+    on_device = lambda node: {"device": ctx.device} if "device" in node else {}  # noqa: E731
+    tts = instantiate(models.tts, "models.tts", **on_device(models.tts))
+    motion = instantiate(models.motion, "models.motion", **on_device(models.motion))
+    animator = instantiate(models.animator, "models.animator", device=ctx.device)
+    # Backend settings, plus what a backend says about its model files (checking that they exist, before any work).
     ctx.identity = {
         "tts": tts.identity(),
-        "motion": OmegaConf.to_container(models.motion, resolve=True),
-        "animator": OmegaConf.to_container(models.animator, resolve=True),
+        "motion": _backend_identity(models.motion, motion),
+        "animator": _backend_identity(models.animator, animator),
         "layout": ctx.layout.identity(),
     }
     stages = [
         instantiate(cfg.stages.speech, "stages.speech", tts=tts),
         instantiate(cfg.stages.chunk, "stages.chunk"),
-        instantiate(cfg.stages.motion, "stages.motion",
-                    motion=instantiate(models.motion, "models.motion")),
-        instantiate(cfg.stages.animate, "stages.animate",
-                    animator=instantiate(models.animator, "models.animator", device=ctx.device)),
+        instantiate(cfg.stages.motion, "stages.motion", motion=motion),
+        instantiate(cfg.stages.animate, "stages.animate", animator=animator),
         instantiate(cfg.stages.compose, "stages.compose"),
         instantiate(cfg.stages.lipsync, "stages.lipsync"),
     ]
@@ -183,6 +212,13 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     write_manifest(ctx, chash)
     summarize(ctx)
     return ctx
+
+
+def _backend_identity(node: DictConfig, backend: object) -> dict:
+    """A backend's resolved settings, and its own ``identity()`` (e.g. model file fingerprints) if it has one."""
+    settings = OmegaConf.to_container(node, resolve=True)
+    own = getattr(backend, "identity", None)
+    return {**settings, **own()} if callable(own) else settings
 
 
 STAGE_OF_KIND = {"speech": "speech", "chunk-audio": "chunk", "motion": "motion", "clip": "animate", "export": "compose",

@@ -108,6 +108,9 @@ class MotionStage(Stage):
                 ctx.cache.get("motion", key, ".npy", dest=ctx.cast_motion_path(chunk), produce=lambda tmp, c=chunk:
                               write_npy(tmp, np.stack([self.motion.idle(c.first_frame, c.frames, m,
                                                                         **self._extra(ctx, m)) for m in cast], 1)))
+        close = getattr(self.motion, "close", None)
+        if callable(close):  # e.g. SDA: its networks leave the device now
+            close()
 
     @property
     def needs_portrait(self) -> bool:
