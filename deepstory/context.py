@@ -21,6 +21,17 @@ from deepstory.story import Sentence
 from deepstory.timeline import Chunk, Segment, SegmentReader, build_segments, frame_at
 
 
+@dataclass(frozen=True)
+class SpeechFiles:
+    """The story's speech on disk: a picklable recipe for a :class:`SegmentReader` (remote workers too)."""
+
+    segments: tuple[Segment, ...]
+    folder: Path
+
+    def reader(self) -> SegmentReader:
+        return SegmentReader(self.segments, lambda i: read_wav(self.folder / f"s{i:06d}.wav")[0])
+
+
 @dataclass
 class RunContext:
     """Paths, media constants, speakers and progress for one render.
@@ -40,6 +51,8 @@ class RunContext:
     metadata: dict[str, str] = field(default_factory=dict)  # written into the mp4
     warnings: list[str] = field(default_factory=list)
     layout: Any = None  # deepstory.layout.SingleLayout or StageLayout, with its cast set
+    executor: Any = None  # deepstory.executor.LocalExecutor or RayExecutor
+    backend_configs: dict[str, Any] = field(default_factory=dict)  # how remote workers build the backends
     _portraits: dict[tuple, Portrait] = field(default_factory=dict)
     _portrait_keys: dict[tuple, str] = field(default_factory=dict)
     _faces: dict[tuple, Face] = field(default_factory=dict)
@@ -55,6 +68,10 @@ class RunContext:
 
     def speech_path(self, sentence: int) -> Path:
         return self.temp / "speech" / f"s{sentence:06d}.wav"
+
+    def speech_files(self, segments: list[Segment] | None = None) -> SpeechFiles:
+        return SpeechFiles(tuple(segments if segments is not None else self.segments()),
+                           (self.temp / "speech").resolve())
 
     def chunk_audio_path(self, chunk: Chunk) -> Path:
         return self.temp / "chunks" / f"{chunk.name}.wav"
@@ -121,8 +138,7 @@ class RunContext:
         return list(dict.fromkeys(s.speaker for s in self.sentences()))
 
     def reader(self, segments: list[Segment] | None = None) -> SegmentReader:
-        return SegmentReader(segments if segments is not None else self.segments(),
-                             lambda i: read_wav(self.speech_path(i))[0])
+        return self.speech_files(segments).reader()
 
     # -- speakers -----------------------------------------------------------------------------
     def voice(self, speaker: str) -> Voice:

@@ -39,7 +39,7 @@ def resolve_device(cfg: DictConfig) -> torch.device:
 
 # Top-level keys a run understands; anything else is a typo (Hydra already rejects unknown
 # nested keys; `+key=value` can add top-level ones, which are refused here).
-KNOWN_KEYS = {"story", "speakers", "models", "device", "layout", "sample_rate", "fps", "cut_size", "seed", "cache_dir",
+KNOWN_KEYS = {"story", "speakers", "models", "device", "layout", "executor", "sample_rate", "fps", "cut_size", "seed", "cache_dir",
               "max_words", "debug", "video", "stages"}
 
 
@@ -192,6 +192,11 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
         "animator": _backend_identity(models.animator, animator),
         "layout": ctx.layout.identity(),
     }
+    ctx.executor = instantiate(cfg.executor, "executor")
+    ctx.backend_configs = {  # what a remote worker needs to build the same backends
+        name: {**OmegaConf.to_container(node, resolve=True), **({"device": str(ctx.device)} if "device" in node else {})}
+        for name, node in (("motion", models.motion), ("animator", models.animator))}
+    ctx.backend_configs["animator"]["device"] = str(ctx.device)
     stages = [
         instantiate(cfg.stages.speech, "stages.speech", tts=tts),
         instantiate(cfg.stages.chunk, "stages.chunk"),
@@ -200,13 +205,16 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
         instantiate(cfg.stages.compose, "stages.compose"),
         instantiate(cfg.stages.lipsync, "stages.lipsync"),
     ]
-    with make_progress(console) as progress:
-        ctx.progress = progress
-        for stage in stages:
-            t0 = time.perf_counter()
-            stage.run(ctx)
-            release_memory()
-            ctx.stats.setdefault(stage.name, {})["seconds"] = time.perf_counter() - t0
+    try:
+        with make_progress(console) as progress:
+            ctx.progress = progress
+            for stage in stages:
+                t0 = time.perf_counter()
+                stage.run(ctx)
+                release_memory()
+                ctx.stats.setdefault(stage.name, {})["seconds"] = time.perf_counter() - t0
+    finally:
+        ctx.executor.close()
     ctx.progress = None
     ctx.stats["total"] = {"seconds": time.perf_counter() - started}
     write_manifest(ctx, chash)
@@ -278,6 +286,7 @@ def write_manifest(ctx: RunContext, chash: str) -> None:
     if (ctx.export / "lipsync.json").is_file():
         manifest["lipsync"] = read_json(ctx.export / "lipsync.json")
     manifest["warnings"] = ctx.warnings
+    manifest["executor"] = ctx.executor.describe()
     if ctx.device.type == "cuda":
         manifest["video"]["max_memory_allocated"] = torch.cuda.max_memory_allocated(ctx.device)
     write_json(ctx.export / "manifest.json", manifest)
@@ -294,6 +303,10 @@ def summarize(ctx: RunContext) -> None:
     table.add_row("chunks", f"{len(chunks)} (cut_size {ctx.cfg.cut_size})")
     table.add_row("audio", f"{audio_seconds:.1f} s, {samples} samples at {ctx.sample_rate} Hz")
     table.add_row("video", f"{frames} frames at {ctx.fps} fps, {ctx.size[0]}x{ctx.size[1]}, device {ctx.device}")
+    described = ctx.executor.describe()
+    if described.get("throughput"):
+        per_worker = ", ".join(f"{w}: {r['jobs']} jobs in {r['seconds']:.1f} s" for w, r in described["throughput"].items())
+        table.add_row("executor", f"{described['executor']} ({per_worker})")
     cache = ctx.cache.summary()
     for name, stat in ctx.stats.items():
         if "seconds" in stat:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from deepstory.cache import digest
 from deepstory.chunking import chunk_segments
-from deepstory.context import RunContext
+from deepstory.context import RunContext, SpeechFiles
+from deepstory.executor import Job
 from deepstory.layout import Tile
 from deepstory.files import read_json, write_json, write_npy, write_text
 from deepstory import lipsync
@@ -79,6 +81,27 @@ class ChunkStage(Stage):
         write_json(ctx.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})
 
 
+@dataclass
+class MotionTask:
+    """One chunk's motion track (or its listeners' tracks), picklable for remote workers."""
+
+    speech: SpeechFiles
+    speaker: str
+    first_frame: int
+    frames: int
+    portraits: dict[str, Any]  # speaker -> Portrait, for backends that need one
+    cast: tuple[str, ...] = ()  # non-empty: the listeners' idle tracks, stacked [frames, len(cast), C]
+
+    def __call__(self, tmp: Path, motion: Any) -> None:
+        extra = lambda who: {"portrait": self.portraits[who]} if who in self.portraits else {}  # noqa: E731
+        if self.cast:
+            track = np.stack([motion.idle(self.first_frame, self.frames, m, **extra(m)) for m in self.cast], 1)
+        else:
+            track = motion.track(self.speech.reader().read, self.first_frame, self.frames, self.speaker,
+                                 **extra(self.speaker))
+        write_npy(tmp, track)
+
+
 class MotionStage(Stage):
     """Each chunk's speech -> its motion track ``temp/motion/cNNNNN.npy`` (the "base")."""
 
@@ -89,25 +112,27 @@ class MotionStage(Stage):
 
     def run(self, ctx: RunContext) -> None:
         segments, chunks = ctx.segments(), ctx.chunks()
-        reader = ctx.reader(segments)
+        speech = ctx.speech_files(segments)
         context = int(getattr(self.motion, "context", 0))
-        for i in ctx.steps("Motion tracks", len(chunks)):
-            chunk = chunks[i]
+        cast = tuple(ctx.layout.cast if ctx.layout is not None else [])
+        portraits = lambda who: {m: ctx.portrait(m, ctx.tile_size(m)) for m in who} if self.needs_portrait else {}  # noqa: E731
+        jobs = []
+        for chunk in chunks:
             lo = sample_at(chunk.first_frame - context, ctx.sample_rate, ctx.fps)
             hi = sample_at(chunk.first_frame + chunk.frames + context + 1, ctx.sample_rate, ctx.fps)
             heard = [(s.start, s.pad_before, s.speech, s.key) for s in overlapping(segments, lo, hi)]
             key = digest("motion", ctx.identity["motion"], chunk.speaker, chunk.first_frame, chunk.frames, heard)
             if self.needs_portrait:  # e.g. SDA: the base is made from the speaker's face
-                key = digest(key, ctx.portrait_key(chunk.speaker))
-            ctx.cache.get("motion", key, ".npy", dest=ctx.motion_path(chunk), produce=lambda tmp, c=chunk: write_npy(
-                tmp, self.motion.track(reader.read, c.first_frame, c.frames, c.speaker, **self._extra(ctx, c.speaker))))
-            cast = ctx.layout.cast if ctx.layout is not None else []
+                key = digest(key, ctx.portrait_key(chunk.speaker, ctx.tile_size(chunk.speaker)))
+            jobs.append(Job("motion", key, ".npy", ctx.motion_path(chunk), MotionTask(
+                speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits([chunk.speaker]))))
             if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
                 key = digest("motion-cast", ctx.identity["motion"], cast, chunk.first_frame, chunk.frames,
                              [ctx.portrait_key(m, ctx.tile_size(m)) for m in cast] if self.needs_portrait else [])
-                ctx.cache.get("motion", key, ".npy", dest=ctx.cast_motion_path(chunk), produce=lambda tmp, c=chunk:
-                              write_npy(tmp, np.stack([self.motion.idle(c.first_frame, c.frames, m,
-                                                                        **self._extra(ctx, m)) for m in cast], 1)))
+                jobs.append(Job("motion", key, ".npy", ctx.cast_motion_path(chunk), MotionTask(
+                    speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits(cast), cast)))
+        ctx.executor.run(ctx.cache, jobs, self.motion, ctx.backend_configs.get("motion"),
+                         ctx.bar("Motion tracks", len(jobs)))
         close = getattr(self.motion, "close", None)
         if callable(close):  # e.g. SDA: its networks leave the device now
             close()
@@ -115,9 +140,6 @@ class MotionStage(Stage):
     @property
     def needs_portrait(self) -> bool:
         return bool(getattr(self.motion, "needs_portrait", False))
-
-    def _extra(self, ctx: RunContext, speaker: str) -> dict:
-        return {"portrait": ctx.portrait(speaker, ctx.tile_size(speaker))} if self.needs_portrait else {}
 
 
 class AnimateStage(Stage):
@@ -134,7 +156,6 @@ class AnimateStage(Stage):
     def __init__(self, animator: Any, crf: int = 20, preset: str = "veryfast", segment_frames: int = 250) -> None:
         self.animator = animator
         self.crf, self.preset, self.segment_frames = int(crf), preset, int(segment_frames)
-        self._ready: dict[tuple, Any] = {}
 
     def run(self, ctx: RunContext) -> None:
         chunks = [c for c in ctx.chunks() if c.frames > 0]
@@ -144,34 +165,26 @@ class AnimateStage(Stage):
         layout = ctx.layout
         encoder = {"crf": self.crf, "preset": self.preset, "g": self.segment_frames, "size": [width, height],
                    "fps": ctx.fps}
-        advance = ctx.bar("Animating frames", total)
-        keys: list[str] = []
         images = ctx.image_runs()
-        for j in ctx.steps("Encoding segments", len(grid)):
-            start, stop = grid[j]
+        jobs = []
+        for j, (start, stop) in enumerate(grid):
             pieces = self._pieces(ctx, chunks, images, start, stop)
-            key = digest("clip", ctx.identity["animator"], layout.identity(), str(ctx.device), encoder, [
-                (pose, {m: (ctx.portrait_key(m, (t.width, t.height), pose[1] if m == pose[0] else 0),
-                            hashlib.sha256(rows[m].tobytes()).hexdigest())
-                        for m, t in layout.tiles(pose[0], width, height).items()}, len(rows[pose[0]]))
-                for pose, rows in pieces])
-
-            def produce(tmp: Path, pieces=pieces) -> None:
-                with VideoWriter(tmp, width, height, ctx.fps, self.crf, self.preset,
-                                 extra={"g": self.segment_frames}) as writer:
-                    for pose, rows in pieces:
-                        for batch in self._frames(ctx, pose, rows):
-                            writer.write(batch)
-                            advance(len(batch))
-                if writer.frames != stop - start:
-                    raise RuntimeError(f"segment {j}: animator gave {writer.frames} frames, expected {stop - start}")
-
-            _, hit = ctx.cache.get("clip", key, ".mp4", produce, dest=ctx.clip_path(j))
-            if hit:
-                advance(stop - start)
-            keys.append(key)
+            portraits, fingerprint = {}, []
+            for pose, rows in pieces:
+                shown = {}
+                for m, t in layout.tiles(pose[0], width, height).items():
+                    which = (m, (t.width, t.height), pose[1] if m == pose[0] else 0)
+                    portraits[which] = ctx.portrait(*which)
+                    shown[m] = (ctx.portrait_key(*which), hashlib.sha256(rows[m].tobytes()).hexdigest())
+                fingerprint.append((pose, shown, len(rows[pose[0]])))
+            key = digest("clip", ctx.identity["animator"], layout.identity(), str(ctx.device), encoder, fingerprint)
+            task = SegmentTask(pieces, portraits, layout, width, height, ctx.fps, self.crf, self.preset,
+                               self.segment_frames, stop - start)
+            jobs.append(Job("clip", key, ".mp4", ctx.clip_path(j), task, weight=stop - start))
+        ctx.executor.run(ctx.cache, jobs, self.animator, ctx.backend_configs.get("animator"),
+                         ctx.bar("Animating frames", total))
         write_json(ctx.segments_file, {"segment_frames": self.segment_frames,
-                                       "segments": [{"frames": list(g), "key": k} for g, k in zip(grid, keys)]})
+                                       "segments": [{"frames": list(g), "key": job.key} for g, job in zip(grid, jobs)]})
         ctx.stats.setdefault(self.name, {})["frames"] = total
 
     @staticmethod
@@ -203,28 +216,55 @@ class AnimateStage(Stage):
                     pieces.append((pose, rows))
         return pieces
 
-    def _frames(self, ctx: RunContext, pose: tuple[str, int], rows: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
+
+@dataclass
+class SegmentTask:
+    """Animate and encode one video segment; picklable, so a remote worker can do it."""
+
+    pieces: list[tuple[tuple[str, int], dict[str, np.ndarray]]]
+    portraits: dict[tuple, Any]  # (character, (w, h), image) -> Portrait
+    layout: Any
+    width: int
+    height: int
+    fps: int
+    crf: int
+    preset: str
+    segment_frames: int
+    frames: int
+
+    def __call__(self, tmp: Path, animator: Any) -> None:
+        prepared: dict[tuple, Any] = {}
+        with VideoWriter(tmp, self.width, self.height, self.fps, self.crf, self.preset,
+                         extra={"g": self.segment_frames}) as writer:
+            for pose, rows in self.pieces:
+                for batch in self._frames(animator, prepared, pose, rows):
+                    writer.write(batch)
+        if writer.frames != self.frames:
+            raise RuntimeError(f"animator gave {writer.frames} frames, expected {self.frames}")
+
+    def _frames(self, animator: Any, prepared: dict, pose: tuple[str, int],
+                rows: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
         """Full frames for one piece: every on-screen character animated and placed by the layout."""
         speaker, image = pose
-        width, height = ctx.size
-        tiles = ctx.layout.tiles(speaker, width, height)
-        if list(tiles.values()) == [Tile(0, 0, width, height)]:
-            yield from self.animator.frames(self._prepared(ctx, speaker, (width, height), image), rows[speaker])
+        tiles = self.layout.tiles(speaker, self.width, self.height)
+
+        def ready(m: str, t: Tile) -> Any:
+            which = (m, (t.width, t.height), image if m == speaker else 0)
+            if which not in prepared:
+                prepared[which] = animator.prepare(self.portraits[which])
+            return prepared[which]
+
+        if list(tiles.values()) == [Tile(0, 0, self.width, self.height)]:
+            yield from animator.frames(ready(speaker, tiles[speaker]), rows[speaker])
             return
-        canvas = ctx.layout.canvas(width, height)
-        streams = {m: self.animator.frames(self._prepared(ctx, m, (t.width, t.height), image if m == speaker else 0),
-                                           rows[m]) for m, t in tiles.items()}
+        canvas = self.layout.canvas(self.width, self.height)
+        streams = {m: animator.frames(ready(m, t), rows[m]) for m, t in tiles.items()}
         for batches in zip(*streams.values()):
             frames = np.repeat(canvas[None], len(batches[0]), axis=0)
             for (m, t), batch in zip(tiles.items(), batches):
                 frames[:, t.y:t.y + t.height, t.x:t.x + t.width] = batch
-            ctx.layout.decorate(frames, speaker, width, height)
+            self.layout.decorate(frames, speaker, self.width, self.height)
             yield frames
-
-    def _prepared(self, ctx: RunContext, speaker: str, size: tuple[int, int], image: int) -> Any:
-        if (speaker, size, image) not in self._ready:
-            self._ready[(speaker, size, image)] = self.animator.prepare(ctx.portrait(speaker, size, image))
-        return self._ready[(speaker, size, image)]
 
 
 def _srt_time(sample: int, sample_rate: int) -> str:

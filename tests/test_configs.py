@@ -56,3 +56,18 @@ def test_media_constants_are_interpolated():
     assert cfg.models.tts.sample_rate == 16000
     assert cfg.models.motion.fps == 30 and cfg.models.motion.sample_rate == 16000
     assert cfg.stages.chunk.cut_size == 1234
+
+
+@pytest.mark.parametrize("executor", _options("executor"))
+def test_executors_instantiate(executor):
+    cfg = compose_cfg(f"executor={executor}")
+    built = instantiate(cfg.executor, "executor")
+    assert built.describe()["executor"] == executor
+
+
+@pytest.mark.parametrize("layout", _options("layout"))
+def test_layouts_instantiate(layout):
+    cfg = compose_cfg(f"layout={layout}")
+    built = instantiate(cfg.layout, "layout").with_cast(["Narrator", "Eileen", "Chelsea"])
+    tiles = built.tiles("Eileen", 512, 256)
+    assert "Eileen" in tiles and all(t.width % 2 == 0 and t.height % 2 == 0 for t in tiles.values())
