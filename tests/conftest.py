@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 import sys
 from pathlib import Path
 
@@ -12,6 +13,16 @@ from hydra.core.global_hydra import GlobalHydra
 import deepstory.config  # noqa: F401  (registers ${asset:...})
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class FakeSentence:
+    """Just what the timeline needs of a sentence."""
+
+    index: int
+    speaker: str
+    pause_before: float = 0.0
+    pause_after: float = 0.0
 CONF = ROOT / "conf"
 
 TINY_STORY = """\

@@ -1,24 +1,16 @@
 """The seed's chunking rule: cut on speaker change, or once the chunk's audio exceeds cut_size."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import pytest
 
 from deepstory.chunking import chunk_segments
 from deepstory.timeline import build_segments, frame_at
+from conftest import FakeSentence
 
 SR = 16000
 FPS = 25
 CUT = 1000
-
-
-@dataclass(frozen=True)
-class FakeSentence:
-    index: int
-    speaker: str
-    pause_before: float = 0.0
-    pause_after: float = 0.0
 
 
 def segments(*spec):

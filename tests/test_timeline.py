@@ -1,7 +1,6 @@
 """Global sample/frame axes: no drift over many chunks, and range reads over sentence files."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -9,17 +8,10 @@ import pytest
 
 from deepstory.chunking import chunk_segments
 from deepstory.timeline import Chunk, SegmentReader, build_segments, frame_at, sample_at
+from conftest import FakeSentence
 
 RATES = [(22050, 24), (22050, 25), (22050, 30), (16000, 24), (16000, 25), (16000, 30),
          (44100, 24), (44100, 25), (44100, 30)]
-
-
-@dataclass(frozen=True)
-class FakeSentence:
-    index: int
-    speaker: str
-    pause_before: float = 0.0
-    pause_after: float = 0.0
 
 
 def _primes(count: int, start: int) -> list[int]:
