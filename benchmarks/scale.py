@@ -40,7 +40,10 @@ def make_story(minutes: float, seed: int = 0) -> str:
     vocab = sorted({w.lower() for w in re.findall(r"[A-Za-z']+", source) if len(w) > 2})
     rng = random.Random(seed)
     target_words = int(minutes * 60 * WORDS_PER_SECOND)
-    lines, words = [], 0
+    # Every story starts with one sentence of the longest length a render speaks (max_words, 25): peak
+    # memory is set by the longest sentence and the frame size, so all lengths share the same longest one.
+    longest = " ".join(rng.choice(vocab) for _ in range(25))
+    lines, words = ["Eileen: " + longest[0].upper() + longest[1:] + "."], 25
     speakers = ["", "Eileen: ", "Chelsea: "]
     while words < target_words:
         sentences = []

@@ -22,8 +22,6 @@ from typing import Callable
 
 import numpy as np
 
-from deepstory.timeline import sample_at
-
 CHANNELS = ("open", "blink", "dx", "dy", "roll", "nod", "width")
 
 

@@ -194,9 +194,9 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     }
     ctx.executor = instantiate(cfg.executor, "executor")
     ctx.backend_configs = {  # what a remote worker needs to build the same backends
-        name: {**OmegaConf.to_container(node, resolve=True), **({"device": str(ctx.device)} if "device" in node else {})}
-        for name, node in (("motion", models.motion), ("animator", models.animator))}
-    ctx.backend_configs["animator"]["device"] = str(ctx.device)
+        "motion": _worker_config(models.motion, ctx.device, "device" in models.motion),
+        "animator": _worker_config(models.animator, ctx.device, True),
+    }
     stages = [
         instantiate(cfg.stages.speech, "stages.speech", tts=tts),
         instantiate(cfg.stages.chunk, "stages.chunk"),
@@ -220,6 +220,14 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     write_manifest(ctx, chash)
     summarize(ctx)
     return ctx
+
+
+def _worker_config(node: DictConfig, device: torch.device, with_device: bool) -> dict:
+    """A backend's config as plain data, with the run's resolved device where the backend takes one."""
+    config = OmegaConf.to_container(node, resolve=True)
+    if with_device:
+        config["device"] = str(device)
+    return config
 
 
 def _backend_identity(node: DictConfig, backend: object) -> dict:

@@ -183,6 +183,9 @@ class AnimateStage(Stage):
             jobs.append(Job("clip", key, ".mp4", ctx.clip_path(j), task, weight=stop - start))
         ctx.executor.run(ctx.cache, jobs, self.animator, ctx.backend_configs.get("animator"),
                          ctx.bar("Animating frames", total))
+        close = getattr(self.animator, "close", None)
+        if callable(close):  # e.g. FOMM: its networks leave the device now
+            close()
         write_json(ctx.segments_file, {"segment_frames": self.segment_frames,
                                        "segments": [{"frames": list(g), "key": job.key} for g, job in zip(grid, jobs)]})
         ctx.stats.setdefault(self.name, {})["frames"] = total

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from deepstory.neural.sda import NETWORK_KEYS
 
 SPECS = Path(__file__).resolve().parent / "data" / "checkpoint_specs"
 GOLDEN = SPECS / "golden"
@@ -63,3 +67,53 @@ def assert_matches(ours, data: dict[str, np.ndarray], name: str, factor: float =
         *lead, h, w = ours.shape
         pooled = ours.reshape(*lead, h // pool, pool, w // pool, pool).mean(axis=(-1, -3))
         assert np.abs(pooled - data[f"{name}.pool{pool}"]).max() <= factor * std
+
+
+SDA_SCALARS = {"img_size": (128, 96), "audio_rate": 50000, "video_rate": 25, "audio_feat_len": 0.2,
+               "audio_feat_samples": 10000, "id_enc_dim": 128, "rnn_gen_dim": 256, "aud_enc_dim": 256,
+               "aux_latent": 10, "sequential_noise": True}
+
+
+def mean_face() -> np.ndarray:
+    """68 landmarks (x, y) in a 96x128 frame: eyes at y 52, nose tip at 72, lips around (48, 92)."""
+    face = np.stack([np.linspace(10, 86, 68), np.linspace(20, 120, 68)], axis=1)
+    face[36:42] = [[24, 52], [28, 50], [33, 50], [38, 52], [33, 54], [28, 54]]
+    face[42:48] = [[58, 52], [63, 50], [68, 50], [72, 52], [68, 54], [63, 54]]
+    face[33] = [48, 72]
+    angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    face[48:68] = np.stack([48 + 14 * np.cos(angles), 92 + 5 * np.sin(angles)], axis=1)
+    return face
+
+
+def write_deepstory_data(root: Path, speakers: list[str]) -> Path:
+    """The original data folder layout with seeded random weights in the original file formats (~1 GB):
+    ``dctts/<speaker>/t2m*.pth`` + ``ssrn.pth``, ``sda/grid.dat``, ``fom/vox-cpk.pth.tar`` (+ ``vox-256.yaml``)."""
+    first = root / "dctts" / speakers[0]
+    first.mkdir(parents=True)
+    for name, file in (("dctts_text2mel", "t2m_eileen.pth"), ("dctts_ssrn", "ssrn.pth")):  # pytorch-dc-tts format
+        torch.save({"epoch": 0, "global_step": 0, "state_dict": golden_state_dict(name), "optimizer": {}},
+                   first / file)
+    for speaker in speakers[1:]:  # the same weights in the other speakers' folders
+        folder = root / "dctts" / speaker
+        folder.mkdir()
+        for file in first.iterdir():
+            try:
+                os.link(file, folder / file.name)
+            except OSError:
+                shutil.copy(file, folder / file.name)
+    (root / "sda").mkdir()
+    nets: dict[str, dict[str, torch.Tensor]] = {k: {} for k in NETWORK_KEYS}
+    for key, value in golden_state_dict("sda_grid").items():
+        net, name = key.split("/", 1)
+        nets[net][name] = value
+    # grid.dat predates torch 1.6: the legacy (non-zip) format, a plain dict with a numpy mean_face.
+    torch.save({**nets, **SDA_SCALARS, "mean_face": mean_face()}, root / "sda" / "grid.dat",
+               _use_new_zipfile_serialization=False)
+    (root / "fom").mkdir()
+    kernel = torch.from_numpy(golden("fomm_kp_detector")["buffer.down.weight"])
+    torch.save({"generator": golden_state_dict("fomm_generator", keep={"dense_motion_network.down.weight": kernel}),
+                "kp_detector": golden_state_dict("fomm_kp_detector", keep={"down.weight": kernel}),
+                "discriminator": {}, "optimizer_generator": {}, "optimizer_kp_detector": {},
+                "optimizer_discriminator": {}, "epoch": 0}, root / "fom" / "vox-cpk.pth.tar")
+    (root / "fom" / "vox-256.yaml").write_text("model_params: {}\n")
+    return root

@@ -22,62 +22,17 @@ from deepstory.media import decode_audio, decode_frames, probe
 from deepstory.neural.backends import (KP_JACOBIANS, KP_VALUES, TRACK_WIDTH, DCTTSSpeech, FOMMAnimator, SDAMotion,
                                        face_square, pack_keypoints, sda_identity_frame, unpack_keypoints)
 from deepstory.neural.checkpoint import CheckpointError
-from deepstory.neural.sda import NETWORK_KEYS
 from deepstory.pipeline import validate_config
 from deepstory.speech import Voice
 from conftest import compose_cfg, run_cli
-from neural_golden import golden, golden_state_dict
+from neural_golden import mean_face, write_deepstory_data
 
 SIZE = 256
 STORY = "Eileen: Hello there\nThe cat sat\n"  # no final punctuation: no pause after (fewer frames to animate)
-SDA_SCALARS = {"img_size": (128, 96), "audio_rate": 50000, "video_rate": 25, "audio_feat_len": 0.2,
-               "audio_feat_samples": 10000, "id_enc_dim": 128, "rnn_gen_dim": 256, "aud_enc_dim": 256,
-               "aux_latent": 10, "sequential_noise": True}
-
-
-def _mean_face() -> np.ndarray:
-    """68 landmarks (x, y) in a 96x128 frame: eyes at y 52, nose tip at 72, lips around (48, 92)."""
-    face = np.stack([np.linspace(10, 86, 68), np.linspace(20, 120, 68)], axis=1)
-    face[36:42] = [[24, 52], [28, 50], [33, 50], [38, 52], [33, 54], [28, 54]]
-    face[42:48] = [[58, 52], [63, 50], [68, 50], [72, 52], [68, 54], [63, 54]]
-    face[33] = [48, 72]
-    angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
-    face[48:68] = np.stack([48 + 14 * np.cos(angles), 92 + 5 * np.sin(angles)], axis=1)
-    return face
-
-
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """``dctts/{Eileen,Narrator}/``, ``sda/grid.dat``, ``fom/vox-cpk.pth.tar`` (+ ``vox-256.yaml``), ~1 GB."""
-    root = tmp_path_factory.mktemp("deepstory_data")
-    eileen = root / "dctts" / "Eileen"
-    eileen.mkdir(parents=True)
-    for name, file in (("dctts_text2mel", "t2m_eileen.pth"), ("dctts_ssrn", "ssrn.pth")):  # pytorch-dc-tts format
-        torch.save({"epoch": 0, "global_step": 0, "state_dict": golden_state_dict(name), "optimizer": {}},
-                   eileen / file)
-    narrator = root / "dctts" / "Narrator"
-    narrator.mkdir()
-    for file in eileen.iterdir():  # the same weights, another speaker's folder
-        try:
-            os.link(file, narrator / file.name)
-        except OSError:
-            shutil.copy(file, narrator / file.name)
-    (root / "sda").mkdir()
-    nets: dict[str, dict[str, torch.Tensor]] = {k: {} for k in NETWORK_KEYS}
-    for key, value in golden_state_dict("sda_grid").items():
-        net, name = key.split("/", 1)
-        nets[net][name] = value
-    # grid.dat predates torch 1.6: the legacy (non-zip) format, a plain dict with a numpy mean_face.
-    torch.save({**nets, **SDA_SCALARS, "mean_face": _mean_face()}, root / "sda" / "grid.dat",
-               _use_new_zipfile_serialization=False)
-    (root / "fom").mkdir()
-    kernel = torch.from_numpy(golden("fomm_kp_detector")["buffer.down.weight"])
-    torch.save({"generator": golden_state_dict("fomm_generator", keep={"dense_motion_network.down.weight": kernel}),
-                "kp_detector": golden_state_dict("fomm_kp_detector", keep={"down.weight": kernel}),
-                "discriminator": {}, "optimizer_generator": {}, "optimizer_kp_detector": {},
-                "optimizer_discriminator": {}, "epoch": 0}, root / "fom" / "vox-cpk.pth.tar")
-    (root / "fom" / "vox-256.yaml").write_text("model_params: {}\n")
-    return root
+    return write_deepstory_data(tmp_path_factory.mktemp("deepstory_data"), ["Eileen", "Narrator"])
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +101,7 @@ def test_face_crops(portraits):
         assert frame.shape == (3, 128, 96) and frame.min() >= -1 and frame.max() <= 1
     # Aligned by the mean face: the portrait's mouth lands where the mean face's lips are.
     portrait = portraits["Narrator"]
-    mean = _mean_face()
+    mean = mean_face()
     frame = sda_identity_frame(portrait, mean)
     assert frame.std() > 0.05
     assert torch.allclose(sda_identity_frame(portrait, np.linspace(0, 1, 136).reshape(68, 2)),
