@@ -28,8 +28,11 @@ class SpeechFiles:
     segments: tuple[Segment, ...]
     folder: Path
 
+    def path(self, sentence: int) -> Path:
+        return self.folder / f"s{sentence:06d}.wav"
+
     def reader(self) -> SegmentReader:
-        return SegmentReader(self.segments, lambda i: read_wav(self.folder / f"s{i:06d}.wav")[0])
+        return SegmentReader(self.segments, lambda i: read_wav(self.path(i))[0])
 
 
 @dataclass
@@ -67,7 +70,7 @@ class RunContext:
         return self.run_dir / "export"
 
     def speech_path(self, sentence: int) -> Path:
-        return self.temp / "speech" / f"s{sentence:06d}.wav"
+        return SpeechFiles((), self.temp / "speech").path(sentence)
 
     def speech_files(self, segments: list[Segment] | None = None) -> SpeechFiles:
         return SpeechFiles(tuple(segments if segments is not None else self.segments()),
@@ -174,8 +177,9 @@ class RunContext:
         if (speaker, size, image) in self._portraits:
             return
         face, portrait = speaker_portrait(self.cfg.speakers[speaker], f"speakers.{speaker}", *size, index=image,
-                                          background=tuple(self.cfg.video.get("background", (255, 255, 255))))
-        self._faces.setdefault((speaker, image), face)
+                                          background=tuple(self.cfg.video.get("background", (255, 255, 255))),
+                                          face=self._faces.get((speaker, image)))  # detected once per image
+        self._faces[(speaker, image)] = face
         self._portraits[(speaker, size, image)] = portrait
 
     # -- progress -------------------------------------------------------------------------------

@@ -171,12 +171,13 @@ def _per_image(value: Any, index: int) -> Any:
 
 
 def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: int, index: int = 0,
-                     background: Sequence[int] = (255, 255, 255)) -> tuple[Face, Portrait]:
+                     background: Sequence[int] = (255, 255, 255), face: Face | None = None) -> tuple[Face, Portrait]:
     """A speakers-config entry -> (face in loaded-image pixels, portrait fitted to ``width x height``).
 
     ``index`` picks one of several images; ``face`` and ``crop`` may then be
     lists with one entry per image.  Configured pixels refer to the file as it
-    is; a huge image reduced on load has them scaled to match.
+    is; a huge image reduced on load has them scaled to match.  A ``face``
+    found earlier for this image (the first value returned) skips detection.
     """
     images = speaker_images(spec)
     suffix = f"[{index}]" if len(images) > 1 else ""
@@ -184,10 +185,11 @@ def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: in
         image, scale = load_image(images[index], background)
     except ImageError as exc:
         raise ImageError(f"{where}.image{suffix}: {exc}") from None
-    overrides = _per_image(spec.get("face"), index)
-    if overrides and scale != 1.0:
-        overrides = {k: _scaled(v, scale) if k != "teeth" else v for k, v in dict(overrides).items()}
-    face = locate(image, overrides, f"{where}.face{suffix}")
+    if face is None:
+        overrides = _per_image(spec.get("face"), index)
+        if overrides and scale != 1.0:
+            overrides = {k: _scaled(v, scale) if k != "teeth" else v for k, v in dict(overrides).items()}
+        face = locate(image, overrides, f"{where}.face{suffix}")
     crop = _per_image(spec.get("crop"), index)
     if crop is not None and scale != 1.0:
         crop = _scaled(crop, scale)

@@ -26,12 +26,17 @@ def mouth_box(mouth: tuple[float, float], mouth_width: float, width: int, height
     return slice(max(0, y0), min(height, y1)), slice(max(0, x0), min(width, x1))
 
 
-def frame_energy(read: Callable[[int, int], np.ndarray], frames: int, sample_rate: int, fps: int) -> np.ndarray:
+def frame_energy(read: Callable[[int, int], np.ndarray], frames: int, sample_rate: int, fps: int,
+                 block: int = 250) -> np.ndarray:
+    """RMS of the audio under each frame, read ``block`` frames at a time (memory stays flat)."""
     out = np.zeros(frames)
-    for f in range(frames):
-        a, b = sample_at(f, sample_rate, fps), sample_at(f + 1, sample_rate, fps)
-        chunk = read(a, b)
-        out[f] = np.sqrt(np.mean(chunk.astype(np.float64) ** 2)) if len(chunk) else 0.0
+    for first in range(0, frames, block):
+        last = min(frames, first + block)
+        origin = sample_at(first, sample_rate, fps)
+        audio = read(origin, sample_at(last, sample_rate, fps)).astype(np.float64)
+        for f in range(first, last):
+            piece = audio[sample_at(f, sample_rate, fps) - origin:sample_at(f + 1, sample_rate, fps) - origin]
+            out[f] = np.sqrt(np.mean(piece ** 2)) if len(piece) else 0.0
     return out
 
 
