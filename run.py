@@ -6,8 +6,8 @@
 import hydra
 from omegaconf import DictConfig
 
-import deepstory.config  # noqa: F401  (registers the ${asset:...} resolver)
-from deepstory import cli
+import deepstory.config  # noqa: F401  (registers the ${asset:...} and ${torch_device:...} resolvers)
+from deepstory.run import cli
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -1,7 +1,7 @@
 """A content-addressed store shared by runs: work is done once, keyed by what it depends on.
 
 Every stage output (a sentence's speech, a chunk's audio, a motion track, a
-video segment, the final mp4) is stored as ``<root>/<kind>/<k[:2]>/<k>.<ext>``
+video segment, the final mp4) is stored as ``<root>/<stage>/<k[:2]>/<k>.<ext>``
 where ``k`` hashes exactly the inputs and settings that make it.  A run links
 (or copies) entries into its own dir, so run dirs stay self-contained and the
 cache can be pruned without breaking them.
@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -56,7 +57,22 @@ def place(src: Path, dest: Path) -> None:
             shutil.copyfile(src, tmp)
 
 
+@dataclass(frozen=True)
+class Output:
+    """One file a stage makes: its cache key (a hash of what it depends on) and where the run wants it."""
+
+    stage: str  # the stage that makes it: the cache folder, and whose hits and misses it counts towards
+    key: str
+    dest: Path
+
+    @property
+    def ext(self) -> str:
+        return self.dest.suffix
+
+
 class Cache:
+    """The store; also counts, per stage, the outputs it found (hits) and the ones that had to be made (misses)."""
+
     def __init__(self, root: Path | str, lock_timeout: float = 3600.0) -> None:
         self.root = Path(root)
         self.lock_timeout = lock_timeout
@@ -64,35 +80,52 @@ class Cache:
         self.misses: Counter[str] = Counter()
         self.used: dict[str, list[str]] = {}
 
-    def path(self, kind: str, key: str, ext: str) -> Path:
-        return self.root / kind / key[:2] / f"{key}{ext}"
+    @staticmethod
+    def output(stage: str, dest: Path, *depends_on: Any) -> Output:
+        """The output of ``stage`` at ``dest`` whose content is fixed by ``depends_on`` (JSON-able values)."""
+        return Output(stage, digest(stage, *depends_on), Path(dest))
 
-    def get(self, kind: str, key: str, ext: str, produce: Callable[[Path], None],
-            dest: Path | None = None) -> tuple[Path, bool]:
-        """The entry for ``key``, made by ``produce(tmp_path)`` if missing; optionally placed at ``dest``.
+    def path(self, out: Output) -> Path:
+        return self.root / out.stage / out.key[:2] / f"{out.key}{out.ext}"
 
-        Returns ``(path, hit)``.  ``produce`` writes a complete file to the
-        temporary path it is given; it is renamed into the cache afterwards.
+    def has(self, out: Output) -> bool:
+        return self.path(out).is_file()
+
+    def make(self, out: Output, produce: Callable[[Path], None]) -> bool:
+        """Make the entry with ``produce(tmp_path)`` unless it exists; returns whether it existed (a hit).
+
+        Under the entry's file lock, so concurrent renders make it once;
+        ``produce`` writes a complete file, renamed into the cache afterwards.
+        Counts nothing and places nothing (remote workers call this).
         """
-        entry = self.path(kind, key, ext)
-        self.used.setdefault(kind, []).append(key)
-        hit = entry.is_file()
-        if not hit:
-            lock_path = self.root / "locks" / kind / f"{key}.lock"
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(lock_path), timeout=self.lock_timeout):
-                hit = entry.is_file()  # someone else may have made it while we waited
-                if not hit:
-                    with atomic_path(entry) as tmp:
-                        produce(tmp)
-        (self.hits if hit else self.misses)[kind] += 1
-        if dest is not None:
-            place(entry, dest)
-        return entry, hit
+        entry = self.path(out)
+        if entry.is_file():
+            return True
+        lock_path = self.root / "locks" / out.stage / f"{out.key}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(lock_path), timeout=self.lock_timeout):
+            if entry.is_file():  # someone else made it while we waited
+                return True
+            with atomic_path(entry) as tmp:
+                produce(tmp)
+        return False
+
+    def get(self, out: Output, produce: Callable[[Path], None]) -> bool:
+        """The entry for ``out``, made if missing, placed at ``out.dest`` and counted; returns whether it was a hit."""
+        hit = self.make(out, produce)
+        self.record(out, made=not hit)
+        return hit
+
+    def record(self, out: Output, made: bool) -> None:
+        """Place an existing entry at ``out.dest`` and count it: a miss if it was ``made`` for this run."""
+        self.used.setdefault(out.stage, []).append(out.key)
+        (self.misses if made else self.hits)[out.stage] += 1
+        place(self.path(out), out.dest)
 
     def summary(self) -> dict[str, dict[str, int]]:
-        kinds = sorted(set(self.hits) | set(self.misses))
-        return {k: {"hits": self.hits[k], "misses": self.misses[k]} for k in kinds}
+        """``{stage: {"hits": n, "misses": m}}``."""
+        stages = sorted(set(self.hits) | set(self.misses))
+        return {s: {"hits": self.hits[s], "misses": self.misses[s]} for s in stages}
 
 
 # ------------------------------------------------------------------------------ maintenance

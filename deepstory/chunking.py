@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from deepstory.errors import UserError
+from deepstory.files import write_json
+from deepstory.media import write_wav
+from deepstory.run.context import RunContext
+from deepstory.run.stage import Stage
 from deepstory.timeline import Chunk, Segment, frame_at
+
+MAX_CUT_SIZE = 2**40
 
 
 def chunk_segments(segments: Sequence[Segment], cut_size: int, sample_rate: int, fps: int) -> list[Chunk]:
-    if int(cut_size) != cut_size or cut_size <= 0:
+    if isinstance(cut_size, bool) or int(cut_size) != cut_size or cut_size <= 0:
         raise ValueError(f"cut_size must be a positive whole number of samples, got {cut_size!r}")
     groups: list[list[Segment]] = []
     accumulated = 0
@@ -40,3 +47,30 @@ def chunk_segments(segments: Sequence[Segment], cut_size: int, sample_rate: int,
             )
         )
     return chunks
+
+
+class ChunkStage(Stage):
+    """The timeline cut into chunks -> ``temp/chunks.json`` and each chunk's audio ``temp/chunks/cNNNNN.wav``.
+
+    ``cut_size`` (the top-level ``cut_size``, in samples) is checked here, so
+    ``stages.chunk.cut_size=...`` is held to the same rule, and what was used
+    is recorded in ``chunks.json`` for the summary.
+    """
+
+    def __init__(self, cut_size: int, enabled: bool = True) -> None:
+        super().__init__(enabled)
+        if isinstance(cut_size, bool) or not isinstance(cut_size, int) or not 1 <= cut_size <= MAX_CUT_SIZE:
+            raise UserError(f"cut_size={cut_size!r}: must be a whole number from 1 to {MAX_CUT_SIZE}")
+        self.cut_size = cut_size
+
+    def run(self, ctx: RunContext) -> None:
+        segments = ctx.files.segments()
+        rate = ctx.media.sample_rate
+        chunks = chunk_segments(segments, self.cut_size, rate, ctx.media.fps)
+        reader = ctx.files.reader(segments)
+        for i in ctx.progress.steps("Cutting chunks", len(chunks)):
+            chunk = chunks[i]
+            parts = [(s.key, s.pad_before, s.pad_after) for s in segments[chunk.sentences[0]:chunk.sentences[-1] + 1]]
+            out = self.output(ctx.files.chunk_audio(chunk), rate, parts)
+            self.make(ctx, out, lambda tmp, c=chunk: write_wav(tmp, reader.read(c.start, c.end), rate))
+        write_json(ctx.files.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})

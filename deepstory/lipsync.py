@@ -9,10 +9,15 @@ in which the mouth is shut.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from deepstory.files import read_json, write_json
+from deepstory.media import decode_frames
+from deepstory.run.context import RunContext
+from deepstory.run.stage import Stage
 from deepstory.timeline import Segment, frame_at, sample_at
 
 MAX_LAG = 5
@@ -81,3 +86,47 @@ def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray
         darker = np.clip(still - frame[ys, xs].astype(np.float32), 0, None)
         out.append(float(darker.mean()) / max(1.0, float(still.mean())))
     return np.array(out)
+
+
+class LipSyncStage(Stage):
+    """Measures the finished video: ``export/lipsync.json`` (the score above), cached with the video."""
+
+    def run(self, ctx: RunContext) -> None:
+        files, media = ctx.files, ctx.media
+        segments, chunks = files.segments(), [c for c in files.chunks() if c.frames > 0]
+        width, height = media.size
+        cast = ctx.on_stage()
+        total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
+        pose_at: dict[int, tuple[str, int]] = {}
+        runs = ctx.image_runs()
+        for chunk in chunks:
+            for image, a, b in runs:
+                for f in range(max(a, chunk.first_frame), min(b, chunk.first_frame + chunk.frames)):
+                    pose_at[f] = (chunk.speaker, image)
+        boxes, stills = {}, {}
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        for speaker, image in sorted(set(pose_at.values())):
+            still = ctx.layout.canvas(width, height)
+            tiles = ctx.layout.tiles(cast, speaker, width, height)
+            for m, t in tiles.items():
+                picture = ctx.cast.portrait(m, (t.width, t.height), image if m == speaker else 0).image
+                still[t.y:t.y + t.height, t.x:t.x + t.width] = picture
+            t = tiles[speaker]
+            face = ctx.cast.portrait(speaker, (t.width, t.height), image).face
+            boxes[(speaker, image)] = mouth_box((face.mouth[0] + t.x, face.mouth[1] + t.y), face.mouth_width,
+                                                width, height)
+            stills[(speaker, image)] = still.astype(np.float32) @ luma
+        video_key = read_json(files.video_key)["key"]
+        out = self.output(files.lipsync, video_key,
+                          sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes))
+        advance = ctx.progress.bar("Measuring lip sync", 1)
+
+        def produce(tmp: Path) -> None:
+            frames = decode_frames(files.video, width, height, gray=True)
+            opening = measure(frames, pose_at, boxes, stills)[:total]
+            energy = frame_energy(files.reader(segments).read, total, media.sample_rate, media.fps)
+            silent = silent_frames(segments, total, media.sample_rate, media.fps)
+            write_json(tmp, score(opening, energy, silent))
+
+        self.make(ctx, out, produce)
+        advance(1)

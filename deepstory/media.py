@@ -12,11 +12,8 @@ from typing import Sequence
 import ffmpeg
 import numpy as np
 
+from deepstory.errors import MediaError
 from deepstory.files import atomic_path
-
-
-class MediaError(RuntimeError):
-    """ffmpeg failed; the message carries its last stderr lines."""
 
 
 def ffmpeg_exe() -> str:

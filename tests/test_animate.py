@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deepstory.animate import WarpAnimator
-from deepstory.motion import CHANNELS
-from deepstory.face import speaker_portrait
+from deepstory.animate.warp import WarpAnimator
+from deepstory.motion.track import FACE
+from deepstory.portrait import speaker_portrait
 from conftest import compose_cfg
 
 
@@ -16,9 +16,9 @@ def _portrait(size=192):
 
 
 def _motion(n, **values):
-    m = np.zeros((n, len(CHANNELS)), dtype=np.float32)
+    m = np.zeros((n, FACE.width), dtype=np.float32)
     for k, v in values.items():
-        m[:, CHANNELS.index(k)] = v
+        m[:, FACE.index(k)] = v
     return m
 
 
@@ -58,7 +58,7 @@ def test_blink_covers_the_eyes():
 def test_frames_do_not_depend_on_batch_size():
     p = _portrait()
     rng = np.random.default_rng(0)
-    motion = rng.uniform(0, 1, size=(11, len(CHANNELS))).astype(np.float32)
+    motion = rng.uniform(0, 1, size=(11, FACE.width)).astype(np.float32)
     a = _render(WarpAnimator(batch_size=1), p, motion)
     b = _render(WarpAnimator(batch_size=7), p, motion)
     assert np.array_equal(a, b)

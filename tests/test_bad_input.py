@@ -174,7 +174,7 @@ def test_unusable_images(box, kind, words):
 
 
 def _portrait(image: Path, **spec):
-    from deepstory.face import speaker_portrait
+    from deepstory.portrait import speaker_portrait
 
     return speaker_portrait({"image": str(image), **spec}, "speakers.X", 128, 128)
 
@@ -199,7 +199,7 @@ def test_image_modes_are_normalised(tmp_path):
     rgba = np.array(base.convert("RGBA"))
     rgba[:, :40, 3] = 0
     Image.fromarray(rgba).save(tmp_path / "transparent.png")
-    from deepstory.face import speaker_portrait
+    from deepstory.portrait import speaker_portrait
 
     _, portrait = speaker_portrait({"image": str(tmp_path / "transparent.png"), "face": FACE}, "X", 224, 224,
                                    background=(0, 255, 0))

@@ -4,11 +4,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from omegaconf import OmegaConf
 
+from deepstory.animate.base import Animator
 from deepstory.config import instantiate
-from deepstory.pipeline import missing_keys
+from deepstory.executor import Executor
+from deepstory.layout import Layout
+from deepstory.motion.base import MotionBackend
+from deepstory.run.checks import missing_keys
+from deepstory.run.render import build_stages
+from deepstory.run.stage import Stage
 from deepstory.speech import SpeechBackend
 from conftest import CONF, compose_cfg
 
@@ -26,9 +31,32 @@ def test_models_instantiate(models, tmp_path):
     tts = instantiate(cfg.models.tts, "models.tts")
     assert isinstance(tts, SpeechBackend) and tts.sample_rate == cfg.sample_rate
     motion = instantiate(cfg.models.motion, "models.motion")
-    assert callable(motion.track) and callable(motion.idle)  # EnvelopeMotion's interface (SDAMotion's too)
-    animator = instantiate(cfg.models.animator, "models.animator", device=torch.device("cpu"))
-    assert animator.batch_size >= 1
+    assert isinstance(motion, MotionBackend)
+    animator = instantiate(cfg.models.animator, "models.animator")
+    assert isinstance(animator, Animator) and animator.batch_size >= 1
+    assert animator.accepts == motion.format  # every bundled models preset is a matching pair
+
+
+def test_every_stage_builds_with_its_backend():
+    cfg = compose_cfg()
+    stages = build_stages(cfg)
+    assert [s.name for s in stages] == list(cfg.stages)  # config order is run order
+    assert all(isinstance(s, Stage) for s in stages)
+    assert isinstance(stages[1].tts, SpeechBackend) and isinstance(stages[3].motion, MotionBackend)
+    assert stages[0].quick and not any(s.quick for s in stages[1:])
+
+
+def test_a_disabled_stage_is_not_built():
+    assert "lipsync" not in [s.name for s in build_stages(compose_cfg("stages.lipsync.enabled=false"))]
+
+
+def test_the_device_is_resolved_once_for_every_backend():
+    cfg = compose_cfg("device=cuda", "device.fallback=cpu")
+    import torch
+
+    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert cfg.device.name == expected
+    assert cfg.stages.animate.animator.device == expected
 
 
 @pytest.mark.parametrize("device", _options("device"))
@@ -62,12 +90,14 @@ def test_media_constants_are_interpolated():
 def test_executors_instantiate(executor):
     cfg = compose_cfg(f"executor={executor}")
     built = instantiate(cfg.executor, "executor")
-    assert built.describe()["executor"] == executor
+    assert isinstance(built, Executor) and built.describe()["executor"] == executor
 
 
 @pytest.mark.parametrize("layout", _options("layout"))
 def test_layouts_instantiate(layout):
     cfg = compose_cfg(f"layout={layout}")
-    built = instantiate(cfg.layout, "layout").with_cast(["Narrator", "Eileen", "Chelsea"])
-    tiles = built.tiles("Eileen", 512, 256)
+    built = instantiate(cfg.layout, "layout")
+    assert isinstance(built, Layout)
+    cast = built.on_stage(["Narrator", "Eileen", "Chelsea"])
+    tiles = built.tiles(cast, "Eileen", 512, 256)
     assert "Eileen" in tiles and all(t.width % 2 == 0 and t.height % 2 == 0 for t in tiles.values())

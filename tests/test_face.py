@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepstory.face import FaceNotFound, locate
+from deepstory.portrait import FaceNotFound, locate
 from deepstory.config import asset
 
 # Measured by hand on the bundled images (deepstory/assets/portraits/README.md).

@@ -8,7 +8,7 @@ import pytest
 
 from deepstory import lipsync
 from deepstory.media import decode_frames
-from deepstory.face import speaker_portrait
+from deepstory.portrait import speaker_portrait
 from conftest import compose_cfg, run_cli, tiny_args
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepstory.motion import CHANNELS, EnvelopeMotion
+from deepstory.motion.envelope import EnvelopeMotion
+from deepstory.motion.track import FACE
 
 SR, FPS = 22050, 25
 
@@ -32,11 +33,11 @@ def test_mouth_open_in_speech_shut_in_silence():
     motion = EnvelopeMotion(SR, FPS, seed=1)
     frames = len(audio) * FPS // SR
     track = motion.track(_reader(audio), 0, frames, "A")
-    assert track.shape == (frames, len(CHANNELS)) and track.dtype == np.float32
+    assert track.shape == (frames, FACE.width) and track.dtype == np.float32
     t = (np.arange(frames) + 0.5) / FPS
     speech = ((t % 3.0) > 0.2) & ((t % 3.0) < 1.6)
     silence = ((t % 3.0) > 2.0) & ((t % 3.0) < 2.8)
-    mouth = track[:, CHANNELS.index("open")]
+    mouth = track[:, FACE.index("open")]
     assert mouth[speech].mean() > 0.5
     assert (mouth[silence] == 0).mean() >= 0.95
 
@@ -58,13 +59,13 @@ def test_blinks_are_seeded_and_natural():
     b = EnvelopeMotion(SR, FPS, seed=5).track(_reader(silent), 0, frames, "A")
     c = EnvelopeMotion(SR, FPS, seed=6).track(_reader(silent), 0, frames, "A")
     np.testing.assert_array_equal(a, b)
-    blink = a[:, CHANNELS.index("blink")]
-    assert not np.array_equal(blink, c[:, CHANNELS.index("blink")])
+    blink = a[:, FACE.index("blink")]
+    assert not np.array_equal(blink, c[:, FACE.index("blink")])
     closed = blink > 0.9
     onsets = np.flatnonzero(closed[1:] & ~closed[:-1])
     assert 8 <= len(onsets) <= 30  # a blink every 2 to 7 seconds
     assert closed.mean() < 0.1
-    head = a[:, CHANNELS.index("roll")]
+    head = a[:, FACE.index("roll")]
     assert 0.2 < np.abs(head).max() < 3.0  # slight, visible head motion
 
 
@@ -79,8 +80,8 @@ def test_mouth_shape_follows_the_vowels():
     def mean_width(text):
         audio = piper.synthesize(text, Voice())
         track = motion.track(_reader(audio), 0, len(audio) * FPS // SR, "A")
-        open_ = track[:, CHANNELS.index("open")] > 0.2
-        return track[open_, CHANNELS.index("width")].mean()
+        open_ = track[:, FACE.index("open")] > 0.2
+        return track[open_, FACE.index("width")].mean()
 
     spread = mean_width("We see three green trees, eating cheese with Steve.")
     rounded = mean_width("Who knew two blue moons loomed over June?")

@@ -16,13 +16,16 @@ import numpy as np
 import pytest
 import torch
 
-from deepstory.config import DeepstoryError, instantiate
-from deepstory.face import speaker_portrait
+from deepstory.config import instantiate
+from deepstory.errors import DeepstoryError
+from deepstory.portrait import speaker_portrait
 from deepstory.media import decode_audio, decode_frames, probe
-from deepstory.neural.backends import (KP_JACOBIANS, KP_VALUES, TRACK_WIDTH, DCTTSSpeech, FOMMAnimator, SDAMotion,
-                                       face_square, pack_keypoints, sda_identity_frame, unpack_keypoints)
+from deepstory.animate.fomm import FOMMAnimator
+from deepstory.motion.sda import SDAMotion, sda_identity_frame
+from deepstory.neural.keypoints import KP_JACOBIANS, KP_VALUES, TRACK_WIDTH, face_square, pack_keypoints, unpack_keypoints
+from deepstory.speech.dctts import DCTTSSpeech
 from deepstory.neural.checkpoint import CheckpointError
-from deepstory.pipeline import validate_config
+from deepstory.run.checks import validate_config
 from deepstory.speech import Voice
 from conftest import compose_cfg, run_cli
 from neural_golden import mean_face, write_deepstory_data

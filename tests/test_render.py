@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deepstory.media import decode_audio, decode_frames, probe
-from deepstory.face import speaker_portrait
+from deepstory.portrait import speaker_portrait
 from conftest import TINY_SIZE, compose_cfg
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepstory.sentences import LINE_PAUSE, pause_after, split_sentences
+from deepstory.story.sentences import LINE_PAUSE, pause_after, split_sentences
 
 
 # ------------------------------------------------------------------------- quotes

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepstory.speech import EspeakSpeech, Voice
+from deepstory.speech import Voice
+from deepstory.speech.espeak import EspeakSpeech
 from deepstory.speech.espeak import pitch_parameter
 from audio_checks import estimate_f0
 
@@ -122,7 +123,8 @@ def test_output_matches_a_fresh_process(plain: np.ndarray) -> None:
     root = Path(__file__).resolve().parents[1]
     code = (
         "import hashlib, sys\n"
-        "from deepstory.speech import EspeakSpeech, Voice\n"
+        "from deepstory.speech import Voice
+from deepstory.speech.espeak import EspeakSpeech\n"
         f"x = EspeakSpeech({NATIVE}).synthesize({SENTENCE!r}, Voice())\n"
         "sys.stdout.write(hashlib.sha256(x.tobytes()).hexdigest())\n"
     )

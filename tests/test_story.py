@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from deepstory.story import SpeakerMapper, StoryError, parse_story, split_line
+from deepstory.errors import StoryError
+from deepstory.story import SpeakerMapper, parse_story, split_line
 
 SPEAKERS = ["Narrator", "Alice", "Bob", "Carol"]
 

@@ -1,15 +1,16 @@
 """Loading published checkpoints strictly, with one-line errors that say what is wrong."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 from torch import nn
 
+from deepstory.errors import CheckpointError
 
-class CheckpointError(ValueError):
-    """A missing or mismatched checkpoint; the message names the file, the config key and the parameter."""
+__all__ = ["CheckpointError", "checkpoint_fingerprint", "files_fingerprint", "load_strict", "read_checkpoint"]
 
 
 def read_checkpoint(path: Path | str, where: str) -> Any:
@@ -51,3 +52,26 @@ def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path
         full.setdefault(name, tensor)
     module.load_state_dict(full, strict=True)
     return module
+
+
+def files_fingerprint(paths: Iterable[Path], root: Path | None = None) -> str:
+    """SHA-256 of the (path, size, modification time) of ``paths``: cheap, changes when a file is replaced.
+
+    Not a hash of the contents: a file rewritten with the same size and
+    time would not be noticed, and a copied data folder (new times) makes new
+    cache entries once.
+    """
+    h = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        st = path.stat()
+        name = path.relative_to(root).as_posix() if root is not None else str(path)
+        h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def checkpoint_fingerprint(files: Mapping[str, Path]) -> str:
+    """:func:`files_fingerprint` of checkpoint files keyed by their config key; missing -> CheckpointError."""
+    for where, path in files.items():
+        if not Path(path).is_file():
+            raise CheckpointError(f"{where}: checkpoint not found: {path}")
+    return files_fingerprint(files.values())

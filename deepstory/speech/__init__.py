@@ -1,5 +1,8 @@
-"""Speech synthesis backends (text -> samples)."""
-from deepstory.speech.base import SpeechBackend, Voice
-from deepstory.speech.espeak import EspeakSpeech
+"""Speech: text -> samples per sentence.  The interface is in ``base``; one module per engine beside it.
 
-__all__ = ["EspeakSpeech", "SpeechBackend", "Voice"]
+Engines are imported where they are configured (``_target_``), never here, so
+a run loads only the engine it uses.
+"""
+from deepstory.speech.base import SpeechBackend, Voice
+
+__all__ = ["SpeechBackend", "Voice"]

@@ -1,55 +1,23 @@
-"""Where portraits go in the frame.
+"""``layout=stage``: every character of the story on screen at once, in a grid.
 
-* ``single``: the speaking character's portrait fills the frame (as the
-  original Deepstory did).
-* ``stage``: every character of the story is on screen at once, side by side
-  (or in ``columns``); the one speaking talks, the others blink and breathe,
-  and the speaker's tile can be outlined.
+The one speaking talks, the others blink and breathe, and the speaker's tile
+can be outlined.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Tile:
-    x: int
-    y: int
-    width: int
-    height: int
+from deepstory.layout.base import Layout, Tile
 
 
 def _even(v: float) -> int:
     return max(2, int(v) // 2 * 2)
 
 
-class SingleLayout:
-    """The speaker alone, filling the frame."""
-
-    def __init__(self) -> None:
-        self.cast: list[str] = []
-
-    def with_cast(self, speakers: Sequence[str]) -> "SingleLayout":
-        return self
-
-    def tiles(self, speaker: str, width: int, height: int) -> dict[str, Tile]:
-        return {speaker: Tile(0, 0, width, height)}
-
-    def canvas(self, width: int, height: int) -> np.ndarray:
-        return np.zeros((height, width, 3), dtype=np.uint8)
-
-    def decorate(self, frames: np.ndarray, speaker: str, width: int, height: int) -> None:
-        return None
-
-    def identity(self) -> dict:
-        return {"layout": "single"}
-
-
-class StageLayout:
+class StageLayout(Layout):
     """All characters on screen in a grid of ``columns`` (default: one row), in story order.
 
     ``characters`` fixes who is on stage and in which order (default: everyone
@@ -66,20 +34,17 @@ class StageLayout:
         self.background = tuple(int(v) for v in background)
         self.highlight = tuple(int(v) for v in highlight) if highlight is not None else None
         self.highlight_width = int(highlight_width)
-        self.cast: list[str] = list(self.characters or [])
 
-    def with_cast(self, speakers: Sequence[str]) -> "StageLayout":
+    def on_stage(self, speakers: Sequence[str]) -> list[str]:
         if self.characters is None:
-            self.cast = list(speakers)
-        else:
-            missing = [s for s in speakers if s not in self.characters]
-            if missing:
-                raise ValueError(f"layout.characters leaves out speakers of the story: {', '.join(missing)}")
-            self.cast = list(self.characters)
-        return self
+            return list(speakers)
+        missing = [s for s in speakers if s not in self.characters]
+        if missing:
+            raise ValueError(f"layout.characters leaves out speakers of the story: {', '.join(missing)}")
+        return list(self.characters)
 
-    def _grid(self, width: int, height: int) -> dict[str, Tile]:
-        n = max(1, len(self.cast))
+    def _grid(self, cast: Sequence[str], width: int, height: int) -> dict[str, Tile]:
+        n = max(1, len(cast))
         cols = min(n, int(self.columns) if self.columns else n)
         rows = math.ceil(n / cols)
         tw = _even((width - self.gap * (cols + 1)) / cols)
@@ -87,24 +52,24 @@ class StageLayout:
         if tw < 16 or th < 16:
             raise ValueError(f"layout=stage: {n} characters do not fit in {width}x{height}")
         tiles = {}
-        for i, name in enumerate(self.cast):
+        for i, name in enumerate(cast):
             r, c = divmod(i, cols)
             x = self.gap + c * (tw + self.gap) + (width - (cols * tw + (cols + 1) * self.gap)) // 2
             y = self.gap + r * (th + self.gap) + (height - (rows * th + (rows + 1) * self.gap)) // 2
             tiles[name] = Tile(x, y, tw, th)
         return tiles
 
-    def tiles(self, speaker: str, width: int, height: int) -> dict[str, Tile]:
-        return self._grid(width, height)
+    def tiles(self, cast: Sequence[str], speaker: str, width: int, height: int) -> dict[str, Tile]:
+        return self._grid(cast, width, height)
 
     def canvas(self, width: int, height: int) -> np.ndarray:
         return np.broadcast_to(np.array(self.background, dtype=np.uint8), (height, width, 3)).copy()
 
-    def decorate(self, frames: np.ndarray, speaker: str, width: int, height: int) -> None:
+    def decorate(self, frames: np.ndarray, cast: Sequence[str], speaker: str, width: int, height: int) -> None:
         """Outline the speaker's tile, in place."""
-        if self.highlight is None or speaker not in self.cast:
+        if self.highlight is None or speaker not in cast:
             return
-        t = self._grid(width, height)[speaker]
+        t = self._grid(cast, width, height)[speaker]
         w = self.highlight_width
         x0, y0, x1, y1 = max(0, t.x - w), max(0, t.y - w), min(width, t.x + t.width + w), min(height, t.y + t.height + w)
         color = np.array(self.highlight, dtype=np.uint8)
@@ -113,6 +78,6 @@ class StageLayout:
         frames[:, y0:y1, x0:t.x] = color
         frames[:, y0:y1, t.x + t.width:x1] = color
 
-    def identity(self) -> dict:
-        return {"layout": "stage", "cast": self.cast, "columns": self.columns, "gap": self.gap,
+    def identity(self) -> dict[str, Any]:
+        return {"layout": "stage", "columns": self.columns, "gap": self.gap, "characters": self.characters,
                 "background": self.background, "highlight": self.highlight, "highlight_width": self.highlight_width}

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepstory.motion import CHANNELS
+from deepstory.animate.base import Animator
+from deepstory.motion.track import FACE
 from deepstory.portrait import Portrait
 
 _OPEN, _BLINK, _DX, _DY, _ROLL, _NOD, _WIDTH = (
-    CHANNELS.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod", "width"))
+    FACE.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod", "width"))
 MAX_SHIFT = 0.05  # head translation, fraction of the face size
 MAX_ROLL = 3.0  # head tilt, degrees
 
@@ -50,13 +51,15 @@ class PreparedPortrait:
     portrait: Portrait
 
 
-class WarpAnimator:
+class WarpAnimator(Animator):
     """Procedural warp animator: fast on a CPU, no model weights.
 
     ``jaw_drop``: the open mouth's height as a fraction of its width at
     ``open=1``.  ``margin``: the animated region around the face box, as a
     fraction of the face size.
     """
+
+    accepts = FACE
 
     def __init__(self, device: str | torch.device = "cpu", batch_size: int = 16, jaw_drop: float = 0.42,
                  margin: float = 0.25, mouth_color: tuple[int, int, int] = (52, 14, 22),
@@ -69,6 +72,11 @@ class WarpAnimator:
         self.margin = float(margin)
         self.mouth_color = torch.tensor(mouth_color, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.teeth_color = torch.tensor(teeth_color, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": type(self).__qualname__, "jaw_drop": self.jaw_drop, "margin": self.margin,
+                "mouth_color": self.mouth_color.flatten().tolist(), "teeth_color": self.teeth_color.flatten().tolist(),
+                "device": self.device.type}
 
     def prepare(self, portrait: Portrait) -> PreparedPortrait:
         image = portrait.image

@@ -1,15 +1,13 @@
-"""Speech -> a compact per-frame motion track (the "base"), one file per chunk.
+"""Motion from the speech envelope: mouth from loudness, blinks and head drift from a seeded schedule.
 
-The track is a float32 array ``[frames, len(CHANNELS)]``:
+Makes :data:`~deepstory.motion.track.FACE` tracks:
 
-* ``open``  mouth opening, 0 (shut) .. 1 (wide open), from the speech-band
-  (300-3500 Hz) level, so nasal murmur and closures (m, b, p) keep it shut;
-* ``blink`` eyelid closure, 0 (open) .. 1 (shut), at seeded random times;
-* ``dx``, ``dy`` head translation and ``roll`` head tilt, slow seeded drift
-  plus breathing, in units of the face size (dx, dy) and degrees (roll);
-* ``nod`` small downward nod, following the speech's loudness rises;
-* ``width`` mouth shape, -1 rounded (o, u) .. +1 spread (i, e), from the
-  spectral centroid of the speech band.
+* ``open`` from the speech-band (300-3500 Hz) level, so nasal murmur and
+  closures (m, b, p) keep the mouth shut;
+* ``blink`` at seeded random times;
+* ``dx``, ``dy``, ``roll``: slow seeded drift plus breathing;
+* ``nod`` following the speech's loudness rises;
+* ``width`` from the spectral centroid of the speech band.
 
 Every value is a function of the *global* frame index and the story's audio
 around that frame, never of where a chunk starts: rendering with any
@@ -17,21 +15,16 @@ around that frame, never of where a chunk starts: rendering with any
 """
 from __future__ import annotations
 
-import hashlib
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
-CHANNELS = ("open", "blink", "dx", "dy", "roll", "nod", "width")
+from deepstory.motion.base import AudioReader, MotionBackend, stable_seed
+from deepstory.motion.track import FACE
+from deepstory.portrait import Portrait
 
 
-def stable_seed(*parts: object) -> int:
-    """A seed from values, the same in every process (unlike ``hash``)."""
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
-class EnvelopeMotion:
+class EnvelopeMotion(MotionBackend):
     """Mouth from loudness, blinks and head drift from a seeded schedule.
 
     ``floor_db``/``ceil_db``: RMS levels (dBFS) mapped to a shut and a fully
@@ -39,6 +32,7 @@ class EnvelopeMotion:
     chatter.  ``smooth`` frames of symmetric smoothing on each side.
     """
 
+    format = FACE
     context = 4  # frames of audio read on each side of a chunk
 
     def __init__(
@@ -64,7 +58,7 @@ class EnvelopeMotion:
     # -- mouth ---------------------------------------------------------------------------
     n_fft = 1024  # analysis window around each frame's centre (46 ms at 22050 Hz)
 
-    def _spectrum(self, read: Callable[[int, int], np.ndarray], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    def _spectrum(self, read: AudioReader, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """Per frame ``lo..hi-1``: speech-band level (dBFS) and spectral centroid (Hz) of 300-3500 Hz.
 
         The band leaves out the low murmur of nasals (m, n) and plosive
@@ -126,7 +120,8 @@ class EnvelopeMotion:
         wave = sum(w * np.sin(2 * np.pi * t / p + ph) for w, p, ph in zip(weights, periods, phases))
         return amplitude * self.head_motion * wave / weights.sum()
 
-    def track(self, read: Callable[[int, int], np.ndarray], first_frame: int, frames: int, speaker: str) -> np.ndarray:
+    def track(self, read: AudioReader, first_frame: int, frames: int, speaker: str,
+              portrait: Portrait | None = None) -> np.ndarray:
         """The motion of global frames ``[first_frame, first_frame + frames)`` for ``speaker``."""
         lo, hi = first_frame - self.context, first_frame + frames + self.context
         db, centroid = self._spectrum(read, lo, hi)
@@ -151,6 +146,12 @@ class EnvelopeMotion:
         )
         return out.astype(np.float32)
 
-    def idle(self, first_frame: int, frames: int, speaker: str) -> np.ndarray:
+    def idle(self, first_frame: int, frames: int, speaker: str, portrait: Portrait | None = None) -> np.ndarray:
         """A listener's track: blinks, drift and breathing, mouth shut."""
         return self.track(lambda a, b: np.zeros(b - a, dtype=np.float32), first_frame, frames, speaker)
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": type(self).__qualname__, "sample_rate": self.sample_rate, "fps": self.fps, "seed": self.seed,
+                "floor_db": self.floor_db, "ceil_db": self.ceil_db, "smooth": self.smooth,
+                "blink_interval": self.blink_interval, "blink_duration": self.blink_duration,
+                "head_motion": self.head_motion}

@@ -10,12 +10,13 @@ be overridden per image in the speakers config (``face.box``, ``face.mouth``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image
 
-from deepstory.portrait import Face, ImageError, Portrait, fit_portrait, load_image
+from deepstory.errors import FaceNotFound
+from deepstory.portrait.image import Face
 
 # Proportions inside a detected box: eye height, eye x offsets, mouth height, mouth width, eye width.
 HUMAN = {"eye_y": 0.40, "eye_dx": 0.22, "mouth_y": 0.80, "mouth_w": 0.40, "eye_w": 0.20}
@@ -23,10 +24,6 @@ CAT = {"eye_y": 0.42, "eye_dx": 0.20, "mouth_y": 0.82, "mouth_w": 0.20, "eye_w":
 
 
 DETECT_SIZE = 400  # images are searched at most this large (faster; portraits have large faces)
-
-
-class FaceNotFound(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -154,52 +151,3 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str) 
     auto = {"box": found.box, "mouth": found.mouth, "mouth_width": found.mouth_width, "eyes": found.eyes,
             "eye_width": found.eye_width}
     return Face.from_config({**auto, **overrides}, where)
-
-
-def speaker_images(spec: Mapping[str, Any]) -> list[str]:
-    """The speaker's images: ``image`` is one path or a list of paths (chosen per line, in turn)."""
-    images = spec["image"]
-    return [str(images)] if isinstance(images, (str, bytes)) or not hasattr(images, "__iter__") else [str(i) for i in images]
-
-
-def _per_image(value: Any, index: int) -> Any:
-    """A config value given once for all images, or as a list with one entry per image."""
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and value and not isinstance(
-            value[0], (int, float)):
-        return value[index] if index < len(value) else None
-    return value
-
-
-def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: int, index: int = 0,
-                     background: Sequence[int] = (255, 255, 255), face: Face | None = None) -> tuple[Face, Portrait]:
-    """A speakers-config entry -> (face in loaded-image pixels, portrait fitted to ``width x height``).
-
-    ``index`` picks one of several images; ``face`` and ``crop`` may then be
-    lists with one entry per image.  Configured pixels refer to the file as it
-    is; a huge image reduced on load has them scaled to match.  A ``face``
-    found earlier for this image (the first value returned) skips detection.
-    """
-    images = speaker_images(spec)
-    suffix = f"[{index}]" if len(images) > 1 else ""
-    try:
-        image, scale = load_image(images[index], background)
-    except ImageError as exc:
-        raise ImageError(f"{where}.image{suffix}: {exc}") from None
-    if face is None:
-        overrides = _per_image(spec.get("face"), index)
-        if overrides and scale != 1.0:
-            overrides = {k: _scaled(v, scale) if k != "teeth" else v for k, v in dict(overrides).items()}
-        face = locate(image, overrides, f"{where}.face{suffix}")
-    crop = _per_image(spec.get("crop"), index)
-    if crop is not None and scale != 1.0:
-        crop = _scaled(crop, scale)
-    try:
-        return face, fit_portrait(image, face, width, height, crop)
-    except ValueError as exc:
-        raise ImageError(f"{where}.crop{suffix}: {exc}") from None
-
-
-def _scaled(value: Any, scale: float) -> Any:
-    if isinstance(value, (int, float)):
-        return value * scale
-    return [_scaled(v, scale) for v in value]

@@ -20,11 +20,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from deepstory.sentences import LINE_PAUSE, limit_length, pause_after, split_sentences
-
-
-class StoryError(ValueError):
-    """A problem with the story text or its speakers, phrased for the user."""
+from deepstory.errors import StoryError
+from deepstory.story.sentences import LINE_PAUSE, limit_length, pause_after, split_sentences
 
 
 @dataclass(frozen=True)

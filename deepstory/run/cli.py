@@ -21,11 +21,9 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.markup import escape
 
-from deepstory.config import DeepstoryError
-from deepstory.media import MediaError
-from deepstory.neural.checkpoint import CheckpointError
+from deepstory.errors import DeepstoryError, EnvironmentFailure, UserError
 
-USER_ERROR, ENVIRONMENT_ERROR, INTERRUPTED = 2, 1, 130
+USER_ERROR, ENVIRONMENT_ERROR, INTERRUPTED = UserError.exit_code, EnvironmentFailure.exit_code, 130
 
 
 class _HeldStderr(io.TextIOBase):
@@ -96,23 +94,18 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     verbose = bool(cfg.get("debug")) or bool(HydraConfig.get().verbose)
     say = lambda kind, text: console.print(f"[bold red]{kind}:[/] {escape(text)}", highlight=False, soft_wrap=True)  # noqa: E731
-    from deepstory.pipeline import render
+    from deepstory.run.render import render
 
     try:
         render(cfg, run_dir, console)
     except KeyboardInterrupt:
         say("interrupted", "finished work is kept in the cache; run the same command again to resume")
         sys.exit(INTERRUPTED)
-    except (DeepstoryError, CheckpointError) as exc:
+    except DeepstoryError as exc:
         if verbose:
             raise
         say("error", str(exc))
-        sys.exit(USER_ERROR)
-    except MediaError as exc:
-        if verbose:
-            raise
-        say("error", str(exc))
-        sys.exit(ENVIRONMENT_ERROR)
+        sys.exit(exc.exit_code)
     except OSError as exc:
         if verbose:
             raise

@@ -1,17 +1,12 @@
-"""Where per-chunk and per-segment work runs: in this process, or on a Ray cluster.
+"""Jobs on Ray actors: each actor unpacks the stage's backend once, then runs jobs with it.
 
-After speech and chunking, chunks (motion) and video segments (animation and
-encoding) are independent.  A stage describes each piece of work as a
-:class:`Job`: its cache key, where the result goes, and a picklable task that
-writes the result to a path it is given.  The executor runs the jobs whose
-results are not cached yet:
-
-* ``LocalExecutor`` runs them one after another, here;
-* ``RayExecutor`` runs them on Ray actors (each loads the backend once), at
-  most ``max_in_flight`` at a time so memory stays flat, and retries a job whose
-  worker died.  Every result is written by the worker straight into the shared
-  cache, atomically and under the entry's file lock, so a dead worker leaves no
-  finished-looking file.
+At most ``max_in_flight`` jobs are out at a time, so memory stays flat, and a
+job whose worker died is retried.  Every result is written by the worker
+straight into the shared cache, atomically and under the entry's file lock, so
+a dead worker leaves no finished-looking file.  The backend travels to the
+workers as the object the stage built (pickled once per stage with
+``ray.put``): it carries the run's resolved device and loads its models on
+first use there.
 
 The run dir and the cache must be on storage every worker sees (a shared
 filesystem on a real cluster); a worker that cannot reach them fails with a
@@ -22,44 +17,15 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from deepstory.cache import Cache
-from deepstory.config import DeepstoryError, instantiate
-
-
-@dataclass
-class Job:
-    kind: str  # cache kind ("motion", "clip")
-    key: str
-    ext: str
-    dest: Path  # where the run dir wants the result
-    task: Any  # picklable; task(tmp_path, backend) writes the result
-    weight: int = 1  # progress units (frames for segments)
-
-
-class LocalExecutor:
-    """Runs jobs in this process, in order, with the stage's own backend."""
-
-    name = "local"
-
-    def run(self, cache: Cache, jobs: list[Job], backend: Any, backend_config: Any,
-            advance: Callable[[int], None]) -> None:
-        for job in jobs:
-            cache.get(job.kind, job.key, job.ext, lambda tmp, job=job: job.task(tmp, backend), dest=job.dest)
-            advance(job.weight)
-
-    def describe(self) -> dict:
-        return {"executor": "local"}
-
-    def close(self) -> None:
-        pass
+from deepstory.cache import Cache, digest
+from deepstory.errors import DeepstoryError, EnvironmentFailure
+from deepstory.executor.base import Executor, Job
 
 
 class _Worker:
-    """A Ray actor: builds each backend once from its config, then runs jobs with it."""
+    """A Ray actor: keeps each backend it is sent (by id), then runs jobs with it."""
 
     def __init__(self, cache_root: str):
         self.cache = Cache(cache_root)
@@ -67,23 +33,21 @@ class _Worker:
         self.done = 0
         self.seconds = 0.0
 
-    def run(self, job: Job, backend_config: Any, backend_id: str) -> dict:
+    def run(self, job: Job, backend: Any, backend_id: str) -> dict:
         start = time.perf_counter()
         root = self.cache.root
         if not root.is_dir():
-            raise DeepstoryError(f"cache_dir={root}: not reachable from worker {socket.gethostname()} "
-                                 "(the run dir and cache must be on storage every worker sees)")
-        if backend_id not in self.backends:
-            self.backends[backend_id] = instantiate(backend_config, "worker backend")
-        backend = self.backends[backend_id]
-        self.cache.get(job.kind, job.key, job.ext, lambda tmp: job.task(tmp, backend))
+            raise EnvironmentFailure(f"cache_dir={root}: not reachable from worker {socket.gethostname()} "
+                                     "(the run dir and cache must be on storage every worker sees)")
+        kept = self.backends.setdefault(backend_id, backend)
+        self.cache.make(job.out, lambda tmp: job.task(tmp, kept))
         self.done += 1
         self.seconds += time.perf_counter() - start
-        return {"key": job.key, "worker": f"{socket.gethostname()}:{os.getpid()}", "seconds": self.seconds,
+        return {"key": job.out.key, "worker": f"{socket.gethostname()}:{os.getpid()}", "seconds": self.seconds,
                 "done": self.done}
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs jobs on Ray actors.
 
     ``address``: ``auto`` joins a running cluster, ``null`` starts a local one
@@ -99,7 +63,7 @@ class RayExecutor:
         try:
             import ray
         except ModuleNotFoundError as exc:
-            raise DeepstoryError("executor=ray needs Ray: pip install 'deepstory[ray]'") from exc
+            raise EnvironmentFailure("executor=ray needs Ray: pip install 'deepstory[ray]'") from exc
         self.ray = ray
         self.address, self.workers = address, int(workers)
         self.cpus, self.gpus = float(cpus_per_worker), float(gpus_per_worker)
@@ -119,25 +83,25 @@ class RayExecutor:
             self._actors = [actor.remote(str(cache.root.resolve())) for _ in range(self.workers)]
         return self._actors
 
-    def run(self, cache: Cache, jobs: list[Job], backend: Any, backend_config: Any,
-            advance: Callable[[int], None]) -> None:
+    def run(self, cache: Cache, jobs: list[Job], backend: Any, advance: Callable[[int], None]) -> None:
         ray = self.ray
         todo: list[Job] = []
         for job in jobs:  # cached results need no worker
-            if cache.path(job.kind, job.key, job.ext).is_file():
-                cache.get(job.kind, job.key, job.ext, _never, dest=job.dest)
+            if cache.has(job.out):
+                cache.record(job.out, made=False)
                 advance(job.weight)
             else:
                 todo.append(job)
         if not todo:
             return
         actors = self._start(cache)
-        backend_id = repr(backend_config)
+        shared = ray.put(backend)
+        backend_id = digest(type(backend).__qualname__, backend.identity())
         pending: dict[Any, Job] = {}
         queue = iter(todo)
         n = 0
         for job in _take(queue, self.max_in_flight):
-            pending[actors[n % len(actors)].run.remote(job, backend_config, backend_id)] = job
+            pending[actors[n % len(actors)].run.remote(job, shared, backend_id)] = job
             n += 1
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -147,16 +111,15 @@ class RayExecutor:
                     report = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
                     cause = exc.as_instanceof_cause()
-                    if isinstance(cause, DeepstoryError):
-                        raise DeepstoryError(str(cause).splitlines()[0]) from None
+                    if isinstance(cause, DeepstoryError):  # the user's error class, not Ray's wrapper of it
+                        kind = next(k for k in type(cause).__mro__ if k.__module__ == DeepstoryError.__module__)
+                        raise kind(str(cause).splitlines()[0]) from None
                     raise
                 self.throughput[report["worker"]] = report
-                cache.get(job.kind, job.key, job.ext, _never, dest=job.dest)  # counted as made: by a worker
-                cache.hits[job.kind] -= 1
-                cache.misses[job.kind] += 1
+                cache.record(job.out, made=True)  # made by a worker for this run
                 advance(job.weight)
                 for nxt in _take(queue, 1):
-                    pending[actors[n % len(actors)].run.remote(nxt, backend_config, backend_id)] = nxt
+                    pending[actors[n % len(actors)].run.remote(nxt, shared, backend_id)] = nxt
                     n += 1
 
     def describe(self) -> dict:
@@ -168,10 +131,6 @@ class RayExecutor:
         for actor in self._actors:
             self.ray.kill(actor)
         self._actors = []
-
-
-def _never(tmp: Path) -> None:  # pragma: no cover - only called if an entry vanished
-    raise RuntimeError(f"cache entry vanished while placing {tmp}")
 
 
 def _take(it: Iterator[Job], n: int) -> Iterable[Job]:

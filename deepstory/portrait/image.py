@@ -10,6 +10,8 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from deepstory.errors import ImageError
+
 
 @dataclass(frozen=True)
 class Face:
@@ -61,10 +63,6 @@ class Portrait:
 
 
 MAX_SIDE = 4096  # larger images are reduced on load (landmarks and crops are scaled to match)
-
-
-class ImageError(ValueError):
-    """An image that cannot be used, phrased for the user."""
 
 
 def load_image(path: Path | str, background: Sequence[int] = (255, 255, 255)) -> tuple[Image.Image, float]:

@@ -1,0 +1,168 @@
+"""Portraits x motion tracks -> ``temp/animated/vNNNNN.mp4``, streamed batch by batch into the encoder."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from deepstory.animate.base import Animator
+from deepstory.errors import UserError
+from deepstory.executor import Job
+from deepstory.files import read_json, write_json
+from deepstory.layout import Layout, Tile
+from deepstory.media import VideoWriter
+from deepstory.portrait import Portrait
+from deepstory.run.context import RunContext
+from deepstory.run.stage import Stage
+from deepstory.timeline import Chunk, overlapping, video_segments
+
+# A run of frames with one speaker and image: ((speaker, image), {character on screen: its motion rows}).
+Piece = tuple[tuple[str, int], dict[str, np.ndarray]]
+
+
+class AnimateStage(Stage):
+    """Every frame of the story with ``animator`` (``models.animator``), encoded in segments through the executor.
+
+    Video is encoded in segments of ``segment_frames`` on a fixed grid of global
+    frames (each a closed GOP), not per chunk: a segment may span chunks and
+    speakers.  The encoder therefore sees identical input whatever ``cut_size``
+    is, and ``cut_size`` never changes the decoded picture.
+    """
+
+    def __init__(self, animator: Animator, crf: int = 20, preset: str = "veryfast", segment_frames: int = 250,
+                 enabled: bool = True) -> None:
+        super().__init__(enabled)
+        self.animator = animator
+        self.crf, self.preset, self.segment_frames = int(crf), preset, int(segment_frames)
+
+    def check(self, ctx: RunContext) -> None:
+        super().check(ctx)
+        try:
+            ctx.on_stage()
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+    def run(self, ctx: RunContext) -> None:
+        made = read_json(ctx.files.motion_format)["format"]
+        accepts = self.animator.accepts.name
+        if made != accepts:
+            raise UserError(f"models.animator ({type(self.animator).__name__}) takes {accepts} motion tracks, but "
+                            f"models.motion made {made} tracks: choose a matching pair (see conf/models/)")
+        chunks = [c for c in ctx.files.chunks() if c.frames > 0]
+        total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
+        grid = video_segments(total, self.segment_frames)
+        width, height = ctx.media.size
+        layout, cast = ctx.layout, ctx.on_stage()
+        encoder = {"crf": self.crf, "preset": self.preset, "g": self.segment_frames, "size": [width, height],
+                   "fps": ctx.media.fps}
+        identity = self.animator.identity()
+        images = ctx.image_runs()
+        jobs = []
+        for j, (start, stop) in enumerate(grid):
+            pieces = self._pieces(ctx, chunks, cast, images, start, stop)
+            portraits: dict[tuple, Portrait] = {}
+            fingerprint = []
+            for pose, rows in pieces:
+                shown = {}
+                for m, t in layout.tiles(cast, pose[0], width, height).items():
+                    which = (m, (t.width, t.height), pose[1] if m == pose[0] else 0)
+                    portraits[which] = ctx.cast.portrait(*which)
+                    shown[m] = (ctx.cast.portrait_key(*which), hashlib.sha256(rows[m].tobytes()).hexdigest())
+                fingerprint.append((pose, shown, len(rows[pose[0]])))
+            out = self.output(ctx.files.clip(j), identity, layout.identity(), cast, encoder, fingerprint)
+            task = SegmentTask(pieces, portraits, layout, cast, width, height, ctx.media.fps, self.crf, self.preset,
+                               self.segment_frames, stop - start)
+            jobs.append(Job(out, task, weight=stop - start))
+        ctx.executor.run(ctx.cache, jobs, self.animator, ctx.progress.bar("Animating frames", total))
+        write_json(ctx.files.clips_file, {"segment_frames": self.segment_frames,
+                                          "segments": [{"frames": list(g), "key": job.out.key}
+                                                       for g, job in zip(grid, jobs)]})
+        ctx.progress.note(self.name, frames=total)
+
+    def close(self) -> None:
+        self.animator.close()
+
+    def identity(self) -> dict[str, Any]:
+        return {"animator": self.animator.identity()}
+
+    @staticmethod
+    def _pieces(ctx: RunContext, chunks: list[Chunk], cast: list[str], images: list[tuple[int, int, int]],
+                start: int, stop: int) -> list[Piece]:
+        """Runs of frames ``[start, stop)`` with one speaker and image: each on-screen character's motion rows.
+
+        Runs are cut where the speaker or its image changes, never where a
+        chunk ends, so the pieces (and the picture) are the same whatever the
+        chunking.
+        """
+        pieces: list[Piece] = []
+        for chunk in overlapping(chunks, start, stop, first=lambda c: c.first_frame,
+                                 end=lambda c: c.first_frame + c.frames):
+            track = np.load(ctx.files.motion(chunk), mmap_mode="r")
+            listeners = np.load(ctx.files.cast_motion(chunk), mmap_mode="r") if cast else None
+            for image, a, b in images:
+                lo = max(start, chunk.first_frame, a) - chunk.first_frame
+                hi = min(stop, chunk.first_frame + chunk.frames, b) - chunk.first_frame
+                if lo >= hi:
+                    continue
+                rows = {m: np.array(listeners[lo:hi, i]) for i, m in enumerate(cast)} if listeners is not None else {}
+                rows[chunk.speaker] = np.array(track[lo:hi])
+                pose = (chunk.speaker, image)
+                if pieces and pieces[-1][0] == pose:
+                    pieces[-1] = (pose, {m: np.concatenate([pieces[-1][1][m], r]) for m, r in rows.items()})
+                else:
+                    pieces.append((pose, rows))
+        return pieces
+
+
+@dataclass
+class SegmentTask:
+    """Animate and encode one video segment; picklable, so a remote worker can do it."""
+
+    pieces: list[Piece]
+    portraits: dict[tuple, Portrait]  # (character, (w, h), image) -> Portrait
+    layout: Layout
+    cast: Sequence[str]
+    width: int
+    height: int
+    fps: int
+    crf: int
+    preset: str
+    segment_frames: int
+    frames: int
+
+    def __call__(self, tmp: Path, animator: Animator) -> None:
+        prepared: dict[tuple, Any] = {}
+        with VideoWriter(tmp, self.width, self.height, self.fps, self.crf, self.preset,
+                         extra={"g": self.segment_frames}) as writer:
+            for pose, rows in self.pieces:
+                for batch in self._frames(animator, prepared, pose, rows):
+                    writer.write(batch)
+        if writer.frames != self.frames:
+            raise RuntimeError(f"animator gave {writer.frames} frames, expected {self.frames}")
+
+    def _frames(self, animator: Animator, prepared: dict, pose: tuple[str, int],
+                rows: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
+        """Full frames for one piece: every on-screen character animated and placed by the layout."""
+        speaker, image = pose
+        tiles = self.layout.tiles(self.cast, speaker, self.width, self.height)
+
+        def ready(m: str, t: Tile) -> Any:
+            which = (m, (t.width, t.height), image if m == speaker else 0)
+            if which not in prepared:
+                prepared[which] = animator.prepare(self.portraits[which])
+            return prepared[which]
+
+        if list(tiles.values()) == [Tile(0, 0, self.width, self.height)]:
+            yield from animator.frames(ready(speaker, tiles[speaker]), rows[speaker])
+            return
+        canvas = self.layout.canvas(self.width, self.height)
+        streams = {m: animator.frames(ready(m, t), rows[m]) for m, t in tiles.items()}
+        for batches in zip(*streams.values()):
+            frames = np.repeat(canvas[None], len(batches[0]), axis=0)
+            for (m, t), batch in zip(tiles.items(), batches):
+                frames[:, t.y:t.y + t.height, t.x:t.x + t.width] = batch
+            self.layout.decorate(frames, self.cast, speaker, self.width, self.height)
+            yield frames

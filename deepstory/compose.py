@@ -1,0 +1,55 @@
+"""The last stage: segments + speech -> ``export/combined.wav``, ``export/animated.mp4``, ``export/animated.srt``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepstory.files import read_json, write_json, write_text
+from deepstory.media import WavWriter, concat_and_mux
+from deepstory.run.context import RunContext
+from deepstory.run.stage import Stage
+
+
+def srt_time(sample: int, sample_rate: int) -> str:
+    ms = round(sample * 1000 / sample_rate)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+class ComposeStage(Stage):
+    """The story's audio streamed to one wav, subtitles per sentence, the video segments concatenated and muxed.
+
+    The mp4 carries the config hash (``comment``) and the story's name (``title``).
+    """
+
+    def __init__(self, audio_bitrate: str = "160k", enabled: bool = True) -> None:
+        super().__init__(enabled)
+        self.audio_bitrate = audio_bitrate
+
+    def run(self, ctx: RunContext) -> None:
+        files, rate = ctx.files, ctx.media.sample_rate
+        segments, sentences = files.segments(), files.sentences()
+        reader = files.reader(segments)
+        advance = ctx.progress.bar("Composing", 3)
+        with WavWriter(files.audio, rate) as wav:
+            for seg in segments:  # one sentence at a time: memory stays flat
+                wav.write(reader.read(seg.start, seg.end))
+        advance(1)
+        cues = []
+        for n, seg in enumerate(segments, start=1):
+            s = sentences[seg.sentence]
+            cues.append(f"{n}\n{srt_time(seg.speech_start, rate)} --> "
+                        f"{srt_time(seg.speech_end, rate)}\n{s.character or s.speaker}: {s.text}\n")
+        write_text(files.subtitles, "\n".join(cues))
+        advance(1)
+        video = read_json(files.clips_file)["segments"]
+        clips = [files.clip(j) for j in range(len(video))]
+        audio = [(s.key, s.pad_before, s.pad_after) for s in segments]
+        title = Path(read_json(files.story)["source"]).stem
+        metadata = {"comment": f"deepstory config {ctx.config_hash}", "title": title}
+        out = self.output(files.video, [v["key"] for v in video], audio, rate, self.audio_bitrate, metadata)
+        self.make(ctx, out, lambda tmp: concat_and_mux(clips, files.audio, tmp, files.temp,
+                                                       audio_bitrate=self.audio_bitrate, metadata=metadata))
+        write_json(files.video_key, {"key": out.key})
+        advance(1)

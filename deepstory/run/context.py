@@ -1,0 +1,284 @@
+"""What every stage is handed: one :class:`RunContext`, built complete before the first stage runs.
+
+* :class:`RunFiles` — where each named file of the run lives, and loaders that
+  read back what earlier stages wrote (stages talk only through these files);
+* :class:`Media` — the run's constants: sample rate, frame rate, frame size, device;
+* :class:`Cast` — the configured speakers: voices, portraits, faces;
+* the layout, the executor and the cache, built from the config;
+* :class:`Progress` — progress bars, warnings and per-stage figures for the report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as Bars
+
+from deepstory.cache import Cache, digest, file_digest
+from deepstory.executor import Executor
+from deepstory.files import read_json
+from deepstory.layout import Layout
+from deepstory.media import read_wav
+from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
+from deepstory.speech.base import Voice
+from deepstory.story.parse import Sentence
+from deepstory.timeline import Chunk, Segment, SegmentReader, frame_at
+
+
+@dataclass(frozen=True)
+class SpeechFiles:
+    """The story's speech on disk: a picklable recipe for a :class:`SegmentReader` (remote workers too)."""
+
+    segments: tuple[Segment, ...]
+    folder: Path
+
+    def path(self, sentence: int) -> Path:
+        return self.folder / f"s{sentence:06d}.wav"
+
+    def reader(self) -> SegmentReader:
+        return SegmentReader(self.segments, lambda i: read_wav(self.path(i))[0])
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The named files of one run dir, and loaders for the ones earlier stages wrote."""
+
+    root: Path
+
+    @property
+    def temp(self) -> Path:
+        return self.root / "temp"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
+
+    # -- written by the stages, in order ----------------------------------------------------
+    @property
+    def story(self) -> Path:
+        return self.temp / "story.json"
+
+    def speech(self, sentence: int) -> Path:
+        return SpeechFiles((), self.temp / "speech").path(sentence)
+
+    @property
+    def timeline(self) -> Path:
+        return self.temp / "timeline.json"
+
+    @property
+    def chunks_file(self) -> Path:
+        return self.temp / "chunks.json"
+
+    def chunk_audio(self, chunk: Chunk) -> Path:
+        return self.temp / "chunks" / f"{chunk.name}.wav"
+
+    def motion(self, chunk: Chunk) -> Path:
+        return self.temp / "motion" / f"{chunk.name}.npy"
+
+    def cast_motion(self, chunk: Chunk) -> Path:
+        return self.temp / "motion" / f"{chunk.name}.cast.npy"
+
+    @property
+    def motion_format(self) -> Path:
+        return self.temp / "motion" / "track.json"
+
+    def clip(self, segment: int) -> Path:
+        return self.temp / "animated" / f"v{segment:05d}.mp4"
+
+    @property
+    def clips_file(self) -> Path:
+        return self.temp / "animated" / "segments.json"
+
+    @property
+    def video(self) -> Path:
+        return self.export / "animated.mp4"
+
+    @property
+    def audio(self) -> Path:
+        return self.export / "combined.wav"
+
+    @property
+    def subtitles(self) -> Path:
+        return self.export / "animated.srt"
+
+    @property
+    def video_key(self) -> Path:
+        return self.temp / "export.json"
+
+    @property
+    def lipsync(self) -> Path:
+        return self.export / "lipsync.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.export / "manifest.json"
+
+    # -- loaders ----------------------------------------------------------------------------
+    def sentences(self) -> list[Sentence]:
+        return [Sentence(**s) for s in read_json(self.story)["sentences"]]
+
+    def speakers(self) -> list[str]:
+        """The configured speakers who speak, in order of first appearance."""
+        return list(dict.fromkeys(s.speaker for s in self.sentences()))
+
+    def segments(self) -> list[Segment]:
+        return [Segment(**s) for s in read_json(self.timeline)["segments"]]
+
+    def chunks(self) -> list[Chunk]:
+        return [Chunk.from_dict(c) for c in read_json(self.chunks_file)["chunks"]]
+
+    def speech_files(self, segments: list[Segment] | None = None) -> SpeechFiles:
+        return SpeechFiles(tuple(segments if segments is not None else self.segments()),
+                           (self.temp / "speech").resolve())
+
+    def reader(self, segments: list[Segment] | None = None) -> SegmentReader:
+        return self.speech_files(segments).reader()
+
+
+@dataclass(frozen=True)
+class Media:
+    """The run's media constants (the top-level config values) and the resolved device."""
+
+    sample_rate: int
+    fps: int
+    width: int
+    height: int
+    background: tuple[int, int, int]
+    device: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    def frame_at(self, sample: int) -> int:
+        return frame_at(sample, self.sample_rate, self.fps)
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> "Media":
+        return cls(int(cfg.sample_rate), int(cfg.fps), int(cfg.video.width), int(cfg.video.height),
+                   tuple(int(v) for v in cfg.video.get("background", (255, 255, 255))),  # type: ignore[arg-type]
+                   str(cfg.device.name))
+
+
+class Cast:
+    """The configured speakers: each one's voice, and its portraits fitted to any size with the face found.
+
+    Faces are found once per image; portraits are fitted once per size.
+    """
+
+    def __init__(self, speakers: DictConfig, background: tuple[int, int, int]) -> None:
+        self.config = speakers
+        self.background = background
+        self._portraits: dict[tuple, Portrait] = {}
+        self._keys: dict[tuple, str] = {}
+        self._faces: dict[tuple, Face] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return [str(n) for n in self.config.keys()]
+
+    def images(self, speaker: str) -> list[str]:
+        return speaker_images(self.config[speaker])
+
+    def voice(self, speaker: str) -> Voice:
+        return Voice.from_config(self.config[speaker].get("voice"), speaker)
+
+    def face(self, speaker: str, image: int = 0) -> Face:
+        """The speaker's face landmarks in source-image pixels: configured values over detected ones."""
+        if (speaker, image) not in self._faces:
+            self.portrait(speaker, (64, 64), image)
+        return self._faces[(speaker, image)]
+
+    def portrait(self, speaker: str, size: tuple[int, int], image: int = 0) -> Portrait:
+        """The speaker's ``image``-th portrait fitted to ``size``."""
+        which = (speaker, tuple(size), image)
+        if which not in self._portraits:
+            face, portrait = speaker_portrait(self.config[speaker], f"speakers.{speaker}", *size, index=image,
+                                              background=self.background, face=self._faces.get((speaker, image)))
+            self._faces[(speaker, image)] = face
+            self._portraits[which] = portrait
+        return self._portraits[which]
+
+    def portrait_key(self, speaker: str, size: tuple[int, int], image: int = 0) -> str:
+        """Hash of everything that makes this speaker's fitted portrait."""
+        which = (speaker, tuple(size), image)
+        if which not in self._keys:
+            crop = OmegaConf.to_container(self.config[speaker], resolve=True).get("crop")  # type: ignore[union-attr]
+            self._keys[which] = digest(file_digest(self.images(speaker)[image]), vars(self.face(speaker, image)), crop,
+                                       image, list(size))
+        return self._keys[which]
+
+
+@dataclass
+class Progress:
+    """Progress bars while stages run; warnings and per-stage figures kept for the manifest and summary."""
+
+    console: Console
+    bars: Bars | None = None
+    warnings: list[str] = field(default_factory=list)
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def warn(self, message: str) -> None:
+        """A problem that does not stop the render: shown, and kept for the manifest."""
+        self.warnings.append(message)
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+    def bar(self, description: str, total: int) -> Callable[[int], None]:
+        """A progress bar; returns ``advance(n)``."""
+        bars = self.bars
+        if bars is None:
+            return lambda n=1: None
+        task = bars.add_task(description, total=total)
+        return lambda n=1: bars.advance(task, n)
+
+    def steps(self, description: str, total: int) -> Iterator[int]:
+        """``range(total)`` with a progress bar."""
+        advance = self.bar(description, total)
+        for i in range(total):
+            yield i
+            advance(1)
+
+    def note(self, stage: str, **figures: Any) -> None:
+        """Figures of a stage for the manifest (``frames=...``)."""
+        self.stats.setdefault(stage, {}).update(figures)
+
+    def live(self) -> Bars:
+        self.bars = Bars(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                         TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False)
+        return self.bars
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything fixed for one render, handed to every stage."""
+
+    cfg: DictConfig  # the composed config, for provenance only: stages get their settings as arguments
+    config_hash: str  # names the config that made this render (written into the mp4)
+    files: RunFiles
+    media: Media
+    cast: Cast
+    layout: Layout
+    executor: Executor
+    cache: Cache
+    progress: Progress
+
+    # -- derived from the story --------------------------------------------------------------
+    def on_stage(self) -> list[str]:
+        """Who the layout keeps on screen (empty: only the speaker)."""
+        return self.layout.on_stage(self.files.speakers())
+
+    def tile_size(self, speaker: str, on_stage: list[str]) -> tuple[int, int]:
+        """The size the speaker's portrait is shown at (the frame, or its tile on stage)."""
+        tile = self.layout.tiles(on_stage, speaker, *self.media.size).get(speaker)
+        return (tile.width, tile.height) if tile is not None else self.media.size
+
+    def image_runs(self) -> list[tuple[int, int, int]]:
+        """``(image index, first frame, end frame)`` for every sentence: which picture shows when."""
+        sentences = self.files.sentences()
+        return [(sentences[seg.sentence].image, self.media.frame_at(seg.start), self.media.frame_at(seg.end))
+                for seg in self.files.segments()]

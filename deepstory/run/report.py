@@ -1,0 +1,123 @@
+"""What a finished render reports: ``export/manifest.json`` (provenance, figures, cache use) and the summary table."""
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from deepstory.cache import file_digest
+from deepstory.files import read_json, write_json
+from deepstory.portrait import speaker_images
+from deepstory.run.context import RunContext
+from deepstory.run.stage import Stage
+
+
+def git_revision() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("deepstory")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _story_source(ctx: RunContext) -> str:
+    return str(read_json(ctx.files.story)["source"])
+
+
+def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
+    """``export/manifest.json``: what made this render, what it contains, what it cost."""
+    files, media = ctx.files, ctx.media
+    sentences, segments, chunks = files.sentences(), files.segments(), files.chunks()
+    samples = segments[-1].end if segments else 0
+    figures = ctx.progress.stats
+    per_stage: dict[str, dict[str, Any]] = {name: {"seconds": round(stat.get("seconds", 0.0), 3),
+                                                   **{k: v for k, v in stat.items() if k != "seconds"}}
+                                            for name, stat in figures.items()}
+    for name, counts in ctx.cache.summary().items():
+        per_stage.setdefault(name, {}).update(counts)
+    speakers = list(dict.fromkeys(s.speaker for s in sentences))
+    models: dict[str, Any] = {slot: identity for stage in stages for slot, identity in stage.identity().items()}
+    models["layout"] = {**ctx.layout.identity(), "cast": ctx.on_stage()}
+    story = _story_source(ctx)
+    manifest: dict[str, Any] = {
+        "config_hash": ctx.config_hash,
+        "deepstory_version": version(),
+        "git_revision": git_revision(),
+        "inputs": {
+            "story": {"path": story, "sha256": file_digest(story)},
+            "images": {s: [{"path": p, "sha256": file_digest(p)} for p in speaker_images(ctx.cast.config[s])]
+                       for s in speakers},
+            "models": models,
+        },
+        "audio": {"samples": samples, "sample_rate": media.sample_rate, "seconds": samples / media.sample_rate},
+        "video": {"frames": media.frame_at(samples), "fps": media.fps, "width": media.width, "height": media.height,
+                  "device": media.device},
+        "stages": per_stage,
+        "chunks": [{"index": c.index, "speaker": c.speaker, "sentences": list(c.sentences),
+                    "first_sample": c.start, "last_sample": c.end - 1, "first_frame": c.first_frame,
+                    "frames": c.frames} for c in chunks],
+        "cache": {"dir": str(ctx.cache.root), "keys": ctx.cache.used},
+    }
+    if files.lipsync.is_file():
+        manifest["lipsync"] = read_json(files.lipsync)
+    manifest["warnings"] = ctx.progress.warnings
+    manifest["executor"] = ctx.executor.describe()
+    if media.device.startswith("cuda"):
+        import torch
+
+        manifest["video"]["max_memory_allocated"] = torch.cuda.max_memory_allocated(media.device)
+    write_json(files.manifest, manifest)
+
+
+def summarize(ctx: RunContext) -> None:
+    """The table a render ends with: what was rendered, where, how long."""
+    files, media = ctx.files, ctx.media
+    sentences, chunks, segments = files.sentences(), files.chunks(), files.segments()
+    cut_size = read_json(files.chunks_file).get("cut_size")
+    samples = segments[-1].end if segments else 0
+    audio_seconds = samples / media.sample_rate
+    table = Table(title="Deepstory render", show_header=False)
+    table.add_row("speakers", ", ".join(dict.fromkeys(s.speaker for s in sentences)))
+    table.add_row("sentences", str(len(sentences)))
+    table.add_row("chunks", f"{len(chunks)} (cut_size {cut_size})")
+    table.add_row("audio", f"{audio_seconds:.1f} s, {samples} samples at {media.sample_rate} Hz")
+    table.add_row("video", f"{media.frame_at(samples)} frames at {media.fps} fps, {media.width}x{media.height}, "
+                           f"device {media.device}")
+    described = ctx.executor.describe()
+    if described.get("throughput"):
+        per_worker = ", ".join(f"{w}: {r['jobs']} jobs in {r['seconds']:.1f} s" for w, r in described["throughput"].items())
+        table.add_row("executor", f"{described['executor']} ({per_worker})")
+    cache = ctx.cache.summary()
+    for name, stat in ctx.progress.stats.items():
+        if "seconds" in stat and name != "total":
+            counts = cache.get(name, {"hits": 0, "misses": 0})
+            done = counts["hits"] + counts["misses"]
+            note = f"  ({counts['hits']}/{done} cached)" if done else ""
+            table.add_row(f"time: {name}", f"{stat['seconds']:.1f} s{note}")
+    total = ctx.progress.stats.get("total", {}).get("seconds", 0.0)
+    table.add_row("time: total", f"{total:.1f} s")
+    if audio_seconds:
+        table.add_row("real-time factor", f"{total / audio_seconds:.2f}")
+    if files.lipsync.is_file():
+        sync = read_json(files.lipsync)
+        table.add_row("lip sync", f"r={sync['pearson']:.2f} (best lag {sync['best_lag_frames']} frames), mouth shut in "
+                                  f"{100 * sync['closed_in_long_silences']:.0f}% of long-silence frames")
+    table.add_row("output", str(files.video))
+    ctx.progress.console.print(table)

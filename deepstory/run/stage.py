@@ -1,0 +1,69 @@
+"""The interface of a pipeline stage.
+
+A stage reads the files earlier stages wrote (through ``ctx.files``) and
+writes its own, each atomically.  Stages are listed, in order, under
+``stages:`` in ``conf/config.yaml``; each is built from its ``_target_`` with
+its settings and its backend nested (``tts: ${models.tts}``), and one generic
+loop (:func:`deepstory.run.render.render`) runs them:
+
+1. every stage is built (config mistakes surface before any work);
+2. the *quick* stages at the head of the list run (parsing the story);
+3. every remaining stage's :meth:`Stage.check` runs (cheap checks that may
+   read the story, e.g. the layout's cast), before any expensive work;
+4. the remaining stages run, each :meth:`Stage.close`\\ d when done.
+
+Outputs that are worth keeping go through :meth:`Stage.output` and the cache:
+a stage states what an output depends on and how to make it; the cache finds
+or makes it and counts hits and misses under the stage's name.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from deepstory.cache import Cache, Output
+
+if TYPE_CHECKING:
+    from deepstory.run.context import RunContext
+
+
+class Stage(ABC):
+    """One step of the pipeline."""
+
+    #: The stage's name: its key under ``stages:``, set by the runner.  Names its timing and cache entries.
+    name: str = "stage"
+    #: A quick stage (no synthesis, no rendering) runs before the other stages are checked.
+    quick: bool = False
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = bool(enabled)
+
+    def check(self, ctx: RunContext) -> None:
+        """Cheap checks before any expensive work; raise a ``UserError`` naming the bad value.
+
+        By default: the backend's :meth:`identity`, which finds its model files (a missing checkpoint
+        fails here, before any synthesis).
+        """
+        self.identity()
+
+    @abstractmethod
+    def run(self, ctx: RunContext) -> None:
+        """Read earlier stages' files, write this stage's."""
+
+    def close(self) -> None:
+        """Release the stage's backend (models, device memory); called when the stage is done."""
+
+    def identity(self) -> dict[str, Any]:
+        """``{models slot: backend.identity()}``: what shapes the stage's outputs, for the manifest; empty without a backend."""
+        return {}
+
+    # -- the cache, in one place ----------------------------------------------------------------
+    def output(self, dest: Path, *depends_on: Any) -> Output:
+        """The output at ``dest`` whose content is fixed by ``depends_on`` (JSON-able values)."""
+
+        return Cache.output(self.name, dest, *depends_on)
+
+    def make(self, ctx: RunContext, out: Output, produce: Callable[[Path], None]) -> bool:
+        """Find ``out`` in the cache or make it with ``produce(tmp_path)``; place it at ``out.dest``. True on a hit."""
+        return ctx.cache.get(out, produce)

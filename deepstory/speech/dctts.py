@@ -1,0 +1,106 @@
+"""DC-TTS voices (the original Deepstory's speech), one trained voice per speaker.
+
+The networks live in :mod:`deepstory.neural.dctts`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepstory.errors import CheckpointError
+from deepstory.memory import free_device, release_memory
+from deepstory.neural.checkpoint import files_fingerprint
+from deepstory.speech.base import SpeechBackend, Voice
+from deepstory.speech.dsp import normalize_peak, resample, trim_silence
+
+__all__ = ["DCTTSSpeech"]
+
+class DCTTSSpeech(SpeechBackend):
+    """DC-TTS voices, one per speaker, from ``<data_dir>/dctts/<folder>/`` (``t2m*.pth`` + ``ssrn.pth``).
+
+    The folder is ``speakers.<Name>.voice.dctts`` when set (a name under
+    ``dctts/``, or an absolute path), else the speaker's name.  Each voice is
+    loaded once, on first use, and kept until :meth:`close`.  Synthesis is
+    deterministic (greedy monotonic attention, zero-phase Griffin-Lim with
+    ``griffin_lim_iters`` iterations, at most ``max_frames`` mel frames of 4 x
+    12.5 ms, i.e. ``max_frames * 0.05`` seconds), at 22050 Hz, resampled to
+    ``sample_rate`` when that differs; leading and trailing silence is trimmed
+    and the peak normalised to ``peak``.
+
+    ``pitch`` and ``rate`` of a voice are ignored: every DC-TTS voice is one
+    trained speaker already, and changing its pitch or speed by resampling
+    would only distort it.
+
+    :meth:`identity` (part of every speech cache key) holds ``data_dir`` and
+    a SHA-256 of the path, size and modification time of every file under
+    ``dctts/`` (cheap: no file is read), not of the files' contents.
+    """
+
+    NATIVE_RATE = 22050
+
+    def __init__(self, sample_rate: int, data_dir: str | Path, device: str | torch.device = "cpu",
+                 griffin_lim_iters: int = 32, max_frames: int = 326, peak: float = 0.9) -> None:
+        super().__init__(sample_rate)
+        if int(griffin_lim_iters) < 1:
+            raise ValueError(f"griffin_lim_iters must be at least 1, got {griffin_lim_iters}")
+        if int(max_frames) < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+        self.data_dir = Path(str(data_dir)).expanduser()
+        self.device = torch.device(device)
+        self.griffin_lim_iters, self.max_frames, self.peak = int(griffin_lim_iters), int(max_frames), float(peak)
+        self._voices: dict[Path, Any] = {}
+        self._identity: dict[str, Any] | None = None
+
+    @property
+    def voices_dir(self) -> Path:
+        return self.data_dir / "dctts"
+
+    def voice_folder(self, voice: Voice) -> tuple[Path, str]:
+        """The voice's folder and the config key it comes from (for error messages)."""
+        name = voice.options.get("dctts")
+        if name is not None:
+            return self.voices_dir / str(name), f"speakers.{voice.speaker}.voice.dctts"
+        return (self.voices_dir / voice.speaker,
+                f"models.data_dir (voice of {voice.speaker}: dctts/{voice.speaker}, or set speakers.{voice.speaker}.voice.dctts)")
+
+    def _voice(self, voice: Voice):
+        from deepstory.neural.dctts import load_voice
+
+        folder, where = self.voice_folder(voice)
+        if folder not in self._voices:
+            self._voices[folder] = load_voice(folder, where, device=self.device)
+        return self._voices[folder]
+
+    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+        model = self._voice(voice)
+        with torch.inference_mode():
+            audio = model.synthesize(text, max_frames=self.max_frames, n_iter=self.griffin_lim_iters)
+        if self.sample_rate != self.NATIVE_RATE:
+            audio = resample(audio, self.sample_rate / self.NATIVE_RATE)
+        release_memory()
+        return normalize_peak(trim_silence(audio), self.peak)
+
+    def close(self) -> None:
+        """Drop the loaded voices (and their device memory)."""
+        self._voices.clear()
+        free_device(self.device)
+
+    def identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            if not self.voices_dir.is_dir():
+                raise CheckpointError(f"models.data_dir: DC-TTS voices folder not found: {self.voices_dir} "
+                                      f"(expected dctts/<Speaker>/t2m*.pth and ssrn.pth)")
+            files = [p for p in self.voices_dir.rglob("*") if p.is_file()]
+            self._identity = {
+                **super().identity(),
+                "data_dir": str(self.data_dir),
+                "files_sha256": files_fingerprint(files, self.voices_dir),  # path, size, mtime; not contents
+                "device": self.device.type,
+                "griffin_lim_iters": self.griffin_lim_iters,
+                "max_frames": self.max_frames,
+                "peak": self.peak,
+            }
+        return self._identity
