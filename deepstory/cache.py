@@ -91,7 +91,7 @@ class Cache:
     def has(self, out: Output) -> bool:
         return self.path(out).is_file()
 
-    def make(self, out: Output, produce: Callable[[Path], None]) -> bool:
+    def make(self, out: Output, produce: Callable[[Path], object]) -> bool:
         """Make the entry with ``produce(tmp_path)`` unless it exists; returns whether it existed (a hit).
 
         Under the entry's file lock, so concurrent renders make it once;
@@ -110,7 +110,7 @@ class Cache:
                 produce(tmp)
         return False
 
-    def get(self, out: Output, produce: Callable[[Path], None]) -> bool:
+    def get(self, out: Output, produce: Callable[[Path], object]) -> bool:
         """The entry for ``out``, made if missing, placed at ``out.dest`` and counted; returns whether it was a hit."""
         hit = self.make(out, produce)
         self.record(out, made=not hit)

@@ -8,6 +8,8 @@ single sentence longer than ``cut_size`` is a chunk of its own.
 """
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
 from typing import Sequence
 
 from deepstory.errors import UserError
@@ -15,7 +17,7 @@ from deepstory.files import write_json
 from deepstory.media import write_wav
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
-from deepstory.timeline import Chunk, Segment, frame_at
+from deepstory.timeline import Chunk, Segment, SegmentReader, frame_at
 
 MAX_CUT_SIZE = 2**40
 
@@ -49,6 +51,10 @@ def chunk_segments(segments: Sequence[Segment], cut_size: int, sample_rate: int,
     return chunks
 
 
+def _write_span(reader: SegmentReader, start: int, end: int, rate: int, tmp: Path) -> None:
+    write_wav(tmp, reader.read(start, end), rate)
+
+
 class ChunkStage(Stage):
     """The timeline cut into chunks -> ``temp/chunks.json`` and each chunk's audio ``temp/chunks/cNNNNN.wav``.
 
@@ -72,5 +78,5 @@ class ChunkStage(Stage):
             chunk = chunks[i]
             parts = [(s.key, s.pad_before, s.pad_after) for s in segments[chunk.sentences[0]:chunk.sentences[-1] + 1]]
             out = self.output(ctx.files.chunk_audio(chunk), rate, parts)
-            self.make(ctx, out, lambda tmp, c=chunk: write_wav(tmp, reader.read(c.start, c.end), rate))
+            self.make(ctx, out, partial(_write_span, reader, chunk.start, chunk.end, rate))
         write_json(ctx.files.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})

@@ -65,7 +65,7 @@ def score(opening: np.ndarray, energy: np.ndarray, silent: np.ndarray) -> dict:
     n = len(opening)
     lags = {lag: pearson(opening[max(0, lag):n + min(0, lag)], energy[max(0, -lag):n - max(0, lag)])
             for lag in range(-MAX_LAG, MAX_LAG + 1)}
-    best = max(lags, key=lags.get)
+    best = max(lags, key=lambda lag: lags[lag])
     speaking = opening[~silent & (energy > np.percentile(energy, 50))] if n else opening
     closed_threshold = 0.2 * float(np.percentile(speaking, 90)) if speaking.size else 0.0
     closed = float((opening[silent] <= closed_threshold).mean()) if silent.any() else 1.0

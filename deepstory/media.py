@@ -130,13 +130,15 @@ class VideoWriter:
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(stream.compile(cmd=ffmpeg_exe(), overwrite_output=True),
                                       stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        assert self._proc.stdin is not None
+        self._stdin = self._proc.stdin
         self.frames = 0
 
     def write(self, frames: np.ndarray) -> None:
         if frames.dtype != np.uint8 or frames.shape[1:] != (self.height, self.width, 3):
             raise ValueError(f"expected uint8 frames of {self.height}x{self.width}x3, got {frames.dtype} {frames.shape}")
         try:
-            self._proc.stdin.write(np.ascontiguousarray(frames).tobytes())
+            self._stdin.write(np.ascontiguousarray(frames).tobytes())
         except BrokenPipeError:
             self._fail()
         self.frames += len(frames)
@@ -152,7 +154,7 @@ class VideoWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             try:
-                self._proc.stdin.close()
+                self._stdin.close()
             except BrokenPipeError:
                 pass
             if exc_type is not None:
@@ -263,6 +265,7 @@ def decode_frames(path: Path | str, width: int, height: int, every: int = 1, gra
     shape = (height, width) if gray else (height, width, 3)
     size = int(np.prod(shape))
     index = 0
+    assert proc.stdout is not None
     try:
         while True:
             buf = proc.stdout.read(size)

@@ -1,9 +1,16 @@
-"""Shared fixtures: composed configs and a tiny two-speaker story rendered once per session."""
+"""Shared fixtures: configs composed in-process, renders in-process, a tiny story rendered once per session.
+
+Renders run in this process (``render_here``) through Hydra's compose API, as
+lightning-hydra-template's tests do; ``run_cli`` starts ``run.py`` in a
+subprocess only where the command line itself is under test (exit codes, one-line
+errors, sweeps, signals).
+"""
 from __future__ import annotations
 
+import io
 import subprocess
-from dataclasses import dataclass
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,6 +47,16 @@ def compose_cfg(*overrides: str):
         return compose(config_name="config", overrides=list(overrides))
 
 
+def render_here(run_dir: Path, *overrides: str) -> Path:
+    """Compose the config with ``overrides`` and render it into ``run_dir`` in this process."""
+    from rich.console import Console
+
+    from deepstory.run.render import render
+
+    render(compose_cfg(*overrides), run_dir, Console(file=io.StringIO(), width=120))
+    return run_dir
+
+
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
@@ -59,10 +76,7 @@ TINY_SIZE = 160
 def tiny_render(tmp_path_factory, tiny_story) -> Path:
     """One real render of the tiny story at a small cut_size (several chunks)."""
     base = tmp_path_factory.mktemp("render")
-    run_dir = base / "run"
-    proc = run_cli(*tiny_args(tiny_story, base / "cache"), "cut_size=30000", f"hydra.run.dir={run_dir}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir
+    return render_here(base / "run", *tiny_args(tiny_story, base / "cache"), "cut_size=30000")
 
 
 def tiny_args(story: Path, cache: Path, size: int = TINY_SIZE) -> list[str]:
@@ -82,3 +96,26 @@ def decoded_digest(video: Path, size: int = TINY_SIZE) -> tuple[str, str, int]:
         count += 1
     audio = hashlib.sha256(decode_audio(video, 22050).tobytes()).hexdigest()
     return frames.hexdigest(), audio, count
+
+
+GOLDEN = ROOT / "tests" / "data" / "golden_render.json"
+
+
+def check_golden(name: str, video: Path) -> None:
+    """The decoded frames and audio of ``video`` are the recorded reference render ``name`` (tests/data/golden_render.json).
+
+    Skipped, saying why, where a library that shapes the bytes has another version than the recording.
+    """
+    import importlib.metadata
+    import json
+
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    changed = {p: (v, importlib.metadata.version(p)) for p, v in golden["versions"].items()
+               if importlib.metadata.version(p) != v}
+    if changed:
+        pytest.skip(f"golden digests were recorded with other library versions: {changed}")
+    expected = golden["renders"][name]
+    frames, audio, count = decoded_digest(video, expected["size"])
+    assert count == expected["frames"]
+    assert audio == expected["audio_sha256"], f"{name}: decoded audio differs from the recorded reference"
+    assert frames == expected["frames_sha256"], f"{name}: decoded frames differ from the recorded reference"

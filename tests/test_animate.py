@@ -7,6 +7,7 @@ import torch
 from deepstory.animate.warp import WarpAnimator
 from deepstory.motion.track import FACE
 from deepstory.portrait import speaker_portrait
+
 from conftest import compose_cfg
 
 

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from deepstory.config import asset
+
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from deepstory.media import probe
-from conftest import ROOT, decoded_digest, run_cli, tiny_args
+
+from conftest import ROOT, check_golden, decoded_digest, render_here, run_cli, tiny_args
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +34,20 @@ def reference(tmp_path_factory, tiny_story):
     """An uninterrupted render with a fresh cache, and its decoded output."""
     base = tmp_path_factory.mktemp("reference")
     run_dir = base / "run"
-    proc = run_cli(*tiny_args(tiny_story, base / "cache"), f"hydra.run.dir={run_dir}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    render_here(run_dir, *tiny_args(tiny_story, base / "cache"))
     return run_dir, decoded_digest(run_dir / "export" / "animated.mp4")
+
+
+def test_output_is_the_recorded_reference(reference):
+    """The default cut_size: decoded frames and samples identical to the render recorded before the restructure."""
+    check_golden("tiny_cut800000", reference[0] / "export" / "animated.mp4")
 
 
 def test_second_identical_run_is_all_cache_hits(reference, tiny_story, tmp_path):
     run_dir, expected = reference
     again = tmp_path / "again"
     cache = run_dir.parent / "cache"
-    proc = run_cli(*tiny_args(tiny_story, cache), f"hydra.run.dir={again}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    render_here(again, *tiny_args(tiny_story, cache))
     stages = _manifest(again)["stages"]
     for stage in ("speech", "chunk", "motion", "animate", "compose"):
         assert stages[stage]["misses"] == 0 and stages[stage]["hits"] > 0, (stage, stages[stage])
@@ -52,8 +56,7 @@ def test_second_identical_run_is_all_cache_hits(reference, tiny_story, tmp_path)
 
 def test_same_config_same_output_with_fresh_cache(reference, tiny_story, tmp_path):
     _, expected = reference
-    proc = run_cli(*tiny_args(tiny_story, tmp_path / "cache"), f"hydra.run.dir={tmp_path / 'run'}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    render_here(tmp_path / "run", *tiny_args(tiny_story, tmp_path / "cache"))
     assert decoded_digest(tmp_path / "run" / "export" / "animated.mp4") == expected
 
 
@@ -81,12 +84,10 @@ def test_changing_one_image_rerenders_only_its_segments(reference, tiny_story, t
     pixels[:20] = 0  # a black band at the top: a different image
     changed = tmp_path / "hoot2.png"
     Image.fromarray(pixels).save(changed)
-    proc = run_cli(*tiny_args(tiny_story, cache), f"speakers.Narrator.image={changed}", "video.segment_frames=50",
-                   f"hydra.run.dir={tmp_path / 'base'}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    render_here(tmp_path / "base", *tiny_args(tiny_story, cache), f"speakers.Narrator.image={changed}",
+                "video.segment_frames=50")
     # Same segment grid, new image: only segments showing the narrator are redone.
-    proc = run_cli(*tiny_args(tiny_story, cache), "video.segment_frames=50", f"hydra.run.dir={tmp_path / 'run'}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    render_here(tmp_path / "run", *tiny_args(tiny_story, cache), "video.segment_frames=50")
     manifest = _manifest(tmp_path / "run")
     narrator_frames = set()
     for c in manifest["chunks"]:
@@ -99,8 +100,11 @@ def test_changing_one_image_rerenders_only_its_segments(reference, tiny_story, t
     assert _misses(manifest, "speech") == 0 and _misses(manifest, "motion") == 0
 
 
-def test_video_traces_to_its_config_and_saved_config_reproduces_it(reference, tmp_path):
-    run_dir, expected = reference
+def test_video_traces_to_its_config_and_saved_config_reproduces_it(reference, tiny_story, tmp_path):
+    _, expected = reference
+    run_dir = tmp_path / "first"  # through the command line: Hydra saves the config in .hydra/
+    proc = run_cli(*tiny_args(tiny_story, tmp_path / "cache"), f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
     manifest = _manifest(run_dir)
     tags = probe(run_dir / "export" / "animated.mp4").tags
     assert tags["comment"] == f"deepstory config {manifest['config_hash']}"
@@ -134,7 +138,7 @@ def test_killed_render_resumes_to_the_same_video(reference, tiny_story, tmp_path
     marks = {
         "speech": lambda: len(list((run_dir / "temp" / "speech").glob("s*.wav"))) >= 3,
         "motion": lambda: (run_dir / "temp" / "motion").is_dir(),
-        "encoding": lambda: any((cache / "clip").rglob("*.partial.mp4")) if (cache / "clip").is_dir() else False,
+        "encoding": lambda: any((cache / "animate").rglob("*.partial.mp4")) if (cache / "animate").is_dir() else False,
         "compose": lambda: (run_dir / "export" / "combined.wav").exists()
         or any((run_dir / "export").glob(".combined*")),
     }
@@ -180,7 +184,7 @@ def test_cache_info_and_prune(reference, tmp_path):
     orphan.write_bytes(b"RIFF")
     cmd = [sys.executable, "-m", "deepstory.cache"]
     info = subprocess.run([*cmd, "info", "--cache-dir", str(cache)], cwd=ROOT, capture_output=True, text=True)
-    assert info.returncode == 0 and "speech" in info.stdout and "clip" in info.stdout
+    assert info.returncode == 0 and "speech" in info.stdout and "animate" in info.stdout
     used = _manifest(run_dir)["cache"]["keys"]
     prune = subprocess.run([*cmd, "prune", "--all-unused", "--cache-dir", str(cache), "--runs", str(run_dir)],
                            cwd=ROOT, capture_output=True, text=True)

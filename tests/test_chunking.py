@@ -1,11 +1,11 @@
 """The seed's chunking rule: cut on speaker change, or once the chunk's audio exceeds cut_size."""
 from __future__ import annotations
 
-
 import pytest
 
 from deepstory.chunking import chunk_segments
 from deepstory.timeline import build_segments, frame_at
+
 from conftest import FakeSentence
 
 SR = 16000

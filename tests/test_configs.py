@@ -15,6 +15,7 @@ from deepstory.run.checks import missing_keys
 from deepstory.run.render import build_stages
 from deepstory.run.stage import Stage
 from deepstory.speech import SpeechBackend
+
 from conftest import CONF, compose_cfg
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepstory.portrait import FaceNotFound, locate
 from deepstory.config import asset
+from deepstory.portrait import FaceNotFound, locate
 
 # Measured by hand on the bundled images (deepstory/assets/portraits/README.md).
 HAND = {

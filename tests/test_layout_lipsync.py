@@ -9,7 +9,8 @@ import pytest
 from deepstory import lipsync
 from deepstory.media import decode_frames
 from deepstory.portrait import speaker_portrait
-from conftest import compose_cfg, run_cli, tiny_args
+
+from conftest import check_golden, compose_cfg, render_here, tiny_args
 
 pytestmark = pytest.mark.slow
 
@@ -33,23 +34,21 @@ def test_score_finds_sync_and_lag():
 def test_demo_story_lip_sync(tmp_path):
     """The bundled demo, small: mouths follow the speech and stay shut in long silences."""
     run_dir = tmp_path / "run"
-    proc = run_cli("video.width=128", "video.height=128", f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}",
-                   timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    render_here(run_dir, "video.width=128", "video.height=128", f"cache_dir={tmp_path / 'cache'}")
     manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
     sync = manifest["lipsync"]
     assert sync["pearson"] >= 0.6, sync
     assert abs(sync["best_lag_frames"]) <= 1, sync
     assert sync["closed_in_long_silences"] >= 0.95 and sync["long_silence_frames"] > 50, sync
     assert {"Narrator", "Eileen", "Chelsea"} == {c["speaker"] for c in manifest["chunks"]}
+    check_golden("demo128", run_dir / "export" / "animated.mp4")
 
 
 def test_stage_layout_shows_everyone_and_only_the_speaker_talks(tmp_path, tiny_story):
     run_dir = tmp_path / "run"
     width, height = 320, 160
-    proc = run_cli(*tiny_args(tiny_story, tmp_path / "cache"), f"video.width={width}", f"video.height={height}",
-                   "layout=stage", f"hydra.run.dir={run_dir}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    render_here(run_dir, *tiny_args(tiny_story, tmp_path / "cache"), f"video.width={width}", f"video.height={height}",
+                "layout=stage")
     manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
     assert manifest["inputs"]["models"]["layout"]["cast"] == ["Eileen", "Narrator"]
     assert manifest["lipsync"]["pearson"] >= 0.6
@@ -96,10 +95,9 @@ def test_several_images_per_speaker_take_turns_by_line(tmp_path, tiny_story):
     ImageOps.mirror(Image.open(asset("portraits/astronaut.png"))).save(flipped)
     run_dir = tmp_path / "run"
     size = 160
-    proc = run_cli(*tiny_args(tiny_story, tmp_path / "cache", size), f"hydra.run.dir={run_dir}",
-                   f"speakers.Eileen.image=[{asset('portraits/astronaut.png')},{flipped}]",
-                   "speakers.Eileen.crop=[[112,14,336,238],[176,14,400,238]]")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    render_here(run_dir, *tiny_args(tiny_story, tmp_path / "cache", size),
+                f"speakers.Eileen.image=[{asset('portraits/astronaut.png')},{flipped}]",
+                "speakers.Eileen.crop=[[112,14,336,238],[176,14,400,238]]")
     story = json.loads((run_dir / "temp" / "story.json").read_text())["sentences"]
     timeline = json.loads((run_dir / "temp" / "timeline.json").read_text())["segments"]
     eileen_lines = sorted({s["line"] for s in story if s["speaker"] == "Eileen"})

@@ -10,9 +10,20 @@ import pytest
 import torch
 
 from deepstory.neural.checkpoint import CheckpointError
-from deepstory.neural.dctts import (HParams, WeightNormConv1d, build_ssrn, build_text2mel, encode_text,
-                                    generate_mel, griffin_lim, load_voice, normalize_text, number_to_words,
-                                    spectrogram_to_wave)
+from deepstory.neural.dctts import (
+    HParams,
+    WeightNormConv1d,
+    build_ssrn,
+    build_text2mel,
+    encode_text,
+    generate_mel,
+    griffin_lim,
+    load_voice,
+    normalize_text,
+    number_to_words,
+    spectrogram_to_wave,
+)
+
 from neural_golden import assert_matches, golden, golden_state_dict, spec
 
 torch.set_num_threads(1)

@@ -13,6 +13,7 @@ import torch
 
 from deepstory.neural import fomm
 from deepstory.neural.checkpoint import CheckpointError
+
 from neural_golden import assert_matches, golden, golden_state_dict, spec
 
 torch.set_num_threads(1)

@@ -10,6 +10,7 @@ import torch
 
 from deepstory.neural.checkpoint import CheckpointError, load_strict
 from deepstory.neural.sda import GRID, NETWORK_KEYS, SdaModel, build_networks, load_sda
+
 from neural_golden import assert_matches, golden, golden_state_dict, spec
 
 torch.set_num_threads(1)

@@ -8,7 +8,8 @@ import pytest
 
 from deepstory.media import decode_audio, decode_frames, probe
 from deepstory.portrait import speaker_portrait
-from conftest import TINY_SIZE, compose_cfg
+
+from conftest import TINY_SIZE, check_golden, compose_cfg
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,7 @@ def test_streams_and_durations(tiny_render):
     assert a.codec == "aac"
     segments = _timeline(tiny_render)["segments"]
     speech_seconds = segments[-1]["start"] + sum(
-        segments[-1][k] for k in ("pad_before", "speech", "pad_after")) 
+        segments[-1][k] for k in ("pad_before", "speech", "pad_after"))
     speech_seconds /= 22050
     frames = sum(1 for _ in decode_frames(video, TINY_SIZE, TINY_SIZE))
     audio = decode_audio(video, 22050)
@@ -35,6 +36,11 @@ def test_streams_and_durations(tiny_render):
     assert abs(len(audio) / 22050 - speech_seconds) <= frame
     assert abs(frames / 25 - len(audio) / 22050) <= frame
     assert np.sqrt(np.mean(audio ** 2)) > 0.02  # not silent
+
+
+def test_output_is_the_recorded_reference(tiny_render):
+    """cut_size=30000: decoded frames and samples identical to the render recorded before the restructure."""
+    check_golden("tiny_cut30000", tiny_render / "export" / "animated.mp4")
 
 
 def test_several_chunks_in_story_order(tiny_render):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, decoded_digest, run_cli, tiny_args
+from conftest import ROOT, decoded_digest, render_here, run_cli, tiny_args
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
@@ -37,8 +37,7 @@ def _workers() -> list[int]:
 def test_a_killed_ray_worker_is_replaced_and_the_render_is_right(tiny_story, tmp_path):
     size = ["video.width=320", "video.height=320", "video.segment_frames=50"]
     reference = tmp_path / "reference"
-    proc = run_cli(*tiny_args(tiny_story, tmp_path / "cache-ref"), *size, f"hydra.run.dir={reference}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    render_here(reference, *tiny_args(tiny_story, tmp_path / "cache-ref"), *size)
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     render = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *tiny_args(tiny_story, cache), *size, *RAY,
                                f"hydra.run.dir={run_dir}"], cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -46,7 +45,7 @@ def test_a_killed_ray_worker_is_replaced_and_the_render_is_right(tiny_story, tmp
     killed = False
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and render.poll() is None and not killed:
-        busy = (cache / "clip").is_dir() and any((cache / "clip").rglob("*.partial.mp4"))
+        busy = (cache / "animate").is_dir() and any((cache / "animate").rglob("*.partial.mp4"))
         if busy and _workers():
             os.kill(_workers()[0], signal.SIGKILL)
             killed = True

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from deepstory.speech import Voice
-from deepstory.speech.espeak import EspeakSpeech
-from deepstory.speech.espeak import pitch_parameter
+from deepstory.speech.espeak import EspeakSpeech, pitch_parameter
+
 from audio_checks import estimate_f0
 
 NATIVE = 22050
@@ -123,8 +123,8 @@ def test_output_matches_a_fresh_process(plain: np.ndarray) -> None:
     root = Path(__file__).resolve().parents[1]
     code = (
         "import hashlib, sys\n"
-        "from deepstory.speech import Voice
-from deepstory.speech.espeak import EspeakSpeech\n"
+        "from deepstory.speech import Voice\n"
+        "from deepstory.speech.espeak import EspeakSpeech\n"
         f"x = EspeakSpeech({NATIVE}).synthesize({SENTENCE!r}, Voice())\n"
         "sys.stdout.write(hashlib.sha256(x.tobytes()).hexdigest())\n"
     )

@@ -6,6 +6,7 @@ import pytest
 
 from deepstory.speech import Voice
 from deepstory.speech.piper import PiperSpeech
+
 from audio_checks import estimate_f0, recognize
 
 SR = 22050

@@ -8,6 +8,7 @@ import pytest
 
 from deepstory.chunking import chunk_segments
 from deepstory.timeline import Chunk, SegmentReader, build_segments, frame_at, sample_at
+
 from conftest import FakeSentence
 
 RATES = [(22050, 24), (22050, 25), (22050, 30), (16000, 24), (16000, 25), (16000, 30),

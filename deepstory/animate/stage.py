@@ -162,7 +162,7 @@ class SegmentTask:
         streams = {m: animator.frames(ready(m, t), rows[m]) for m, t in tiles.items()}
         for batches in zip(*streams.values()):
             frames = np.repeat(canvas[None], len(batches[0]), axis=0)
-            for (m, t), batch in zip(tiles.items(), batches):
+            for (_, t), batch in zip(tiles.items(), batches):
                 frames[:, t.y:t.y + t.height, t.x:t.x + t.width] = batch
             self.layout.decorate(frames, self.cast, speaker, self.width, self.height)
             yield frames

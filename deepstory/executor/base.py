@@ -21,7 +21,7 @@ from deepstory.cache import Cache, Output
 class Task(Protocol):
     """Writes one result to ``tmp`` with ``backend``; picklable, so a remote worker can run it."""
 
-    def __call__(self, tmp: Path, backend: Any) -> None: ...
+    def __call__(self, tmp: Path, backend: Any, /) -> None: ...
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """Jobs run here, one after another, with the stage's own backend."""
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
 from typing import Any, Callable
 
 from deepstory.cache import Cache
-from deepstory.executor.base import Executor, Job
+from deepstory.executor.base import Executor, Job, Task
 
 
 class LocalExecutor(Executor):
@@ -12,5 +14,9 @@ class LocalExecutor(Executor):
 
     def run(self, cache: Cache, jobs: list[Job], backend: Any, advance: Callable[[int], None]) -> None:
         for job in jobs:
-            cache.get(job.out, lambda tmp, job=job: job.task(tmp, backend))
+            cache.get(job.out, partial(_call, job.task, backend=backend))
             advance(job.weight)
+
+
+def _call(task: Task, tmp: Path, backend: Any) -> None:
+    task(tmp, backend)

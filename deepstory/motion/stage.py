@@ -1,10 +1,9 @@
 """Each chunk's speech -> its motion track ``temp/motion/cNNNNN.npy`` (the "base"), and the listeners' tracks."""
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 

@@ -37,7 +37,7 @@ class Detection:
 def _cascade(name: str):
     import cv2
 
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
     if cascade.empty():  # pragma: no cover - depends on the OpenCV build
         raise RuntimeError(f"OpenCV has no {name}: pip install 'opencv-python-headless<5'")
     return cascade
@@ -114,8 +114,8 @@ def detect(gray: np.ndarray) -> Detection:
     support = [sum(1 for other in votes if _iou(v, other) > 0.5) for v in votes]
     best = max(range(len(votes)), key=lambda i: (support[i] * votes[i][2], votes[i][2]))
     cluster = [v for v in votes if _iou(votes[best], v) > 0.5]
-    box = tuple(int(round(np.mean([v[k] for v in cluster]))) for k in range(4))
-    return Detection("cat", box, (), None)
+    x, y, w, h = (int(round(np.mean([v[k] for v in cluster]))) for k in range(4))
+    return Detection("cat", (x, y, w, h), (), None)
 
 
 def landmarks(detection: Detection, width: int, height: int) -> Face:
@@ -142,7 +142,7 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str) 
     scale = min(1.0, DETECT_SIZE / max(image.size))
     small = image.convert("L")
     if scale < 1.0:
-        small = small.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
+        small = small.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR)
     try:
         found = landmarks(detect(np.asarray(small)), small.width, small.height).transformed(1 / scale, 0, 0)
     except FaceNotFound:

@@ -1,13 +1,12 @@
 """Portrait images and the face landmarks the animator needs, fitted to the output size."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import warnings
-
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepstory.errors import ImageError
@@ -30,8 +29,8 @@ class Face:
             box = tuple(float(v) for v in cfg["box"])
             mouth = tuple(float(v) for v in cfg["mouth"])
             eyes = tuple(tuple(float(v) for v in eye) for eye in cfg["eyes"])
-            face = cls(box=box, mouth=mouth, mouth_width=float(cfg["mouth_width"]), eyes=eyes,
-                       eye_width=float(cfg["eye_width"]), teeth=bool(cfg.get("teeth", True)))
+            face = cls(box=box, mouth=mouth, mouth_width=float(cfg["mouth_width"]), eyes=eyes,  # type: ignore[arg-type]
+                       eye_width=float(cfg["eye_width"]), teeth=bool(cfg.get("teeth", True)))  # lengths checked below
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: face landmarks need box, mouth, mouth_width, eyes, eye_width ({exc})") from exc
         if len(box) != 4 or len(mouth) != 2 or any(len(e) != 2 for e in eyes):
@@ -87,7 +86,7 @@ def load_image(path: Path | str, background: Sequence[int] = (255, 255, 255)) ->
                 if max(im.size) > 2 * MAX_SIDE:
                     im = im.reduce(max(im.size) // MAX_SIDE)  # cheap integer reduction first
                 if max(im.size) > MAX_SIDE:
-                    im.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
+                    im.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
                 scale = max(im.size) / float(true_side)
                 return _to_rgb(im, background), scale
     except Image.DecompressionBombError as exc:
@@ -135,6 +134,6 @@ def fit_portrait(path: Path | str | Image.Image, face: Face, width: int, height:
     cy = (face.box[1] + face.box[3]) / 2 * scale
     ox = int(np.clip(round(cx - width / 2), 0, sw - width))
     oy = int(np.clip(round(cy - height / 2), 0, sh - height))
-    resized = im.resize((sw, sh), Image.LANCZOS) if (sw, sh) != (iw, ih) else im
+    resized = im.resize((sw, sh), Image.Resampling.LANCZOS) if (sw, sh) != (iw, ih) else im
     pixels = np.asarray(resized.crop((ox, oy, ox + width, oy + height)), dtype=np.uint8)
     return Portrait(image=np.ascontiguousarray(pixels), face=face.transformed(scale, ox, oy))

@@ -50,7 +50,7 @@ def _resolve_all(cfg: DictConfig) -> None:
 
 def validate_config(cfg: DictConfig) -> None:
     """Unknown or missing keys, unresolvable values, and the media constants' ranges."""
-    unknown = sorted(set(cfg.keys()) - KNOWN_KEYS)
+    unknown = sorted(set(map(str, cfg.keys())) - KNOWN_KEYS)
     if unknown:
         raise UserError(f"unknown config key {unknown[0]!r} (known: {', '.join(sorted(KNOWN_KEYS))})")
     missing = missing_keys(OmegaConf.to_container(cfg, resolve=False))

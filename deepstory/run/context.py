@@ -231,10 +231,13 @@ class Progress:
     def bar(self, description: str, total: int) -> Callable[[int], None]:
         """A progress bar; returns ``advance(n)``."""
         bars = self.bars
-        if bars is None:
-            return lambda n=1: None
-        task = bars.add_task(description, total=total)
-        return lambda n=1: bars.advance(task, n)
+        task = bars.add_task(description, total=total) if bars is not None else None
+
+        def advance(n: int = 1) -> None:
+            if bars is not None and task is not None:
+                bars.advance(task, n)
+
+        return advance
 
     def steps(self, description: str, total: int) -> Iterator[int]:
         """``range(total)`` with a progress bar."""

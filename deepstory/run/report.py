@@ -13,6 +13,8 @@ from deepstory.files import read_json, write_json
 from deepstory.portrait import speaker_images
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
+from deepstory.story import Sentence
+from deepstory.timeline import Chunk, Segment
 
 
 def git_revision() -> str | None:
@@ -41,10 +43,18 @@ def _story_source(ctx: RunContext) -> str:
     return str(read_json(ctx.files.story)["source"])
 
 
+def _written(ctx: RunContext) -> tuple[list[Sentence], list[Segment], list[Chunk]]:
+    """Sentences, timeline and chunks, as far as the stages that ran wrote them (a pipeline may stop early)."""
+    files = ctx.files
+    return (files.sentences() if files.story.is_file() else [],
+            files.segments() if files.timeline.is_file() else [],
+            files.chunks() if files.chunks_file.is_file() else [])
+
+
 def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
     """``export/manifest.json``: what made this render, what it contains, what it cost."""
     files, media = ctx.files, ctx.media
-    sentences, segments, chunks = files.sentences(), files.segments(), files.chunks()
+    sentences, segments, chunks = _written(ctx)
     samples = segments[-1].end if segments else 0
     figures = ctx.progress.stats
     per_stage: dict[str, dict[str, Any]] = {name: {"seconds": round(stat.get("seconds", 0.0), 3),
@@ -54,7 +64,7 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
         per_stage.setdefault(name, {}).update(counts)
     speakers = list(dict.fromkeys(s.speaker for s in sentences))
     models: dict[str, Any] = {slot: identity for stage in stages for slot, identity in stage.identity().items()}
-    models["layout"] = {**ctx.layout.identity(), "cast": ctx.on_stage()}
+    models["layout"] = {**ctx.layout.identity(), "cast": ctx.on_stage() if sentences else []}
     story = _story_source(ctx)
     manifest: dict[str, Any] = {
         "config_hash": ctx.config_hash,
@@ -89,8 +99,8 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
 def summarize(ctx: RunContext) -> None:
     """The table a render ends with: what was rendered, where, how long."""
     files, media = ctx.files, ctx.media
-    sentences, chunks, segments = files.sentences(), files.chunks(), files.segments()
-    cut_size = read_json(files.chunks_file).get("cut_size")
+    sentences, segments, chunks = _written(ctx)
+    cut_size = read_json(files.chunks_file).get("cut_size") if files.chunks_file.is_file() else None
     samples = segments[-1].end if segments else 0
     audio_seconds = samples / media.sample_rate
     table = Table(title="Deepstory render", show_header=False)
@@ -119,5 +129,6 @@ def summarize(ctx: RunContext) -> None:
         sync = read_json(files.lipsync)
         table.add_row("lip sync", f"r={sync['pearson']:.2f} (best lag {sync['best_lag_frames']} frames), mouth shut in "
                                   f"{100 * sync['closed_in_long_silences']:.0f}% of long-silence frames")
-    table.add_row("output", str(files.video))
+    if files.video.is_file():
+        table.add_row("output", str(files.video))
     ctx.progress.console.print(table)

@@ -64,6 +64,6 @@ class Stage(ABC):
 
         return Cache.output(self.name, dest, *depends_on)
 
-    def make(self, ctx: RunContext, out: Output, produce: Callable[[Path], None]) -> bool:
+    def make(self, ctx: RunContext, out: Output, produce: Callable[[Path], object]) -> bool:
         """Find ``out`` in the cache or make it with ``produce(tmp_path)``; place it at ``out.dest``. True on a hit."""
         return ctx.cache.get(out, produce)

@@ -263,7 +263,10 @@ def _locate_state(lib: ctypes.CDLL, lib_path: str, names: tuple[str, ...]) -> li
     anchor = symbols.get("espeak_Synth")
     if anchor is None:
         return None
-    load_base = ctypes.cast(lib.espeak_Synth, ctypes.c_void_p).value - anchor[0]
+    address = ctypes.cast(lib.espeak_Synth, ctypes.c_void_p).value
+    if address is None:
+        return None
+    load_base = address - anchor[0]
     state = []
     for name in names:
         found = [

@@ -70,7 +70,9 @@ def speakable(text: str) -> tuple[str, list[str]]:
     maximal run of dropped characters is reported (kept as written).
     """
     text = unicodedata.normalize("NFC", text)
-    kept, dropped, run = [], [], []
+    kept: list[str] = []
+    dropped: list[str] = []
+    run: list[str] = []
     for c in text:
         if _speakable_char(c):
             if run:

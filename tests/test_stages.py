@@ -1,0 +1,136 @@
+"""Stages one at a time on tmp_path, and a stage added through config alone."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from deepstory.animate.stage import AnimateStage
+from deepstory.chunking import ChunkStage
+from deepstory.errors import UserError
+from deepstory.files import write_json
+from deepstory.media import read_wav, write_wav
+from deepstory.motion.envelope import EnvelopeMotion
+from deepstory.motion.stage import MotionStage
+from deepstory.motion.track import FACE
+from deepstory.run.context import RunContext
+from deepstory.run.render import build_context, build_stages
+from deepstory.story.stage import StoryStage
+from deepstory.timeline import build_segments
+
+from conftest import compose_cfg, render_here
+
+STORY = "Eileen: Hello there. I am home!\nThe cat looked up.\n\nEileen: Goodnight.\n"
+SR, FPS = 22050, 25
+
+
+@pytest.fixture
+def story_file(tmp_path) -> Path:
+    path = tmp_path / "story.txt"
+    path.write_text(STORY, encoding="utf-8")
+    return path
+
+
+def _context(tmp_path: Path, *overrides: str) -> RunContext:
+    cfg = compose_cfg(f"cache_dir={tmp_path / 'cache'}", "video.width=64", "video.height=64", *overrides)
+    return build_context(cfg, tmp_path / "run", Console(file=io.StringIO()))
+
+
+def _story(ctx: RunContext, story_file: Path) -> None:
+    stage = StoryStage(str(story_file))
+    stage.name = "story"
+    stage.run(ctx)
+
+
+def _fake_speech(ctx: RunContext) -> None:
+    """What the speech stage would write, without a voice: a tone per sentence, then the timeline."""
+    sentences = ctx.files.sentences()
+    lengths = []
+    for s in sentences:
+        n = 2000 + 1000 * s.index
+        write_wav(ctx.files.speech(s.index), 0.5 * np.sin(np.arange(n) * 2 * np.pi * 700 / SR), SR)
+        lengths.append(n)
+    segments = build_segments(sentences, lengths, SR, [f"k{i}" for i in range(len(sentences))])
+    write_json(ctx.files.timeline, {"sample_rate": SR, "segments": [vars(s) for s in segments]})
+
+
+def test_story_stage_alone(tmp_path, story_file):
+    ctx = _context(tmp_path)
+    _story(ctx, story_file)
+    story = json.loads(ctx.files.story.read_text())
+    assert [s["speaker"] for s in story["sentences"]] == ["Eileen", "Eileen", "Narrator", "Eileen"]
+    assert story["sentences"][1]["text"] == "I am home!" and story["sentences"][1]["pause_before"] == 0.0
+    assert ctx.files.speakers() == ["Eileen", "Narrator"]
+
+
+def test_chunk_stage_alone_cuts_and_writes_each_chunks_audio(tmp_path, story_file):
+    ctx = _context(tmp_path)
+    _story(ctx, story_file)
+    _fake_speech(ctx)
+    stage = ChunkStage(cut_size=100)
+    stage.name = "chunk"
+    stage.run(ctx)
+    chunks = ctx.files.chunks()
+    assert json.loads(ctx.files.chunks_file.read_text())["cut_size"] == 100  # what the summary reports
+    assert [c.sentences for c in chunks] == [(0,), (1,), (2,), (3,)]  # every sentence exceeds 100 samples
+    reader = ctx.files.reader()
+    for chunk in chunks:
+        audio, rate = read_wav(ctx.files.chunk_audio(chunk))
+        assert rate == SR and len(audio) == chunk.samples
+        np.testing.assert_allclose(audio, reader.read(chunk.start, chunk.end), atol=1 / 32767)
+    assert ctx.cache.summary() == {"chunk": {"hits": 0, "misses": 4}}
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True])
+def test_chunk_stage_refuses_a_bad_cut_size(bad):
+    with pytest.raises(UserError, match=r"cut_size="):
+        ChunkStage(cut_size=bad)
+
+
+def test_stages_chunk_cut_size_on_the_command_line_is_checked():
+    with pytest.raises(UserError, match=r"stages\.chunk .*cut_size=0: must be a whole number"):
+        build_stages(compose_cfg("stages.chunk.cut_size=0"))
+
+
+def test_motion_stage_alone_writes_tracks_in_the_declared_format(tmp_path, story_file):
+    ctx = _context(tmp_path)
+    _story(ctx, story_file)
+    _fake_speech(ctx)
+    chunker = ChunkStage(cut_size=800000)
+    chunker.name = "chunk"
+    chunker.run(ctx)
+    stage = MotionStage(EnvelopeMotion(SR, FPS))
+    stage.name = "motion"
+    stage.run(ctx)
+    assert json.loads(ctx.files.motion_format.read_text())["format"] == FACE.name
+    for chunk in ctx.files.chunks():
+        track = np.load(ctx.files.motion(chunk))
+        assert track.shape == (chunk.frames, FACE.width) and track.dtype == np.float32
+        assert track[:, FACE.index("open")].max() > 0.3  # the tone opens the mouth
+    assert stage.identity()["motion"]["backend"] == "EnvelopeMotion"
+
+
+def test_animate_stage_refuses_tracks_its_animator_cannot_read(tmp_path, story_file):
+    ctx = _context(tmp_path)
+    _story(ctx, story_file)
+    write_json(ctx.files.motion_format, {"format": "fomm-keypoints"})
+    stage = build_stages(ctx.cfg)[4]
+    assert isinstance(stage, AnimateStage)
+    with pytest.raises(UserError, match=r"takes face motion tracks, but models.motion made fomm-keypoints"):
+        stage.run(ctx)
+
+
+def test_a_stage_added_through_config_alone_runs_last(tmp_path, story_file):
+    """One class (tests/stage_plugins.py) and one config entry; here every built-in stage but the story is off."""
+    off = [f"stages.{s}.enabled=false" for s in ("speech", "chunk", "motion", "animate", "compose", "lipsync")]
+    run_dir = render_here(tmp_path / "run", f"story.text_path={story_file}", f"cache_dir={tmp_path / 'cache'}", *off,
+                          "+stages.words={_target_: stage_plugins.WordCountStage, filename: words.json}")
+    made = json.loads((run_dir / "export" / "words.json").read_text())
+    assert made["words"] == {"Eileen": 6, "Narrator": 4}
+    assert made["stages_before"] == ["story"]  # it ran after the story, in config order
+    manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
+    assert list(manifest["stages"])[:2] == ["story", "words"]
