@@ -1,8 +1,9 @@
 """Deepstory: render a story into a talking-portrait video.
 
-    python run.py story=chapter3
-    python run.py -m cut_size=400000,800000
+python run.py story=chapter3
+python run.py -m cut_size=400000,800000
 """
+
 import hydra
 from omegaconf import DictConfig
 

@@ -8,6 +8,7 @@ use its weights instead.
     python benchmarks/neural.py                       # device=cuda, 30 s of speech
     python benchmarks/neural.py --device cpu --seconds 3   # a smoke run without a GPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,20 @@ def main() -> None:
     story = work / "story.txt"
     story.write_text("\n".join(lines) + "\n", encoding="utf-8")
     run_dir = work / "run"
-    cmd = [sys.executable, str(ROOT / "run.py"), "models=deepstory", f"models.data_dir={data}", f"device={args.device}",
-           f"story.text_path={story}", f"video.width={args.size}", f"video.height={args.size}",
-           f"models.animator.batch_size={args.batch_size}", f"cache_dir={work / 'cache'}", f"hydra.run.dir={run_dir}",
-           "stages.lipsync.enabled=false"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "run.py"),
+        "models=deepstory",
+        f"models.data_dir={data}",
+        f"device={args.device}",
+        f"story.text_path={story}",
+        f"video.width={args.size}",
+        f"video.height={args.size}",
+        f"models.animator.batch_size={args.batch_size}",
+        f"cache_dir={work / 'cache'}",
+        f"hydra.run.dir={run_dir}",
+        "stages.lipsync.enabled=false",
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start

@@ -6,6 +6,7 @@ and encoding are timed): the local executor, Ray with 1 worker, Ray with 2.
 
     python benchmarks/ray_workers.py --minutes 2 --size 256
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,16 @@ def render(story: Path, size: int, work: Path, name: str, speech_cache: Path, ex
     if speech_cache.is_dir():
         shutil.copytree(speech_cache, cache / "speech")
     run_dir = work / f"run-{name}"
-    args = [sys.executable, str(ROOT / "run.py"), f"story.text_path={story}", f"video.width={size}",
-            f"video.height={size}", f"cache_dir={cache}", f"hydra.run.dir={run_dir}", *extra]
+    args = [
+        sys.executable,
+        str(ROOT / "run.py"),
+        f"story.text_path={story}",
+        f"video.width={size}",
+        f"video.height={size}",
+        f"cache_dir={cache}",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -40,8 +49,13 @@ def render(story: Path, size: int, work: Path, name: str, speech_cache: Path, ex
     if not speech_cache.is_dir():
         shutil.copytree(cache / "speech", speech_cache)
     stages = manifest["stages"]
-    return {"name": name, "wall": wall, "motion": stages["motion"]["seconds"], "animate": stages["animate"]["seconds"],
-            "executor": manifest.get("executor", {})}
+    return {
+        "name": name,
+        "wall": wall,
+        "motion": stages["motion"]["seconds"],
+        "animate": stages["animate"]["seconds"],
+        "executor": manifest.get("executor", {}),
+    }
 
 
 def main() -> None:
@@ -55,9 +69,16 @@ def main() -> None:
     speech = work / "speech-cache"
     rows = [render(story, args.size, work, "local", speech, ["stages.lipsync.enabled=false"])]
     for workers in (1, 2):
-        rows.append(render(story, args.size, work, f"ray-{workers}", speech,
-                           ["stages.lipsync.enabled=false", "executor=ray", f"executor.workers={workers}",
-                            "executor.num_cpus=2"]))
+        rows.append(
+            render(
+                story,
+                args.size,
+                work,
+                f"ray-{workers}",
+                speech,
+                ["stages.lipsync.enabled=false", "executor=ray", f"executor.workers={workers}", "executor.num_cpus=2"],
+            )
+        )
     base = rows[1]["animate"] + rows[1]["motion"]
     print(f"{'executor':>10} {'wall':>7} {'motion':>7} {'animate':>8} {'speed-up vs 1 worker':>21}")
     for r in rows:

@@ -11,6 +11,7 @@ at the same size.
     python benchmarks/scale.py                          # 2, 8, 32 minutes at 256 and 512
     python benchmarks/scale.py --minutes 1 4 --sizes 256
 """
+
 from __future__ import annotations
 
 import argparse
@@ -103,9 +104,16 @@ class TreeMemory:
 
 def render(story: Path, size: int, workdir: Path, extra: list[str]) -> dict:
     run_dir = workdir / f"run-{story.stem}-{size}"
-    args = [sys.executable, str(ROOT / "run.py"), f"story.text_path={story}", f"video.width={size}",
-            f"video.height={size}", f"cache_dir={workdir / f'cache-{story.stem}-{size}'}",
-            f"hydra.run.dir={run_dir}", *extra]
+    args = [
+        sys.executable,
+        str(ROOT / "run.py"),
+        f"story.text_path={story}",
+        f"video.width={size}",
+        f"video.height={size}",
+        f"cache_dir={workdir / f'cache-{story.stem}-{size}'}",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     memory = TreeMemory(proc.pid)
@@ -121,9 +129,29 @@ def render(story: Path, size: int, workdir: Path, extra: list[str]) -> dict:
 def encode_alone(frames: int, size: int, workdir: Path, crf: int = 20, preset: str = "veryfast") -> float:
     """ffmpeg encoding ``frames`` frames of a portrait at ``size`` with the renderer's x264 settings."""
     out = workdir / f"encode-{size}.mp4"
-    args = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-            f"testsrc2=size={size}x{size}:rate=25", "-frames:v", str(frames), "-c:v", "libx264",
-            "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", preset, "-g", "250", str(out)]
+    args = [
+        ffmpeg_exe(),
+        "-y",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}x{size}:rate=25",
+        "-frames:v",
+        str(frames),
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        str(crf),
+        "-preset",
+        preset,
+        "-g",
+        "250",
+        str(out),
+    ]
     start = time.perf_counter()
     subprocess.run(args, check=True)
     return time.perf_counter() - start
@@ -133,15 +161,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[2, 8, 32])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--workdir", type=Path, default=None, help="where stories, runs and caches go (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where stories, runs and caches go (default: a temp dir)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every render (e.g. cut_size=400000)")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="deepstory-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rows = []
-    header = (f"{'size':>5} {'audio':>8} {'chunks':>6} {'peak RSS':>9} {'speech':>7} {'motion':>7} {'animate':>8} "
-              f"{'compose':>8} {'total':>7} {'RTF':>5} {'fps':>6} {'enc-only':>9} {'enc fps':>8}")
+    header = (
+        f"{'size':>5} {'audio':>8} {'chunks':>6} {'peak RSS':>9} {'speech':>7} {'motion':>7} {'animate':>8} "
+        f"{'compose':>8} {'total':>7} {'RTF':>5} {'fps':>6} {'enc-only':>9} {'enc fps':>8}"
+    )
     print(header)
     for size in args.sizes:
         for minutes in args.minutes:
@@ -155,18 +187,26 @@ def main() -> None:
             frames = m["video"]["frames"]
             encode = encode_alone(frames, size, workdir)
             row = {
-                "size": size, "audio_s": round(audio, 1), "chunks": len(m["chunks"]),
-                "peak_rss_mib": round(result["peak"] / 2**20), "stages_s": {k: round(v, 1) for k, v in stages.items()},
-                "wall_s": round(result["wall"], 1), "rtf": round(result["wall"] / audio, 3),
+                "size": size,
+                "audio_s": round(audio, 1),
+                "chunks": len(m["chunks"]),
+                "peak_rss_mib": round(result["peak"] / 2**20),
+                "stages_s": {k: round(v, 1) for k, v in stages.items()},
+                "wall_s": round(result["wall"], 1),
+                "rtf": round(result["wall"] / audio, 3),
                 "fps": round(frames / max(stages.get("animate", 0.0), 1e-9), 1),
-                "encode_only_s": round(encode, 1), "encode_only_fps": round(frames / encode, 1),
+                "encode_only_s": round(encode, 1),
+                "encode_only_fps": round(frames / encode, 1),
                 "speech_rtf": round(stages.get("speech", 0.0) / audio, 3),
             }
             rows.append(row)
-            print(f"{size:>5} {audio:>7.0f}s {row['chunks']:>6} {row['peak_rss_mib']:>6} MiB "
-                  f"{stages.get('speech', 0):>6.1f}s {stages.get('motion', 0):>6.1f}s {stages.get('animate', 0):>7.1f}s "
-                  f"{stages.get('compose', 0):>7.1f}s {result['wall']:>6.1f}s {row['rtf']:>5.2f} {row['fps']:>6.0f} "
-                  f"{encode:>8.1f}s {row['encode_only_fps']:>8.0f}", flush=True)
+            print(
+                f"{size:>5} {audio:>7.0f}s {row['chunks']:>6} {row['peak_rss_mib']:>6} MiB "
+                f"{stages.get('speech', 0):>6.1f}s {stages.get('motion', 0):>6.1f}s {stages.get('animate', 0):>7.1f}s "
+                f"{stages.get('compose', 0):>7.1f}s {result['wall']:>6.1f}s {row['rtf']:>5.2f} {row['fps']:>6.0f} "
+                f"{encode:>8.1f}s {row['encode_only_fps']:>8.0f}",
+                flush=True,
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

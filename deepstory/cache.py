@@ -14,6 +14,7 @@ render killed at any moment leaves only whole entries behind.
     python -m deepstory.cache info  [--cache-dir DIR]
     python -m deepstory.cache prune [--cache-dir DIR] [--runs DIR ...] [--older-than DAYS]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -188,10 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepstory.cache", description="Inspect or prune the render cache.")
     parser.add_argument("command", choices=["info", "prune"])
     parser.add_argument("--cache-dir", default="outputs/cache", help="the cache (default: outputs/cache)")
-    parser.add_argument("--runs", nargs="*", type=Path, default=None,
-                        help="prune: keep entries used by the run dirs under these folders (default: outputs)")
-    parser.add_argument("--older-than", type=float, default=None, metavar="DAYS",
-                        help="prune: also remove entries not written for this many days")
+    parser.add_argument(
+        "--runs",
+        nargs="*",
+        type=Path,
+        default=None,
+        help="prune: keep entries used by the run dirs under these folders (default: outputs)",
+    )
+    parser.add_argument(
+        "--older-than",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="prune: also remove entries not written for this many days",
+    )
     parser.add_argument("--all-unused", action="store_true", help="prune: remove entries no run dir uses")
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)

@@ -6,6 +6,7 @@ changes, or when the audio already accumulated in the current chunk exceeds
 limit stays in the chunk, so a chunk may run over by one sentence, and a
 single sentence longer than ``cut_size`` is a chunk of its own.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -76,7 +77,7 @@ class ChunkStage(Stage):
         reader = ctx.files.reader(segments)
         for i in ctx.progress.steps("Cutting chunks", len(chunks)):
             chunk = chunks[i]
-            parts = [(s.key, s.pad_before, s.pad_after) for s in segments[chunk.sentences[0]:chunk.sentences[-1] + 1]]
+            parts = [(s.key, s.pad_before, s.pad_after) for s in segments[chunk.sentences[0] : chunk.sentences[-1] + 1]]
             out = self.output(ctx.files.chunk_audio(chunk), rate, parts)
             self.make(ctx, out, partial(_write_span, reader, chunk.start, chunk.end, rate))
         write_json(ctx.files.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})

@@ -1,4 +1,5 @@
 """The last stage: segments + speech -> ``export/combined.wav``, ``export/animated.mp4``, ``export/animated.srt``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,10 @@ class ComposeStage(Stage):
         cues = []
         for n, seg in enumerate(segments, start=1):
             s = sentences[seg.sentence]
-            cues.append(f"{n}\n{srt_time(seg.speech_start, rate)} --> "
-                        f"{srt_time(seg.speech_end, rate)}\n{s.character or s.speaker}: {s.text}\n")
+            cues.append(
+                f"{n}\n{srt_time(seg.speech_start, rate)} --> "
+                f"{srt_time(seg.speech_end, rate)}\n{s.character or s.speaker}: {s.text}\n"
+            )
         write_text(files.subtitles, "\n".join(cues))
         advance(1)
         video = read_json(files.clips_file)["segments"]
@@ -49,7 +52,12 @@ class ComposeStage(Stage):
         title = Path(read_json(files.story)["source"]).stem
         metadata = {"comment": f"deepstory config {ctx.config_hash}", "title": title}
         out = self.output(files.video, [v["key"] for v in video], audio, rate, self.audio_bitrate, metadata)
-        self.make(ctx, out, lambda tmp: concat_and_mux(clips, files.audio, tmp, files.temp,
-                                                       audio_bitrate=self.audio_bitrate, metadata=metadata))
+        self.make(
+            ctx,
+            out,
+            lambda tmp: concat_and_mux(
+                clips, files.audio, tmp, files.temp, audio_bitrate=self.audio_bitrate, metadata=metadata
+            ),
+        )
         write_json(files.video_key, {"key": out.key})
         advance(1)

@@ -3,6 +3,7 @@
 Importing this module registers the resolvers; ``run.py`` and the tests do so
 before Hydra composes a config.
 """
+
 from __future__ import annotations
 
 import logging

@@ -10,6 +10,7 @@ line sorts them into exit codes by class alone (``deepstory.run.cli``).
 Subclasses keep ``ValueError``/``RuntimeError`` as a second base where code
 and tests already catch those.
 """
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Atomic file writes: a file either exists complete under its final name or not at all."""
+
 from __future__ import annotations
 
 import contextlib
@@ -21,9 +22,7 @@ def atomic_path(final: Path | str, suffix: str | None = None) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=f".partial{suffix or final.suffix}", dir=final.parent
-    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".partial{suffix or final.suffix}", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

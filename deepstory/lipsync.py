@@ -7,6 +7,7 @@ Pearson correlation over the whole video, the lag (in frames) at which the
 correlation peaks, and the share of frames inside silences longer than 0.5 s
 in which the mouth is shut.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,9 @@ def mouth_box(mouth: tuple[float, float], mouth_width: float, width: int, height
     return slice(max(0, y0), min(height, y1)), slice(max(0, x0), min(width, x1))
 
 
-def frame_energy(read: Callable[[int, int], np.ndarray], frames: int, sample_rate: int, fps: int,
-                 block: int = 250) -> np.ndarray:
+def frame_energy(
+    read: Callable[[int, int], np.ndarray], frames: int, sample_rate: int, fps: int, block: int = 250
+) -> np.ndarray:
     """RMS of the audio under each frame, read ``block`` frames at a time (memory stays flat)."""
     out = np.zeros(frames)
     for first in range(0, frames, block):
@@ -40,8 +42,8 @@ def frame_energy(read: Callable[[int, int], np.ndarray], frames: int, sample_rat
         origin = sample_at(first, sample_rate, fps)
         audio = read(origin, sample_at(last, sample_rate, fps)).astype(np.float64)
         for f in range(first, last):
-            piece = audio[sample_at(f, sample_rate, fps) - origin:sample_at(f + 1, sample_rate, fps) - origin]
-            out[f] = np.sqrt(np.mean(piece ** 2)) if len(piece) else 0.0
+            piece = audio[sample_at(f, sample_rate, fps) - origin : sample_at(f + 1, sample_rate, fps) - origin]
+            out[f] = np.sqrt(np.mean(piece**2)) if len(piece) else 0.0
     return out
 
 
@@ -52,7 +54,7 @@ def silent_frames(segments: Sequence[Segment], frames: int, sample_rate: int, fp
     for gap_start, gap_end in zip(edges[0::2], edges[1::2]):
         if gap_end - gap_start > longer_than * sample_rate:
             a, b = frame_at(gap_start, sample_rate, fps) + 1, frame_at(gap_end, sample_rate, fps) - 1
-            mask[max(0, a):max(0, b)] = True
+            mask[max(0, a) : max(0, b)] = True
     return mask
 
 
@@ -63,14 +65,21 @@ def score(opening: np.ndarray, energy: np.ndarray, silent: np.ndarray) -> dict:
         return float(np.corrcoef(a, b)[0, 1])
 
     n = len(opening)
-    lags = {lag: pearson(opening[max(0, lag):n + min(0, lag)], energy[max(0, -lag):n - max(0, lag)])
-            for lag in range(-MAX_LAG, MAX_LAG + 1)}
+    lags = {
+        lag: pearson(opening[max(0, lag) : n + min(0, lag)], energy[max(0, -lag) : n - max(0, lag)])
+        for lag in range(-MAX_LAG, MAX_LAG + 1)
+    }
     best = max(lags, key=lambda lag: lags[lag])
     speaking = opening[~silent & (energy > np.percentile(energy, 50))] if n else opening
     closed_threshold = 0.2 * float(np.percentile(speaking, 90)) if speaking.size else 0.0
     closed = float((opening[silent] <= closed_threshold).mean()) if silent.any() else 1.0
-    return {"pearson": round(lags[0], 4), "best_lag_frames": int(best), "pearson_at_best_lag": round(lags[best], 4),
-            "closed_in_long_silences": round(closed, 4), "long_silence_frames": int(silent.sum())}
+    return {
+        "pearson": round(lags[0], 4),
+        "best_lag_frames": int(best),
+        "pearson_at_best_lag": round(lags[best], 4),
+        "closed_in_long_silences": round(closed, 4),
+        "long_silence_frames": int(silent.sum()),
+    }
 
 
 def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray:
@@ -110,15 +119,17 @@ class LipSyncStage(Stage):
             tiles = ctx.layout.tiles(cast, speaker, width, height)
             for m, t in tiles.items():
                 picture = ctx.cast.portrait(m, (t.width, t.height), image if m == speaker else 0).image
-                still[t.y:t.y + t.height, t.x:t.x + t.width] = picture
+                still[t.y : t.y + t.height, t.x : t.x + t.width] = picture
             t = tiles[speaker]
             face = ctx.cast.portrait(speaker, (t.width, t.height), image).face
-            boxes[(speaker, image)] = mouth_box((face.mouth[0] + t.x, face.mouth[1] + t.y), face.mouth_width,
-                                                width, height)
+            boxes[(speaker, image)] = mouth_box(
+                (face.mouth[0] + t.x, face.mouth[1] + t.y), face.mouth_width, width, height
+            )
             stills[(speaker, image)] = still.astype(np.float32) @ luma
         video_key = read_json(files.video_key)["key"]
-        out = self.output(files.lipsync, video_key,
-                          sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes))
+        out = self.output(
+            files.lipsync, video_key, sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes)
+        )
         advance = ctx.progress.bar("Measuring lip sync", 1)
 
         def produce(tmp: Path) -> None:

@@ -1,4 +1,5 @@
 """Audio and video files: WAV in and out, and ffmpeg (imageio-ffmpeg's binary) via ffmpeg-python."""
+
 from __future__ import annotations
 
 import re
@@ -114,29 +115,51 @@ class VideoWriter:
     final name only after ffmpeg exits cleanly.
     """
 
-    def __init__(self, path: Path | str, width: int, height: int, fps: int, crf: int = 20,
-                 preset: str = "veryfast", extra: dict | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        width: int,
+        height: int,
+        fps: int,
+        crf: int = 20,
+        preset: str = "veryfast",
+        extra: dict | None = None,
+    ):
         self.path = Path(path)
         self.width, self.height = int(width), int(height)
         self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
         stream = (
-            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{self.width}x{self.height}",
-                         framerate=int(fps))
-            .output(str(tmp), vcodec="libx264", pix_fmt="yuv420p", crf=int(crf), preset=preset,
-                    movflags="+faststart", **(extra or {}))
+            ffmpeg.input(
+                "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{self.width}x{self.height}", framerate=int(fps)
+            )
+            .output(
+                str(tmp),
+                vcodec="libx264",
+                pix_fmt="yuv420p",
+                crf=int(crf),
+                preset=preset,
+                movflags="+faststart",
+                **(extra or {}),
+            )
             .global_args("-loglevel", "error", "-nostdin")
         )
         self._stderr = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(stream.compile(cmd=ffmpeg_exe(), overwrite_output=True),
-                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self._proc = subprocess.Popen(
+            stream.compile(cmd=ffmpeg_exe(), overwrite_output=True),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+        )
         assert self._proc.stdin is not None
         self._stdin = self._proc.stdin
         self.frames = 0
 
     def write(self, frames: np.ndarray) -> None:
         if frames.dtype != np.uint8 or frames.shape[1:] != (self.height, self.width, 3):
-            raise ValueError(f"expected uint8 frames of {self.height}x{self.width}x3, got {frames.dtype} {frames.shape}")
+            raise ValueError(
+                f"expected uint8 frames of {self.height}x{self.width}x3, got {frames.dtype} {frames.shape}"
+            )
         try:
             self._stdin.write(np.ascontiguousarray(frames).tobytes())
         except BrokenPipeError:
@@ -171,8 +194,14 @@ class VideoWriter:
         self._ctx.__exit__(exc_type, exc, tb)
 
 
-def concat_and_mux(clips: Sequence[Path], audio: Path, out: Path, workdir: Path,
-                   audio_bitrate: str = "160k", metadata: dict[str, str] | None = None) -> Path:
+def concat_and_mux(
+    clips: Sequence[Path],
+    audio: Path,
+    out: Path,
+    workdir: Path,
+    audio_bitrate: str = "160k",
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Join the clips without re-encoding and mux them with the audio (AAC) into ``out``."""
     listing = workdir / "concat.txt"
     lines = []
@@ -188,8 +217,14 @@ def concat_and_mux(clips: Sequence[Path], audio: Path, out: Path, workdir: Path,
     meta = {f"metadata:g:{n}": f"{k}={v}" for n, (k, v) in enumerate((metadata or {}).items())}
     with atomic_path(out) as tmp:
         stream = ffmpeg.output(
-            video_in["v"], audio_in["a"], str(tmp), vcodec="copy", acodec="aac", audio_bitrate=audio_bitrate,
-            movflags="+faststart", **meta,
+            video_in["v"],
+            audio_in["a"],
+            str(tmp),
+            vcodec="copy",
+            acodec="aac",
+            audio_bitrate=audio_bitrate,
+            movflags="+faststart",
+            **meta,
         ).global_args("-loglevel", "error", "-nostdin")
         _run(stream, f"mux {out.name}")
     return out
@@ -236,11 +271,11 @@ def probe(path: Path | str) -> MediaInfo:
         s = re.search(r"Stream #\d+:\d+.*?: (Video|Audio): (\w+)(.*)", line)
         if s:
             st = StreamInfo(kind=s[1].lower(), codec=s[2], details=s[3])
-            if (f := re.search(r"([\d.]+) fps", line)):
+            if f := re.search(r"([\d.]+) fps", line):
                 st.fps = float(f[1])
-            if (d := re.search(r", (\d{2,5})x(\d{2,5})", line)):
+            if d := re.search(r", (\d{2,5})x(\d{2,5})", line):
                 st.width, st.height = int(d[1]), int(d[2])
-            if (r := re.search(r"(\d+) Hz", line)):
+            if r := re.search(r"(\d+) Hz", line):
                 st.sample_rate = int(r[1])
             info.streams.append(st)
     return info
@@ -260,8 +295,7 @@ def decode_frames(path: Path | str, width: int, height: int, every: int = 1, gra
     """Yield decoded frames one at a time: RGB ``[H, W, 3]``, or luma ``[H, W]`` with ``gray``."""
     stream = ffmpeg.input(str(path)).output("pipe:", format="rawvideo", pix_fmt="gray" if gray else "rgb24")
     stream = stream.global_args("-loglevel", "error", "-nostdin")
-    proc = subprocess.Popen(stream.compile(cmd=ffmpeg_exe()), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(stream.compile(cmd=ffmpeg_exe()), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     shape = (height, width) if gray else (height, width, 3)
     size = int(np.prod(shape))
     index = 0

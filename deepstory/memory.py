@@ -1,4 +1,5 @@
 """Keeping the resident set at the current work's size, not the whole story's."""
+
 from __future__ import annotations
 
 import ctypes

@@ -6,6 +6,7 @@ chunks the video has ``frame_at(total_samples)`` frames, within half a frame
 of the audio, and each chunk's first frame is within half a frame of its first
 sample.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -53,8 +54,9 @@ class Segment:
         return self.speech_start + self.speech
 
 
-def build_segments(sentences: Sequence, speech_lengths: Sequence[int], sample_rate: int,
-                   keys: Sequence[str] | None = None) -> list[Segment]:
+def build_segments(
+    sentences: Sequence, speech_lengths: Sequence[int], sample_rate: int, keys: Sequence[str] | None = None
+) -> list[Segment]:
     """Lay sentences end to end; ``speech_lengths[i]`` is sentence i's speech in samples."""
     segments, position = [], 0
     keys = keys if keys is not None else [""] * len(sentences)
@@ -145,6 +147,5 @@ class SegmentReader:
             lo, hi = max(start, seg.speech_start), min(stop, seg.speech_end)
             if lo < hi:
                 speech = self._load(seg.sentence)
-                out[lo - start:hi - start] = speech[lo - seg.speech_start:hi - seg.speech_start]
+                out[lo - start : hi - start] = speech[lo - seg.speech_start : hi - seg.speech_start]
         return out
-

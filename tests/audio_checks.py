@@ -1,4 +1,5 @@
 """Measurements on real audio, shared by the speech tests."""
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,7 @@ def estimate_f0(x: np.ndarray, sr: int, fmin: float = 60.0, fmax: float = 400.0)
     ncc = np.empty((count, len(lags)))
     for k, lag in enumerate(lags):
         shifted_energy = cumulative[:, lag + frame] - cumulative[:, lag]
-        ncc[:, k] = np.einsum("ij,ij->i", ref, seg[:, lag : lag + frame]) / np.sqrt(
-            ref_energy * shifted_energy + 1e-20
-        )
+        ncc[:, k] = np.einsum("ij,ij->i", ref, seg[:, lag : lag + frame]) / np.sqrt(ref_energy * shifted_energy + 1e-20)
     estimates = []
     for i in np.flatnonzero(loud):
         r = ncc[i]

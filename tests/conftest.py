@@ -5,6 +5,7 @@ lightning-hydra-template's tests do; ``run_cli`` starts ``run.py`` in a
 subprocess only where the command line itself is under test (exit codes, one-line
 errors, sweeps, signals).
 """
+
 from __future__ import annotations
 
 import io
@@ -30,6 +31,8 @@ class FakeSentence:
     speaker: str
     pause_before: float = 0.0
     pause_after: float = 0.0
+
+
 CONF = ROOT / "conf"
 
 TINY_STORY = """\
@@ -58,8 +61,9 @@ def render_here(run_dir: Path, *overrides: str) -> Path:
 
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +114,11 @@ def check_golden(name: str, video: Path) -> None:
     import json
 
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    changed = {p: (v, importlib.metadata.version(p)) for p, v in golden["versions"].items()
-               if importlib.metadata.version(p) != v}
+    changed = {
+        p: (v, importlib.metadata.version(p))
+        for p, v in golden["versions"].items()
+        if importlib.metadata.version(p) != v
+    }
     if changed:
         pytest.skip(f"golden digests were recorded with other library versions: {changed}")
     expected = golden["renders"][name]

@@ -1,4 +1,5 @@
 """The golden-output recipe of tests/data/checkpoint_specs/golden/README.md: seeded weights, comparisons."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,9 @@ def golden_state_dict(name: str, keep: dict[str, torch.Tensor] | None = None) ->
             continue
         z = torch.randn(shape, generator=torch.Generator().manual_seed(i), dtype=torch.float32)
         if "BatchNorm" in module_type or "LayerNorm" in module_type:
-            a, b = {"weight": (1.0, 0.1), "bias": (0.0, 0.1), "running_mean": (0.0, 0.1), "running_var": (1.0, 0.1)}[leaf]
+            a, b = {"weight": (1.0, 0.1), "bias": (0.0, 0.1), "running_mean": (0.0, 0.1), "running_var": (1.0, 0.1)}[
+                leaf
+            ]
         elif leaf == "weight_g":
             a, b = 1.0, 0.1
         elif len(shape) >= 2:
@@ -69,9 +72,18 @@ def assert_matches(ours, data: dict[str, np.ndarray], name: str, factor: float =
         assert np.abs(pooled - data[f"{name}.pool{pool}"]).max() <= factor * std
 
 
-SDA_SCALARS = {"img_size": (128, 96), "audio_rate": 50000, "video_rate": 25, "audio_feat_len": 0.2,
-               "audio_feat_samples": 10000, "id_enc_dim": 128, "rnn_gen_dim": 256, "aud_enc_dim": 256,
-               "aux_latent": 10, "sequential_noise": True}
+SDA_SCALARS = {
+    "img_size": (128, 96),
+    "audio_rate": 50000,
+    "video_rate": 25,
+    "audio_feat_len": 0.2,
+    "audio_feat_samples": 10000,
+    "id_enc_dim": 128,
+    "rnn_gen_dim": 256,
+    "aud_enc_dim": 256,
+    "aux_latent": 10,
+    "sequential_noise": True,
+}
 
 
 def mean_face() -> np.ndarray:
@@ -91,8 +103,7 @@ def write_deepstory_data(root: Path, speakers: list[str]) -> Path:
     first = root / "dctts" / speakers[0]
     first.mkdir(parents=True)
     for name, file in (("dctts_text2mel", "t2m_eileen.pth"), ("dctts_ssrn", "ssrn.pth")):  # pytorch-dc-tts format
-        torch.save({"epoch": 0, "global_step": 0, "state_dict": golden_state_dict(name), "optimizer": {}},
-                   first / file)
+        torch.save({"epoch": 0, "global_step": 0, "state_dict": golden_state_dict(name), "optimizer": {}}, first / file)
     for speaker in speakers[1:]:  # the same weights in the other speakers' folders
         folder = root / "dctts" / speaker
         folder.mkdir()
@@ -107,13 +118,24 @@ def write_deepstory_data(root: Path, speakers: list[str]) -> Path:
         net, name = key.split("/", 1)
         nets[net][name] = value
     # grid.dat predates torch 1.6: the legacy (non-zip) format, a plain dict with a numpy mean_face.
-    torch.save({**nets, **SDA_SCALARS, "mean_face": mean_face()}, root / "sda" / "grid.dat",
-               _use_new_zipfile_serialization=False)
+    torch.save(
+        {**nets, **SDA_SCALARS, "mean_face": mean_face()},
+        root / "sda" / "grid.dat",
+        _use_new_zipfile_serialization=False,
+    )
     (root / "fom").mkdir()
     kernel = torch.from_numpy(golden("fomm_kp_detector")["buffer.down.weight"])
-    torch.save({"generator": golden_state_dict("fomm_generator", keep={"dense_motion_network.down.weight": kernel}),
-                "kp_detector": golden_state_dict("fomm_kp_detector", keep={"down.weight": kernel}),
-                "discriminator": {}, "optimizer_generator": {}, "optimizer_kp_detector": {},
-                "optimizer_discriminator": {}, "epoch": 0}, root / "fom" / "vox-cpk.pth.tar")
+    torch.save(
+        {
+            "generator": golden_state_dict("fomm_generator", keep={"dense_motion_network.down.weight": kernel}),
+            "kp_detector": golden_state_dict("fomm_kp_detector", keep={"down.weight": kernel}),
+            "discriminator": {},
+            "optimizer_generator": {},
+            "optimizer_kp_detector": {},
+            "optimizer_discriminator": {},
+            "epoch": 0,
+        },
+        root / "fom" / "vox-cpk.pth.tar",
+    )
     (root / "fom" / "vox-256.yaml").write_text("model_params: {}\n")
     return root

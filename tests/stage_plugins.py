@@ -1,4 +1,5 @@
 """A stage that is not part of deepstory: added to a render through config alone (tests/test_stages.py)."""
+
 from __future__ import annotations
 
 from collections import Counter

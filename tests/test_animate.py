@@ -1,4 +1,5 @@
 """The warp animator on a real portrait: mouth and eyes move, nothing outside the face does."""
+
 from __future__ import annotations
 
 import numpy as np

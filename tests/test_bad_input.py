@@ -1,5 +1,6 @@
 """Bad and hostile input: one line naming the problem, the right exit code, no traceback,
 nothing half-written presented as finished, and nothing written outside the run dir and cache."""
+
 from __future__ import annotations
 
 import json
@@ -38,11 +39,21 @@ class Sandbox:
         path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
         return path
 
-    def render(self, *overrides: str, env: dict | None = None, story: Path | None = None) -> subprocess.CompletedProcess:
-        args = [sys.executable, str(ROOT / "run.py"), *SMALL, f"hydra.run.dir={self.run_dir}",
-                f"cache_dir={self.cache}", *([f"story.text_path={story}"] if story else []), *overrides]
-        proc = subprocess.run(args, cwd=self.work, capture_output=True, text=True, timeout=600,
-                              env={**os.environ, **(env or {})})
+    def render(
+        self, *overrides: str, env: dict | None = None, story: Path | None = None
+    ) -> subprocess.CompletedProcess:
+        args = [
+            sys.executable,
+            str(ROOT / "run.py"),
+            *SMALL,
+            f"hydra.run.dir={self.run_dir}",
+            f"cache_dir={self.cache}",
+            *([f"story.text_path={story}"] if story else []),
+            *overrides,
+        ]
+        proc = subprocess.run(
+            args, cwd=self.work, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+        )
         self.check_nothing_outside()
         return proc
 
@@ -78,12 +89,15 @@ def _renders(proc, box: Sandbox) -> dict:
 
 
 # ----------------------------------------------------------------------------------- story
-@pytest.mark.parametrize("content, words", [
-    ("", ["nothing to say"]),
-    ("   \n\t\n  ", ["nothing to say"]),
-    ("... !!! ?? -- ;;", ["nothing to say"]),
-    ("😀🎉 你好 世界", ["nothing to say"]),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("", ["nothing to say"]),
+        ("   \n\t\n  ", ["nothing to say"]),
+        ("... !!! ?? -- ;;", ["nothing to say"]),
+        ("😀🎉 你好 世界", ["nothing to say"]),
+    ],
+)
 def test_story_with_nothing_to_say(box, content, words):
     story = box.story(content)
     _fails(box.render(story=story), 2, "story.text_path", str(story), *words)
@@ -164,9 +178,17 @@ def _bad_images(tmp: Path) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.parametrize("kind, words", [("missing", ["image not found"]), ("corrupt", ["not an image"]),
-                                         ("truncated", ["cannot read image"]), ("zero-byte", ["empty file"]),
-                                         ("video", ["not an image"]), ("pdf", ["not an image"])])
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("missing", ["image not found"]),
+        ("corrupt", ["not an image"]),
+        ("truncated", ["cannot read image"]),
+        ("zero-byte", ["empty file"]),
+        ("video", ["not an image"]),
+        ("pdf", ["not an image"]),
+    ],
+)
 def test_unusable_images(box, kind, words):
     image = _bad_images(box.inputs)[kind]
     story = box.story("Eileen: Hello.\n")
@@ -180,8 +202,7 @@ def _portrait(image: Path, **spec):
     return speaker_portrait({"image": str(image), **spec}, "speakers.X", 128, 128)
 
 
-FACE = {"box": [20, 20, 108, 108], "mouth": [64, 90], "mouth_width": 30, "eyes": [[45, 55], [83, 55]],
-        "eye_width": 16}
+FACE = {"box": [20, 20, 108, 108], "mouth": [64, 90], "mouth_width": 30, "eyes": [[45, 55], [83, 55]], "eye_width": 16}
 
 
 def test_image_modes_are_normalised(tmp_path):
@@ -202,11 +223,12 @@ def test_image_modes_are_normalised(tmp_path):
     Image.fromarray(rgba).save(tmp_path / "transparent.png")
     from deepstory.portrait import speaker_portrait
 
-    _, portrait = speaker_portrait({"image": str(tmp_path / "transparent.png"), "face": FACE}, "X", 224, 224,
-                                   background=(0, 255, 0))
+    _, portrait = speaker_portrait(
+        {"image": str(tmp_path / "transparent.png"), "face": FACE}, "X", 224, 224, background=(0, 255, 0)
+    )
     assert (portrait.image[:, :30] == [0, 255, 0]).all()
     # 16-bit: scaled, not saturated.
-    gray16 = (np.array(base.convert("L")).astype(np.uint16) * 257)
+    gray16 = np.array(base.convert("L")).astype(np.uint16) * 257
     Image.fromarray(gray16).save(tmp_path / "gray16.png")
     _, p16 = _portrait(tmp_path / "gray16.png", face=FACE)
     _, p8 = _portrait(tmp_path / "gray.png", face=FACE)
@@ -244,20 +266,23 @@ def test_tiny_huge_and_non_square_images(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- config
-@pytest.mark.parametrize("override, words", [
-    ("foo=1", ["foo"]),
-    ("+foo=1", ["unknown config key 'foo'"]),
-    ("cut_size=0", ["cut_size=0"]),
-    ("cut_size=-800", ["cut_size=-800"]),
-    ("cut_size=2.5", ["cut_size=2.5"]),
-    ("cut_size=lots", ["cut_size"]),
-    ("fps=0", ["fps=0"]),
-    ("fps=100000", ["fps=100000"]),
-    ("sample_rate=0", ["sample_rate=0"]),
-    ("video.width=101", ["even"]),
-    ("models=nope", ["models/nope"]),
-    ("models.tts._target_=deepstory_missing_backend.Speech", ["deepstory_missing_backend"]),
-])
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("foo=1", ["foo"]),
+        ("+foo=1", ["unknown config key 'foo'"]),
+        ("cut_size=0", ["cut_size=0"]),
+        ("cut_size=-800", ["cut_size=-800"]),
+        ("cut_size=2.5", ["cut_size=2.5"]),
+        ("cut_size=lots", ["cut_size"]),
+        ("fps=0", ["fps=0"]),
+        ("fps=100000", ["fps=100000"]),
+        ("sample_rate=0", ["sample_rate=0"]),
+        ("video.width=101", ["even"]),
+        ("models=nope", ["models/nope"]),
+        ("models.tts._target_=deepstory_missing_backend.Speech", ["deepstory_missing_backend"]),
+    ],
+)
 def test_bad_config_values(box, override, words):
     story = box.story("Eileen: Hello.\n")
     _fails(box.render(override, story=story), 2, *words)
@@ -296,8 +321,10 @@ def test_disk_full(box):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(small)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here")
     try:
-        story = box.story("Eileen: Hello there, this sentence is long enough to need some disk space. "
-                          "And another one follows it, with even more words to say.\n")
+        story = box.story(
+            "Eileen: Hello there, this sentence is long enough to need some disk space. "
+            "And another one follows it, with even more words to say.\n"
+        )
         proc = box.render(f"hydra.run.dir={small / 'run'}", f"cache_dir={small / 'cache'}", story=story)
         _fails(proc, 1, "disk full", "run the same command again")
         # Nothing half-written under a final name: every finished wav/mp4 decodes.
@@ -319,10 +346,18 @@ def test_ffmpeg_missing_or_failing(box):
 
 
 def test_ctrl_c_says_how_to_resume_and_the_cache_stays_usable(box):
-    story = box.story("Eileen: One sentence here. Then another one. And a third.\nThe cat slept.\n"
-                      "Chelsea: I am the cat. I sleep a lot. It is my job.\n")
-    args = [sys.executable, str(ROOT / "run.py"), *SMALL, f"story.text_path={story}", f"hydra.run.dir={box.run_dir}",
-            f"cache_dir={box.cache}"]
+    story = box.story(
+        "Eileen: One sentence here. Then another one. And a third.\nThe cat slept.\n"
+        "Chelsea: I am the cat. I sleep a lot. It is my job.\n"
+    )
+    args = [
+        sys.executable,
+        str(ROOT / "run.py"),
+        *SMALL,
+        f"story.text_path={story}",
+        f"hydra.run.dir={box.run_dir}",
+        f"cache_dir={box.cache}",
+    ]
     proc = subprocess.Popen(args, cwd=box.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((box.run_dir / "temp" / "speech").glob("s*.wav")):

@@ -1,4 +1,5 @@
 """Reproducible, resumable, sweepable renders: the cache, crash safety, sweeps, provenance."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,13 @@ def test_same_config_same_output_with_fresh_cache(reference, tiny_story, tmp_pat
 def test_sweep_synthesizes_each_sentence_once_and_cut_size_changes_nothing(reference, tiny_story, tmp_path):
     _, expected = reference
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", *tiny_args(tiny_story, tmp_path / "cache"), "cut_size=20000,50000,800000",
-                   f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra:job.num}")
+    proc = run_cli(
+        "-m",
+        *tiny_args(tiny_story, tmp_path / "cache"),
+        "cut_size=20000,50000,800000",
+        f"hydra.sweep.dir={sweep}",
+        "hydra.sweep.subdir=${hydra:job.num}",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifests = [_manifest(sweep / str(n)) for n in range(3)]
     sentences = len(json.loads((sweep / "0" / "temp" / "story.json").read_text())["sentences"])
@@ -84,8 +90,12 @@ def test_changing_one_image_rerenders_only_its_segments(reference, tiny_story, t
     pixels[:20] = 0  # a black band at the top: a different image
     changed = tmp_path / "hoot2.png"
     Image.fromarray(pixels).save(changed)
-    render_here(tmp_path / "base", *tiny_args(tiny_story, cache), f"speakers.Narrator.image={changed}",
-                "video.segment_frames=50")
+    render_here(
+        tmp_path / "base",
+        *tiny_args(tiny_story, cache),
+        f"speakers.Narrator.image={changed}",
+        "video.segment_frames=50",
+    )
     # Same segment grid, new image: only segments showing the narrator are redone.
     render_here(tmp_path / "run", *tiny_args(tiny_story, cache), "video.segment_frames=50")
     manifest = _manifest(tmp_path / "run")
@@ -112,8 +122,14 @@ def test_video_traces_to_its_config_and_saved_config_reproduces_it(reference, ti
     assert manifest["inputs"]["story"]["sha256"] and manifest["inputs"]["images"]["Eileen"][0]["sha256"]
     assert manifest["chunks"][0]["first_sample"] == 0 and manifest["chunks"][0]["first_frame"] == 0
     again = tmp_path / "again"
-    proc = run_cli("--config-path", str(run_dir / ".hydra"), "--config-name", "config",
-                   f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={again}")
+    proc = run_cli(
+        "--config-path",
+        str(run_dir / ".hydra"),
+        "--config-name",
+        "config",
+        f"cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={again}",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert _manifest(again)["config_hash"] == manifest["config_hash"]
     assert decoded_digest(again / "export" / "animated.mp4") == expected
@@ -139,8 +155,9 @@ def test_killed_render_resumes_to_the_same_video(reference, tiny_story, tmp_path
         "speech": lambda: len(list((run_dir / "temp" / "speech").glob("s*.wav"))) >= 3,
         "motion": lambda: (run_dir / "temp" / "motion").is_dir(),
         "encoding": lambda: any((cache / "animate").rglob("*.partial.mp4")) if (cache / "animate").is_dir() else False,
-        "compose": lambda: (run_dir / "export" / "combined.wav").exists()
-        or any((run_dir / "export").glob(".combined*")),
+        "compose": lambda: (
+            (run_dir / "export" / "combined.wav").exists() or any((run_dir / "export").glob(".combined*"))
+        ),
     }
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     reached = _wait_for(marks[when], proc)
@@ -161,9 +178,13 @@ def test_concurrent_renders_share_the_cache(reference, tiny_story, tmp_path):
     _, expected = reference
     cache = tmp_path / "cache"
     procs = [
-        subprocess.Popen([sys.executable, str(ROOT / "run.py"), *tiny_args(tiny_story, cache),
-                          f"hydra.run.dir={tmp_path / name}"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), *tiny_args(tiny_story, cache), f"hydra.run.dir={tmp_path / name}"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("a", "b")
     ]
     for p in procs:
@@ -186,8 +207,12 @@ def test_cache_info_and_prune(reference, tmp_path):
     info = subprocess.run([*cmd, "info", "--cache-dir", str(cache)], cwd=ROOT, capture_output=True, text=True)
     assert info.returncode == 0 and "speech" in info.stdout and "animate" in info.stdout
     used = _manifest(run_dir)["cache"]["keys"]
-    prune = subprocess.run([*cmd, "prune", "--all-unused", "--cache-dir", str(cache), "--runs", str(run_dir)],
-                           cwd=ROOT, capture_output=True, text=True)
+    prune = subprocess.run(
+        [*cmd, "prune", "--all-unused", "--cache-dir", str(cache), "--runs", str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert prune.returncode == 0, prune.stderr
     assert not orphan.exists()
     for kind, keys in used.items():

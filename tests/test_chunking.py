@@ -1,4 +1,5 @@
 """The seed's chunking rule: cut on speaker change, or once the chunk's audio exceeds cut_size."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Every option of every config group composes and its objects instantiate."""
+
 from __future__ import annotations
 
 from pathlib import Path

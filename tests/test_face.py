@@ -1,4 +1,5 @@
 """Faces found with no download: a photo, the cat and a drawing; config overrides; a clear error."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,9 @@ def _iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-@pytest.mark.parametrize("name, eye_tol, mouth_tol", [("astronaut", 0.08, 0.1), ("hoot", 0.05, 0.1),
-                                                      ("chelsea", 0.1, 0.1)])
+@pytest.mark.parametrize(
+    "name, eye_tol, mouth_tol", [("astronaut", 0.08, 0.1), ("hoot", 0.05, 0.1), ("chelsea", 0.1, 0.1)]
+)
 def test_detected_landmarks_match_hand_measurements(name, eye_tol, mouth_tol):
     face = locate(_image(name), None, name)
     hand = HAND[name]
@@ -56,6 +58,15 @@ def test_no_face_names_the_config_key():
 
 def test_fully_configured_face_needs_no_detection():
     blank = Image.new("RGB", (256, 256), (120, 140, 160))
-    face = locate(blank, {"box": [60, 60, 200, 200], "mouth": [130, 170], "mouth_width": 50,
-                          "eyes": [[100, 110], [160, 110]], "eye_width": 30}, "speakers.Ghost.face")
+    face = locate(
+        blank,
+        {
+            "box": [60, 60, 200, 200],
+            "mouth": [130, 170],
+            "mouth_width": 50,
+            "eyes": [[100, 110], [160, 110]],
+            "eye_width": 30,
+        },
+        "speakers.Ghost.face",
+    )
     assert face.box == (60.0, 60.0, 200.0, 200.0)

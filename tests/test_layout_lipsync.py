@@ -1,4 +1,5 @@
 """Lip sync measured on real renders; the stage layout with every character on screen."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,13 @@ def test_demo_story_lip_sync(tmp_path):
 def test_stage_layout_shows_everyone_and_only_the_speaker_talks(tmp_path, tiny_story):
     run_dir = tmp_path / "run"
     width, height = 320, 160
-    render_here(run_dir, *tiny_args(tiny_story, tmp_path / "cache"), f"video.width={width}", f"video.height={height}",
-                "layout=stage")
+    render_here(
+        run_dir,
+        *tiny_args(tiny_story, tmp_path / "cache"),
+        f"video.width={width}",
+        f"video.height={height}",
+        "layout=stage",
+    )
     manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
     assert manifest["inputs"]["models"]["layout"]["cast"] == ["Eileen", "Narrator"]
     assert manifest["lipsync"]["pearson"] >= 0.6
@@ -95,19 +101,27 @@ def test_several_images_per_speaker_take_turns_by_line(tmp_path, tiny_story):
     ImageOps.mirror(Image.open(asset("portraits/astronaut.png"))).save(flipped)
     run_dir = tmp_path / "run"
     size = 160
-    render_here(run_dir, *tiny_args(tiny_story, tmp_path / "cache", size),
-                f"speakers.Eileen.image=[{asset('portraits/astronaut.png')},{flipped}]",
-                "speakers.Eileen.crop=[[112,14,336,238],[176,14,400,238]]")
+    render_here(
+        run_dir,
+        *tiny_args(tiny_story, tmp_path / "cache", size),
+        f"speakers.Eileen.image=[{asset('portraits/astronaut.png')},{flipped}]",
+        "speakers.Eileen.crop=[[112,14,336,238],[176,14,400,238]]",
+    )
     story = json.loads((run_dir / "temp" / "story.json").read_text())["sentences"]
     timeline = json.loads((run_dir / "temp" / "timeline.json").read_text())["segments"]
     eileen_lines = sorted({s["line"] for s in story if s["speaker"] == "Eileen"})
     assert [s["image"] for s in story if s["speaker"] == "Eileen" and s["line"] == eileen_lines[1]][0] == 1
-    cfg = compose_cfg(f"speakers.Eileen.image=[{asset('portraits/astronaut.png')},{flipped}]",
-                      "speakers.Eileen.crop=[[112,14,336,238],[176,14,400,238]]")
+    cfg = compose_cfg(
+        f"speakers.Eileen.image=[{asset('portraits/astronaut.png')},{flipped}]",
+        "speakers.Eileen.crop=[[112,14,336,238],[176,14,400,238]]",
+    )
     stills = [speaker_portrait(cfg.speakers.Eileen, "Eileen", size, size, index=k)[1].image.astype(int) for k in (0, 1)]
     frames = list(decode_frames(run_dir / "export" / "animated.mp4", size, size))
     for line, expected in ((eileen_lines[0], 0), (eileen_lines[1], 1), (eileen_lines[2], 0)):
         seg = next(t for t in timeline if story[t["sentence"]]["line"] == line)
         frame = frames[(seg["start"] + seg["pad_before"] // 2) * 25 // 22050].astype(int)
         edge = (slice(0, size), slice(0, 20))  # the left edge, far from the face: flipped differs strongly
-        assert np.abs(frame[edge] - stills[expected][edge]).mean() < np.abs(frame[edge] - stills[1 - expected][edge]).mean() / 3
+        assert (
+            np.abs(frame[edge] - stills[expected][edge]).mean()
+            < np.abs(frame[edge] - stills[1 - expected][edge]).mean() / 3
+        )

@@ -1,4 +1,5 @@
 """WAV and video files, checked by reading back what was written."""
+
 from __future__ import annotations
 
 import wave
@@ -220,8 +221,13 @@ def test_concat_and_mux(tmp_path: Path) -> None:
     wav = write_wav(tmp_path / "story.wav", tone, SR)
     work = tmp_path / "work"
     work.mkdir()
-    out = concat_and_mux([a, b], wav, tmp_path / "out" / "story.mp4", work,
-                         metadata={"title": "Test story", "artist": "Deep Story", "comment": "x=1, y=2"})
+    out = concat_and_mux(
+        [a, b],
+        wav,
+        tmp_path / "out" / "story.mp4",
+        work,
+        metadata={"title": "Test story", "artist": "Deep Story", "comment": "x=1, y=2"},
+    )
 
     assert out.exists()
     info = probe(out)

@@ -1,4 +1,5 @@
 """The motion track: mouth follows loudness, shut in silence, independent of chunking."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,9 @@ def _reader(audio):
         out = np.zeros(stop - start, dtype=np.float32)
         lo, hi = max(0, start), min(len(audio), stop)
         if lo < hi:
-            out[lo - start:hi - start] = audio[lo:hi]
+            out[lo - start : hi - start] = audio[lo:hi]
         return out
+
     return read
 
 

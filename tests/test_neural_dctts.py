@@ -1,4 +1,5 @@
 """DC-TTS (deepstory modules/dctts): checkpoint layout, strict loading, golden outputs, synthesis."""
+
 from __future__ import annotations
 
 import hashlib
@@ -82,8 +83,24 @@ def test_layout_matches_spec(name):
 
 def test_hyperparameters_match_spec():
     hp, data = HParams(), spec("dctts_text2mel")["hyperparameters"]
-    for field in ("vocab", "e", "d", "c", "n_mels", "n_fft", "sr", "hop_length", "win_length", "reduction_rate",
-                  "max_T", "max_db", "ref_db", "power", "preemphasis", "dropout_rate"):
+    for field in (
+        "vocab",
+        "e",
+        "d",
+        "c",
+        "n_mels",
+        "n_fft",
+        "sr",
+        "hop_length",
+        "win_length",
+        "reduction_rate",
+        "max_T",
+        "max_db",
+        "ref_db",
+        "power",
+        "preemphasis",
+        "dropout_rate",
+    ):
         assert getattr(hp, field) == data[field], field
     assert spec("dctts_ssrn")["derived"]["f_prime"] == hp.n_bins
 
@@ -107,8 +124,17 @@ def test_golden_weights_fingerprint(golden_weights):
     for name in NAMES:
         state = golden_weights[name]
         assert list(state) == list(fp[f"{name}.keys"])
-        sums = np.array([[t.double().sum().item(), t.double().abs().sum().item(),
-                          t.reshape(-1)[0].item(), t.reshape(-1)[-1].item()] for t in state.values()])
+        sums = np.array(
+            [
+                [
+                    t.double().sum().item(),
+                    t.double().abs().sum().item(),
+                    t.reshape(-1)[0].item(),
+                    t.reshape(-1)[-1].item(),
+                ]
+                for t in state.values()
+            ]
+        )
         np.testing.assert_allclose(sums, fp[f"{name}.fingerprint"], rtol=1e-9, atol=1e-12)
         digests = [hashlib.sha256(t.numpy().astype("<f4").tobytes()).hexdigest()[:16] for t in state.values()]
         assert digests == list(fp[f"{name}.sha256"])
@@ -151,8 +177,12 @@ def test_load_voice_errors(tmp_path):
 
     # The published full-size shapes do not fit a model of other width (e.g. upstream d=256 files).
     _save_original(tmp_path / "t2m_350k.pth", {"text_enc.embedding.embedding.weight": torch.zeros(34, 128)})
-    with pytest.raises(CheckpointError, match=re.escape(
-            "t2m_350k.pth: parameter text_enc.embedding.embedding.weight expected shape [34, 8], found [34, 128]")):
+    with pytest.raises(
+        CheckpointError,
+        match=re.escape(
+            "t2m_350k.pth: parameter text_enc.embedding.embedding.weight expected shape [34, 8], found [34, 128]"
+        ),
+    ):
         load_voice(tmp_path, where, hp=TINY)
 
     torch.save({"epoch": 0, "model": {}}, tmp_path / "t2m_350k.pth")
@@ -199,7 +229,10 @@ def test_ssrn_golden_outputs(voice):
 def test_normalize_text():
     assert normalize_text("Hello, World!") == "hello, world!"
     assert normalize_text("Café — naïve; résumé: 12 “quotes”…") == "cafe, naive, resume, twelve quotes."
-    assert normalize_text("Mr. Smith paid $3.50 & 20% (tax)") == "mister smith paid three point five zero dollars and twenty percent tax"
+    assert (
+        normalize_text("Mr. Smith paid $3.50 & 20% (tax)")
+        == "mister smith paid three point five zero dollars and twenty percent tax"
+    )
     assert normalize_text("It's 1,999 ‘ok’?") == "it's one thousand nine hundred ninety nine 'ok'?"
     assert number_to_words(2_000_017) == "two million seventeen"
     assert encode_text("Hi.") == [10, 11, 30, 1]  # 'h' 'i' '.' 'E'
@@ -235,8 +268,7 @@ def test_griffin_lim_recovers_a_magnitude():
     t = torch.arange(hp.sr // 2, dtype=torch.float32) / hp.sr
     signal = 0.5 * torch.sin(2 * math.pi * 220 * t) + 0.3 * torch.sin(2 * math.pi * 1330 * t * (1 + t))
     window = torch.hann_window(hp.win_length)
-    args = dict(n_fft=hp.n_fft, hop_length=hp.hop_length, win_length=hp.win_length, window=window,
-                return_complex=True)
+    args = dict(n_fft=hp.n_fft, hop_length=hp.hop_length, win_length=hp.win_length, window=window, return_complex=True)
     target = torch.stft(signal, **args).abs()
 
     def convergence(n_iter: int) -> float:

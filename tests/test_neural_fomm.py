@@ -3,6 +3,7 @@
 See tests/data/checkpoint_specs/golden/README.md for the weight recipe, the
 forward calls and the tolerances used here.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,17 +37,25 @@ def gen_golden():
 @pytest.fixture(scope="module")
 def golden_weights(kp_golden):
     kernel = torch.from_numpy(kp_golden["buffer.down.weight"])
-    return {KP: golden_state_dict(KP, keep={KP_KEEP: kernel}),
-            GEN: golden_state_dict(GEN, keep={GEN_KEEP: kernel})}
+    return {KP: golden_state_dict(KP, keep={KP_KEEP: kernel}), GEN: golden_state_dict(GEN, keep={GEN_KEEP: kernel})}
 
 
 @pytest.fixture(scope="module")
 def checkpoint_file(tmp_path_factory, golden_weights):
     """A checkpoint in the layout the original training Logger writes."""
     path = tmp_path_factory.mktemp("fomm") / "vox-cpk.pth.tar"
-    torch.save({"generator": golden_weights[GEN], "kp_detector": golden_weights[KP], "discriminator": {},
-                "optimizer_generator": {}, "optimizer_kp_detector": {}, "optimizer_discriminator": {},
-                "epoch": 0}, path)
+    torch.save(
+        {
+            "generator": golden_weights[GEN],
+            "kp_detector": golden_weights[KP],
+            "discriminator": {},
+            "optimizer_generator": {},
+            "optimizer_kp_detector": {},
+            "optimizer_discriminator": {},
+            "epoch": 0,
+        },
+        path,
+    )
     return path
 
 
@@ -58,8 +67,9 @@ def models(checkpoint_file):
 @pytest.fixture(scope="module")
 def images():
     data = golden("fomm_inputs")
-    return {name: torch.from_numpy(data[f"{name}_u8"]).float() / 255
-            for name in ("source", "driving_initial", "driving")}
+    return {
+        name: torch.from_numpy(data[f"{name}_u8"]).float() / 255 for name in ("source", "driving_initial", "driving")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +84,7 @@ def stored_kp(data, prefix):
 
 
 # ----------------------------------------------------------------------------- 1. layout and weights
+
 
 @pytest.mark.parametrize("name, build", [(KP, fomm.build_kp_detector), (GEN, fomm.build_generator)])
 def test_state_dict_layout_matches_spec(name, build):
@@ -117,6 +128,7 @@ def test_golden_weights_match_fingerprint(name, models, golden_weights):
 
 # ----------------------------------------------------------------------------- 2. loading
 
+
 def test_load_fomm_strict_eval(models, golden_weights):
     kp_detector, generator = models
     assert isinstance(kp_detector, fomm.KPDetector) and isinstance(generator, fomm.OcclusionAwareGenerator)
@@ -133,8 +145,13 @@ def test_wrong_shape_names_parameter(tmp_path, golden_weights):
         fomm.load_fomm(path, where="models.animator.checkpoint")
     message = str(err.value)
     assert "\n" not in message
-    for part in ("models.animator.checkpoint", str(path), "bottleneck.r3.conv2.weight",
-                 "[256, 256, 3, 3]", "[256, 128, 3, 3]"):
+    for part in (
+        "models.animator.checkpoint",
+        str(path),
+        "bottleneck.r3.conv2.weight",
+        "[256, 256, 3, 3]",
+        "[256, 128, 3, 3]",
+    ):
         assert part in message, (part, message)
 
 
@@ -148,8 +165,10 @@ def test_missing_top_level_key(tmp_path, golden_weights):
 
 
 def test_missing_num_batches_tracked_is_accepted(tmp_path, golden_weights):
-    strip = {name: {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
-             for name, sd in golden_weights.items()}
+    strip = {
+        name: {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
+        for name, sd in golden_weights.items()
+    }
     assert len(strip[KP]) < len(golden_weights[KP]) and len(strip[GEN]) < len(golden_weights[GEN])
     path = tmp_path / "old.pth.tar"
     torch.save({"generator": strip[GEN], "kp_detector": strip[KP]}, path)
@@ -160,6 +179,7 @@ def test_missing_num_batches_tracked_is_accepted(tmp_path, golden_weights):
 
 
 # ----------------------------------------------------------------------------- 3. golden outputs
+
 
 def test_kp_detector_intermediates(models, images, kp_golden):
     kp_detector, _ = models
@@ -173,8 +193,9 @@ def test_kp_detector_intermediates(models, images, kp_golden):
         assert_matches(kp_detector.jacobian(feature_map), kp_golden, f"{prefix}.jacobian_map", pool=2)
 
 
-@pytest.mark.parametrize("image, prefix", [("source", "kp_source"), ("driving_initial", "kp_driving_initial"),
-                                           ("driving", "kp_driving")])
+@pytest.mark.parametrize(
+    "image, prefix", [("source", "kp_source"), ("driving_initial", "kp_driving_initial"), ("driving", "kp_driving")]
+)
 def test_kp_detector_outputs(keypoints, kp_golden, image, prefix):
     for field in ("value", "jacobian"):
         assert_matches(keypoints[image][field], kp_golden, f"{prefix}.{field}")
@@ -183,8 +204,14 @@ def test_kp_detector_outputs(keypoints, kp_golden, image, prefix):
 def test_normalize_kp(keypoints, kp_golden):
     kp_s, kp_di, kp_d = keypoints["source"], keypoints["driving_initial"], keypoints["driving"]
     plain = fomm.normalize_kp(kp_s, kp_d, kp_di, adapt_movement_scale=False)
-    adapt = fomm.normalize_kp(kp_source=kp_s, kp_driving=kp_d, kp_driving_initial=kp_di, adapt_movement_scale=True,
-                              use_relative_movement=True, use_relative_jacobian=True)
+    adapt = fomm.normalize_kp(
+        kp_source=kp_s,
+        kp_driving=kp_d,
+        kp_driving_initial=kp_di,
+        adapt_movement_scale=True,
+        use_relative_movement=True,
+        use_relative_jacobian=True,
+    )
     for field in ("value", "jacobian"):
         assert_matches(plain[field], kp_golden, f"kp_norm.{field}")
         assert_matches(adapt[field], kp_golden, f"kp_norm_adapt.{field}")

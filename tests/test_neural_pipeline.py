@@ -5,6 +5,7 @@ A fake data folder in the original published layout is built once per
 session, with seeded random weights (tests/neural_golden.py) in the original
 file formats; random weights make noise, which is all these tests need.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,6 +41,8 @@ from neural_golden import mean_face, write_deepstory_data
 
 SIZE = 256
 STORY = "Eileen: Hello there\nThe cat sat\n"  # no final punctuation: no pause after (fewer frames to animate)
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """``dctts/{Eileen,Narrator}/``, ``sda/grid.dat``, ``fom/vox-cpk.pth.tar`` (+ ``vox-256.yaml``), ~1 GB."""
@@ -115,8 +118,9 @@ def test_face_crops(portraits):
     mean = mean_face()
     frame = sda_identity_frame(portrait, mean)
     assert frame.std() > 0.05
-    assert torch.allclose(sda_identity_frame(portrait, np.linspace(0, 1, 136).reshape(68, 2)),
-                          sda_identity_frame(portrait, None))  # an unusable mean face: the built-in points
+    assert torch.allclose(
+        sda_identity_frame(portrait, np.linspace(0, 1, 136).reshape(68, 2)), sda_identity_frame(portrait, None)
+    )  # an unusable mean face: the built-in points
 
 
 # ----------------------------------------------------------------------------------- speech
@@ -138,8 +142,9 @@ def test_dctts_speech(tts, data_dir):
     np.testing.assert_array_equal(eileen, tts.synthesize("Hello there.", Voice(pitch=3.0, rate=1.2, speaker="Eileen")))
     # Narrator's folder holds the same weights; `voice.dctts` picks any folder.
     np.testing.assert_array_equal(eileen, tts.synthesize("Hello there.", Voice(speaker="Narrator")))
-    np.testing.assert_array_equal(eileen, tts.synthesize("Hello there.", Voice(options={"dctts": "Eileen"},
-                                                                               speaker="Chelsea")))
+    np.testing.assert_array_equal(
+        eileen, tts.synthesize("Hello there.", Voice(options={"dctts": "Eileen"}, speaker="Chelsea"))
+    )
     assert len(tts._voices) == 2  # loaded once per folder
     assert tts.synthesize("...", Voice(speaker="Eileen")).size == 0
     slow = DCTTSSpeech(16000, data_dir, max_frames=8)
@@ -164,8 +169,9 @@ def test_dctts_missing_voice_names_folder_and_key(tts, data_dir):
 
 @pytest.fixture(scope="module")
 def motion(data_dir):
-    sda = SDAMotion(data_dir / "sda" / "grid.dat", data_dir / "fom" / "vox-cpk.pth.tar", 22050, 25, seed=0,
-                    window=64, kp_batch=16)
+    sda = SDAMotion(
+        data_dir / "sda" / "grid.dat", data_dir / "fom" / "vox-cpk.pth.tar", 22050, 25, seed=0, window=64, kp_batch=16
+    )
     yield sda
     sda.close()
 
@@ -184,8 +190,9 @@ def test_sda_track(motion, track, portraits, data_dir):
     np.testing.assert_allclose(track[0, KP_VALUES], idle[0, KP_VALUES], atol=1e-6)
     np.testing.assert_allclose(track[0, KP_JACOBIANS], idle[0, KP_JACOBIANS], atol=1e-4)
     # Deterministic, and the same whatever the generation window (bounded memory).
-    small = SDAMotion(data_dir / "sda" / "grid.dat", data_dir / "fom" / "vox-cpk.pth.tar", 22050, 25, seed=0,
-                      window=5, kp_batch=3)
+    small = SDAMotion(
+        data_dir / "sda" / "grid.dat", data_dir / "fom" / "vox-cpk.pth.tar", 22050, 25, seed=0, window=5, kp_batch=3
+    )
     small._sda, small._kp_detector = motion._sda, motion._kp_detector
     np.testing.assert_allclose(small.track(_read, 50, 12, "Eileen", portrait=portraits["Eileen"]), track, atol=2e-4)
     # SDA's noise is seeded by the chunk's start (documented): another start, another base.
@@ -208,8 +215,9 @@ def test_fomm_generation_reuses_the_source_encoding(animator, portraits):
     kp_driving = unpack_keypoints(torch.from_numpy(prepared.still_row[None] + np.float32(0.01)))
     with torch.inference_mode():
         ours = animator._generate(prepared, kp_driving)
-        reference = animator._generator(prepared.source, kp_driving=kp_driving,
-                                        kp_source=prepared.kp_source)["prediction"]
+        reference = animator._generator(prepared.source, kp_driving=kp_driving, kp_source=prepared.kp_source)[
+            "prediction"
+        ]
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
 
 
@@ -233,10 +241,19 @@ def test_fomm_frames(animator, track, portraits):
 
 # ----------------------------------------------------------------------------------- the CLI
 
+
 def _cli_args(data_dir: Path, story: Path, base: Path) -> list[str]:
-    return ["models=deepstory", f"models.data_dir={data_dir}", f"story.text_path={story}", f"video.width={SIZE}",
-            f"video.height={SIZE}", f"cache_dir={base / 'cache'}", f"hydra.run.dir={base / 'run'}",
-            "models.tts.max_frames=4", "models.animator.batch_size=4"]
+    return [
+        "models=deepstory",
+        f"models.data_dir={data_dir}",
+        f"story.text_path={story}",
+        f"video.width={SIZE}",
+        f"video.height={SIZE}",
+        f"cache_dir={base / 'cache'}",
+        f"hydra.run.dir={base / 'run'}",
+        "models.tts.max_frames=4",
+        "models.animator.batch_size=4",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -256,15 +273,16 @@ def test_render_with_the_networks(data_dir, story, tmp_path):
     assert (v.width, v.height) == (SIZE, SIZE) and a.codec == "aac"
     segments = json.loads((run_dir / "temp" / "timeline.json").read_text())["segments"]
     assert [s["speaker"] for s in segments] == ["Eileen", "Narrator"]
-    seconds = (segments[-1]["start"] + segments[-1]["pad_before"] + segments[-1]["speech"]
-               + segments[-1]["pad_after"]) / 22050
+    seconds = (
+        segments[-1]["start"] + segments[-1]["pad_before"] + segments[-1]["speech"] + segments[-1]["pad_after"]
+    ) / 22050
     frames = list(decode_frames(video, SIZE, SIZE))
     audio = decode_audio(video, 22050)
     frame = 1 / 25
     assert abs(len(frames) / 25 - seconds) <= frame
     assert abs(len(audio) / 22050 - seconds) <= frame
     assert abs(len(frames) / 25 - len(audio) / 22050) <= frame
-    assert np.sqrt(np.mean(audio ** 2)) > 0.02  # random voices make loud noise
+    assert np.sqrt(np.mean(audio**2)) > 0.02  # random voices make loud noise
     chunks = json.loads((run_dir / "temp" / "chunks.json").read_text())["chunks"]
     for c in chunks:
         track = np.load(run_dir / "temp" / "motion" / f"c{c['index']:05d}.npy")
@@ -293,8 +311,12 @@ def test_missing_checkpoint_is_one_line_exit_2(data_dir, story, tmp_path):
 
 @pytest.mark.slow
 def test_missing_data_dir_is_one_line_exit_2(story, tmp_path):
-    proc = run_cli("models=deepstory", f"story.text_path={story}", f"hydra.run.dir={tmp_path / 'run'}",
-                   f"cache_dir={tmp_path / 'cache'}")
+    proc = run_cli(
+        "models=deepstory",
+        f"story.text_path={story}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and "models.data_dir" in errors[0], proc.stderr[-3000:]

@@ -1,4 +1,5 @@
 """SDA GRID model: checkpoint layout, strict loading of grid.dat, golden outputs, windowed generation."""
+
 from __future__ import annotations
 
 import fractions
@@ -17,9 +18,18 @@ torch.set_num_threads(1)
 
 SPEC = spec("sda_grid")
 WHERE = "models.motion.checkpoint"
-SCALARS = {"img_size": (128, 96), "audio_rate": 50000, "video_rate": 25, "audio_feat_len": 0.2,
-           "audio_feat_samples": 10000, "id_enc_dim": 128, "rnn_gen_dim": 256, "aud_enc_dim": 256,
-           "aux_latent": 10, "sequential_noise": True}
+SCALARS = {
+    "img_size": (128, 96),
+    "audio_rate": 50000,
+    "video_rate": 25,
+    "audio_feat_len": 0.2,
+    "audio_feat_samples": 10000,
+    "id_enc_dim": 128,
+    "rnn_gen_dim": 256,
+    "aud_enc_dim": 256,
+    "aux_latent": 10,
+    "sequential_noise": True,
+}
 
 
 def split(flat: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
@@ -58,8 +68,11 @@ def test_layout_equals_spec():
     for key, net in nets.items():
         params = {n for n, _ in net.named_parameters()}
         for name, tensor in net.state_dict().items():
-            ours[f"{key}/{name}"] = (list(tensor.shape), str(tensor.dtype).replace("torch.", ""),
-                                     "parameter" if name in params else "buffer")
+            ours[f"{key}/{name}"] = (
+                list(tensor.shape),
+                str(tensor.dtype).replace("torch.", ""),
+                "parameter" if name in params else "buffer",
+            )
     want = {k: (e["shape"], e["dtype"], e["kind"]) for k, e in SPEC["state_dict"].items()}
     assert list(ours) == list(want)  # names and order
     assert ours == want  # shapes, dtypes, kinds
@@ -128,8 +141,17 @@ def test_numpy1_pickled_mean_face_is_read(tmp_path, golden_flat):
     path = tmp_path / "old.dat"
     try:
         ma._reconstruct.__module__ = "numpy.core.multiarray"
-        torch.save({"encoder": split(golden_flat)["encoder"], "encoder_id": {}, "generator": {}, **SCALARS,
-                    "mean_face": np.ones((68, 2))}, path, _use_new_zipfile_serialization=False)
+        torch.save(
+            {
+                "encoder": split(golden_flat)["encoder"],
+                "encoder_id": {},
+                "generator": {},
+                **SCALARS,
+                "mean_face": np.ones((68, 2)),
+            },
+            path,
+            _use_new_zipfile_serialization=False,
+        )
     finally:
         ma._reconstruct.__module__ = original
     assert b"numpy.core.multiarray" in path.read_bytes()
@@ -215,7 +237,7 @@ def test_audio_windows_follow_video_animator(model):
     assert win.shape == (5, 10000)  # len // stride frames
     padded = np.concatenate([np.zeros(half, np.float32), wave, np.zeros(GRID.pad - half, np.float32)])
     for i in range(5):
-        np.testing.assert_array_equal(win[i], padded[i * stride:i * stride + 10000])
+        np.testing.assert_array_equal(win[i], padded[i * stride : i * stride + 10000])
         # centred on video frame i: the window's middle sample is the middle of the frame's audio
         assert win[i][5000] == wave[i * stride + stride // 2]
     # n_frames: exactly one window per frame, zeros past the end
@@ -225,8 +247,9 @@ def test_audio_windows_follow_video_animator(model):
     assert not more[8].any()
     # int16 samples are scaled by 1/32767 (VideoAnimator); floats are taken as on that scale
     i16 = np.array([32767, -32767, 16384] * 3000, dtype=np.int16)
-    np.testing.assert_allclose(model.audio_windows(i16, GRID.audio_rate)[0, half:half + 3].numpy(),
-                               [1.0, -1.0, 16384 / 32767], rtol=1e-7)
+    np.testing.assert_allclose(
+        model.audio_windows(i16, GRID.audio_rate)[0, half : half + 3].numpy(), [1.0, -1.0, 16384 / 32767], rtol=1e-7
+    )
     # other rates are resampled to 50 kHz: 2 s at 16 kHz -> 50 frames
     assert model.audio_windows(np.zeros(32000, np.float32), 16000).shape == (50, 10000)
     with pytest.raises(ValueError):

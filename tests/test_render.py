@@ -1,4 +1,5 @@
 """End to end: the tiny story rendered by the real CLI, checked on the decoded output."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,7 @@ def test_streams_and_durations(tiny_render):
     assert (v.width, v.height) == (TINY_SIZE, TINY_SIZE)
     assert a.codec == "aac"
     segments = _timeline(tiny_render)["segments"]
-    speech_seconds = segments[-1]["start"] + sum(
-        segments[-1][k] for k in ("pad_before", "speech", "pad_after"))
+    speech_seconds = segments[-1]["start"] + sum(segments[-1][k] for k in ("pad_before", "speech", "pad_after"))
     speech_seconds /= 22050
     frames = sum(1 for _ in decode_frames(video, TINY_SIZE, TINY_SIZE))
     audio = decode_audio(video, 22050)
@@ -35,7 +35,7 @@ def test_streams_and_durations(tiny_render):
     assert abs(frames / 25 - speech_seconds) <= frame
     assert abs(len(audio) / 22050 - speech_seconds) <= frame
     assert abs(frames / 25 - len(audio) / 22050) <= frame
-    assert np.sqrt(np.mean(audio ** 2)) > 0.02  # not silent
+    assert np.sqrt(np.mean(audio**2)) > 0.02  # not silent
 
 
 def test_output_is_the_recorded_reference(tiny_render):
@@ -57,7 +57,9 @@ def test_several_chunks_in_story_order(tiny_render):
         assert (tiny_render / "temp" / "chunks" / f"c{c['index']:05d}.wav").is_file()
         assert (tiny_render / "temp" / "motion" / f"c{c['index']:05d}.npy").is_file()
     segments = json.loads((tiny_render / "temp" / "animated" / "segments.json").read_text())["segments"]
-    assert segments[0]["frames"][0] == 0 and segments[-1]["frames"][1] == chunks[-1]["first_frame"] + chunks[-1]["frames"]
+    assert (
+        segments[0]["frames"][0] == 0 and segments[-1]["frames"][1] == chunks[-1]["first_frame"] + chunks[-1]["frames"]
+    )
     for j, _ in enumerate(segments):
         assert (tiny_render / "temp" / "animated" / f"v{j:05d}.mp4").is_file()
 
@@ -88,18 +90,18 @@ def test_mouth_moves_with_speech_not_in_silence(tiny_render):
         stills[name] = portrait.image.astype(np.float32)
     speaker_at = np.empty(chunks[-1]["first_frame"] + chunks[-1]["frames"], dtype=object)
     for c in chunks:
-        speaker_at[c["first_frame"]:c["first_frame"] + c["frames"]] = c["speaker"]
+        speaker_at[c["first_frame"] : c["first_frame"] + c["frames"]] = c["speaker"]
     speaking = np.zeros(len(speaker_at), dtype=bool)
     silent = np.zeros(len(speaker_at), dtype=bool)
     for s in segments:
         a, b = s["start"] + s["pad_before"], s["start"] + s["pad_before"] + s["speech"]
-        speaking[int(a * 25 / 22050) + 2:int(b * 25 / 22050) - 2] = True
+        speaking[int(a * 25 / 22050) + 2 : int(b * 25 / 22050) - 2] = True
     # Silences longer than 0.5 s: the gaps between speech, away from their edges.
     ends = [(s["start"] + s["pad_before"] + s["speech"]) for s in segments]
     starts = [(s["start"] + s["pad_before"]) for s in segments][1:]
     for end, start in zip(ends, starts):
         if start - end > 0.5 * 22050:
-            silent[int(end * 25 / 22050) + 3:int(start * 25 / 22050) - 3] = True
+            silent[int(end * 25 / 22050) + 3 : int(start * 25 / 22050) - 3] = True
     assert silent.sum() >= 10 and speaking.sum() >= 50
     moved = []
     for i, frame in enumerate(decode_frames(tiny_render / "export" / "animated.mp4", TINY_SIZE, TINY_SIZE)):

@@ -1,4 +1,5 @@
 """The rule-based sentence splitter and the pause after each sentence."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The eSpeak NG backend, checked on the audio it actually produces."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,6 @@ from audio_checks import estimate_f0
 NATIVE = 22050
 SENTENCE = "The old lighthouse keeper climbed the stairs and lit the lamp before the storm arrived."
 WORDS = len(SENTENCE.split())  # 15
-
-
 
 
 def semitones(f: float, ref: float) -> float:
@@ -61,9 +60,7 @@ def test_faster_rate_gives_shorter_audio(tts: EspeakSpeech, plain: np.ndarray) -
     assert tts.rate_wpm(Voice(rate=0.25)) == 80  # and minimum
 
 
-def test_pitch_shift_moves_the_fundamental_by_about_that_many_semitones(
-    tts: EspeakSpeech, plain: np.ndarray
-) -> None:
+def test_pitch_shift_moves_the_fundamental_by_about_that_many_semitones(tts: EspeakSpeech, plain: np.ndarray) -> None:
     f0 = estimate_f0(plain, NATIVE)
     low = estimate_f0(tts.synthesize(SENTENCE, Voice(pitch=-4)), NATIVE)
     high = estimate_f0(tts.synthesize(SENTENCE, Voice(pitch=4)), NATIVE)

@@ -1,4 +1,5 @@
 """Piper speech: intelligible, deterministic, and speakers told apart by pitch and rate."""
+
 from __future__ import annotations
 
 import numpy as np

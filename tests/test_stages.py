@@ -1,4 +1,5 @@
 """Stages one at a time on tmp_path, and a stage added through config alone."""
+
 from __future__ import annotations
 
 import io
@@ -127,8 +128,13 @@ def test_animate_stage_refuses_tracks_its_animator_cannot_read(tmp_path, story_f
 def test_a_stage_added_through_config_alone_runs_last(tmp_path, story_file):
     """One class (tests/stage_plugins.py) and one config entry; here every built-in stage but the story is off."""
     off = [f"stages.{s}.enabled=false" for s in ("speech", "chunk", "motion", "animate", "compose", "lipsync")]
-    run_dir = render_here(tmp_path / "run", f"story.text_path={story_file}", f"cache_dir={tmp_path / 'cache'}", *off,
-                          "+stages.words={_target_: stage_plugins.WordCountStage, filename: words.json}")
+    run_dir = render_here(
+        tmp_path / "run",
+        f"story.text_path={story_file}",
+        f"cache_dir={tmp_path / 'cache'}",
+        *off,
+        "+stages.words={_target_: stage_plugins.WordCountStage, filename: words.json}",
+    )
     made = json.loads((run_dir / "export" / "words.json").read_text())
     assert made["words"] == {"Eileen": 6, "Narrator": 4}
     assert made["stages_before"] == ["story"]  # it ran after the story, in config order

@@ -1,4 +1,5 @@
 """Story lines -> speakers and sentences."""
+
 from __future__ import annotations
 
 import pytest
@@ -159,7 +160,13 @@ def test_parse_story_skips_lines_without_words() -> None:
 def test_parse_story_speakers_in_first_appearance_order() -> None:
     story = _parse()
     assert story.speakers == ["Narrator", "Alice", "Bob"]
-    assert story.speaker_of == {"(narration)": "Narrator", "Zed": "Alice", "Alice": "Alice", "Yan": "Bob", "ZED": "Alice"}
+    assert story.speaker_of == {
+        "(narration)": "Narrator",
+        "Zed": "Alice",
+        "Alice": "Alice",
+        "Yan": "Bob",
+        "ZED": "Alice",
+    }
 
     story = _parse("Carol: first.\nBob: second.\nthird.\nCarol: again.")
     assert story.speakers == ["Carol", "Bob", "Narrator"]

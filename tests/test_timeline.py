@@ -1,4 +1,5 @@
 """Global sample/frame axes: no drift over many chunks, and range reads over sentence files."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -11,8 +12,17 @@ from deepstory.timeline import Chunk, SegmentReader, build_segments, frame_at, s
 
 from conftest import FakeSentence
 
-RATES = [(22050, 24), (22050, 25), (22050, 30), (16000, 24), (16000, 25), (16000, 30),
-         (44100, 24), (44100, 25), (44100, 30)]
+RATES = [
+    (22050, 24),
+    (22050, 25),
+    (22050, 30),
+    (16000, 24),
+    (16000, 25),
+    (16000, 30),
+    (44100, 24),
+    (44100, 25),
+    (44100, 30),
+]
 
 
 def _primes(count: int, start: int) -> list[int]:
@@ -72,8 +82,9 @@ def test_no_drift_over_many_chunks(sr: int, fps: int) -> None:
     lengths[6] = sr // fps + 1  # just over a frame
     # Alternate speakers so that every sentence is a chunk; pauses are awkward too.
     sentences = [
-        FakeSentence(i, "AB"[i % 2], pause_before=0.5 if i % 4 == 0 else 0.0,
-                     pause_after=[0.3, 0.15, 0.4, 0.6, 0.35, 0.0][i % 6])
+        FakeSentence(
+            i, "AB"[i % 2], pause_before=0.5 if i % 4 == 0 else 0.0, pause_after=[0.3, 0.15, 0.4, 0.6, 0.35, 0.0][i % 6]
+        )
         for i in range(n)
     ]
     segs = build_segments(sentences, lengths, sr)
@@ -109,8 +120,7 @@ def test_summing_rounded_durations_would_drift_but_cumulative_does_not(sr: int, 
 
 
 def test_chunk_dict_round_trip() -> None:
-    chunk = Chunk(index=3, speaker="Alice", sentences=(4, 5, 6), start=1234, samples=5678,
-                  first_frame=2, frames=7)
+    chunk = Chunk(index=3, speaker="Alice", sentences=(4, 5, 6), start=1234, samples=5678, first_frame=2, frames=7)
     d = chunk.to_dict()
     assert d["sentences"] == [4, 5, 6]
     assert Chunk.from_dict(d) == chunk
@@ -124,15 +134,21 @@ def _story(seed: int, n: int = 40, sr: int = 1000):
     lengths = [int(x) for x in rng.integers(0, 400, n)]
     lengths[3] = 0  # a sentence with no speech at all
     sentences = [
-        FakeSentence(i, "AB"[i % 2], pause_before=float(rng.choice([0.0, 0.05, 0.5])),
-                     pause_after=float(rng.choice([0.0, 0.013, 0.3])))
+        FakeSentence(
+            i,
+            "AB"[i % 2],
+            pause_before=float(rng.choice([0.0, 0.05, 0.5])),
+            pause_after=float(rng.choice([0.0, 0.013, 0.3])),
+        )
         for i in range(n)
     ]
     segs = build_segments(sentences, lengths, sr)
     speech = {i: (rng.standard_normal(length).astype(np.float32) * 0.3 + 0.5) for i, length in enumerate(lengths)}
     whole = np.concatenate(
-        [np.concatenate([np.zeros(s.pad_before, np.float32), speech[s.sentence], np.zeros(s.pad_after, np.float32)])
-         for s in segs]
+        [
+            np.concatenate([np.zeros(s.pad_before, np.float32), speech[s.sentence], np.zeros(s.pad_after, np.float32)])
+            for s in segs
+        ]
     )
     return segs, speech, whole
 
@@ -141,7 +157,7 @@ def _expected(whole: np.ndarray, start: int, stop: int) -> np.ndarray:
     out = np.zeros(max(0, stop - start), np.float32)
     lo, hi = max(start, 0), min(stop, len(whole))
     if lo < hi:
-        out[lo - start:hi - start] = whole[lo:hi]
+        out[lo - start : hi - start] = whole[lo:hi]
     return out
 
 
@@ -157,8 +173,15 @@ def test_segment_reader_matches_the_concatenated_whole() -> None:
     for s in segs:
         for edge in (s.start, s.speech_start, s.speech_end, s.end):
             ranges += [(edge - 1, edge + 1), (edge, edge + 37), (edge - 37, edge), (edge - 500, edge + 500)]
-    ranges += [(-300, -10), (-50, 50), (len(whole) - 20, len(whole) + 20), (len(whole), len(whole) + 100),
-               (len(whole) + 5, len(whole) + 6), (100, 100), (200, 100)]
+    ranges += [
+        (-300, -10),
+        (-50, 50),
+        (len(whole) - 20, len(whole) + 20),
+        (len(whole), len(whole) + 100),
+        (len(whole) + 5, len(whole) + 6),
+        (100, 100),
+        (200, 100),
+    ]
     for start, stop in ranges:
         got = reader.read(start, stop)
         assert got.dtype == np.float32
@@ -170,7 +193,7 @@ def test_segment_reader_reads_tile_the_story() -> None:
     reader = SegmentReader(segs, lambda i: speech[i])
     for block in (1, 97, 1000, 4096):
         pieces = [reader.read(a, a + block) for a in range(0, reader.total, block)]
-        assert np.array_equal(np.concatenate(pieces)[:reader.total], whole)
+        assert np.array_equal(np.concatenate(pieces)[: reader.total], whole)
 
 
 def test_segment_reader_empty_story() -> None:

@@ -6,6 +6,7 @@ the animate stage.  For every portrait on screen the stage calls
 :meth:`~Animator.frames`, batch by batch, straight into the encoder: nothing
 holds a whole chunk's frames.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -4,6 +4,7 @@ Takes the :data:`~deepstory.motion.track.KEYPOINTS` tracks of
 :class:`deepstory.motion.sda.SDAMotion`; the network lives in
 :mod:`deepstory.neural.fomm`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from deepstory.neural.keypoints import TRACK_WIDTH, face_square, fomm_source, pa
 from deepstory.portrait import Portrait
 
 __all__ = ["FOMMAnimator", "PreparedFace"]
+
 
 @dataclass
 class PreparedFace:
@@ -61,8 +63,13 @@ class FOMMAnimator(Animator):
 
     accepts = KEYPOINTS
 
-    def __init__(self, device: str | torch.device = "cpu", batch_size: int = 4, checkpoint: str | Path = "",
-                 feather: float = 0.08) -> None:
+    def __init__(
+        self,
+        device: str | torch.device = "cpu",
+        batch_size: int = 4,
+        checkpoint: str | Path = "",
+        feather: float = 0.08,
+    ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"animator batch_size must be at least 1, got {batch_size}")
         self.device = torch.device(device)
@@ -73,8 +80,12 @@ class FOMMAnimator(Animator):
         self._generator = None
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": type(self).__qualname__, "feather": self.feather, "device": self.device.type,
-                "files_sha256": checkpoint_fingerprint({"models.animator.checkpoint": self.checkpoint})}
+        return {
+            "backend": type(self).__qualname__,
+            "feather": self.feather,
+            "device": self.device.type,
+            "files_sha256": checkpoint_fingerprint({"models.animator.checkpoint": self.checkpoint}),
+        }
 
     def _load(self):
         if self._generator is None:
@@ -130,24 +141,35 @@ class FOMMAnimator(Animator):
         t = torch.arange(side, dtype=torch.float32, device=self.device) + 0.5
         ease_x = (_smoothstep(t / ramp) if x0 > 0 else 1.0) * (_smoothstep((side - t) / ramp) if x1 < width else 1.0)
         ease_y = (_smoothstep(t / ramp) if y0 > 0 else 1.0) * (_smoothstep((side - t) / ramp) if y1 < height else 1.0)
-        blend = (torch.ones(side, device=self.device) * ease_y).view(side, 1) * \
-            (torch.ones(side, device=self.device) * ease_x).view(1, side)
+        blend = (torch.ones(side, device=self.device) * ease_y).view(side, 1) * (
+            torch.ones(side, device=self.device) * ease_x
+        ).view(1, side)
         crop = still[y0:y1, x0:x1].permute(2, 0, 1).unsqueeze(0).float() / 255
-        return PreparedFace(still, box, source, self._encode(source), kp_source,
-                            pack_keypoints(kp_source)[0].float().cpu().numpy(), crop, blend.view(1, 1, side, side))
+        return PreparedFace(
+            still,
+            box,
+            source,
+            self._encode(source),
+            kp_source,
+            pack_keypoints(kp_source)[0].float().cpu().numpy(),
+            crop,
+            blend.view(1, 1, side, side),
+        )
 
     @torch.inference_mode()
     def frames(self, prepared: PreparedFace, rows: np.ndarray) -> Iterator[np.ndarray]:
         """Yield uint8 ``[B, H, W, 3]`` arrays on the CPU, ``batch_size`` frames at a time."""
         rows = np.asarray(rows)
         if rows.ndim != 2 or rows.shape[1] != TRACK_WIDTH:
-            raise ValueError(f"the FOMM animator needs keypoint tracks [frames, {TRACK_WIDTH}] (models.motion=sda), "
-                             f"got shape {list(rows.shape)}")
+            raise ValueError(
+                f"the FOMM animator needs keypoint tracks [frames, {TRACK_WIDTH}] (models.motion=sda), "
+                f"got shape {list(rows.shape)}"
+            )
         p = prepared
         x0, y0, x1, y1 = p.box
         side = x1 - x0
         for start in range(0, len(rows), self.batch_size):
-            batch = np.array(rows[start:start + self.batch_size], dtype=np.float32)
+            batch = np.array(rows[start : start + self.batch_size], dtype=np.float32)
             frames = p.still.unsqueeze(0).expand(len(batch), -1, -1, -1).clone()
             if not (batch == p.still_row).all():
                 kp_driving = unpack_keypoints(torch.from_numpy(batch).to(self.device))

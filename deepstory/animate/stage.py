@@ -1,4 +1,5 @@
 """Portraits x motion tracks -> ``temp/animated/vNNNNN.mp4``, streamed batch by batch into the encoder."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,14 @@ class AnimateStage(Stage):
     is, and ``cut_size`` never changes the decoded picture.
     """
 
-    def __init__(self, animator: Animator, crf: int = 20, preset: str = "veryfast", segment_frames: int = 250,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self,
+        animator: Animator,
+        crf: int = 20,
+        preset: str = "veryfast",
+        segment_frames: int = 250,
+        enabled: bool = True,
+    ) -> None:
         super().__init__(enabled)
         self.animator = animator
         self.crf, self.preset, self.segment_frames = int(crf), preset, int(segment_frames)
@@ -49,15 +56,22 @@ class AnimateStage(Stage):
         made = read_json(ctx.files.motion_format)["format"]
         accepts = self.animator.accepts.name
         if made != accepts:
-            raise UserError(f"models.animator ({type(self.animator).__name__}) takes {accepts} motion tracks, but "
-                            f"models.motion made {made} tracks: choose a matching pair (see conf/models/)")
+            raise UserError(
+                f"models.animator ({type(self.animator).__name__}) takes {accepts} motion tracks, but "
+                f"models.motion made {made} tracks: choose a matching pair (see conf/models/)"
+            )
         chunks = [c for c in ctx.files.chunks() if c.frames > 0]
         total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
         grid = video_segments(total, self.segment_frames)
         width, height = ctx.media.size
         layout, cast = ctx.layout, ctx.on_stage()
-        encoder = {"crf": self.crf, "preset": self.preset, "g": self.segment_frames, "size": [width, height],
-                   "fps": ctx.media.fps}
+        encoder = {
+            "crf": self.crf,
+            "preset": self.preset,
+            "g": self.segment_frames,
+            "size": [width, height],
+            "fps": ctx.media.fps,
+        }
         identity = self.animator.identity()
         images = ctx.image_runs()
         jobs = []
@@ -73,13 +87,28 @@ class AnimateStage(Stage):
                     shown[m] = (ctx.cast.portrait_key(*which), hashlib.sha256(rows[m].tobytes()).hexdigest())
                 fingerprint.append((pose, shown, len(rows[pose[0]])))
             out = self.output(ctx.files.clip(j), identity, layout.identity(), cast, encoder, fingerprint)
-            task = SegmentTask(pieces, portraits, layout, cast, width, height, ctx.media.fps, self.crf, self.preset,
-                               self.segment_frames, stop - start)
+            task = SegmentTask(
+                pieces,
+                portraits,
+                layout,
+                cast,
+                width,
+                height,
+                ctx.media.fps,
+                self.crf,
+                self.preset,
+                self.segment_frames,
+                stop - start,
+            )
             jobs.append(Job(out, task, weight=stop - start))
         ctx.executor.run(ctx.cache, jobs, self.animator, ctx.progress.bar("Animating frames", total))
-        write_json(ctx.files.clips_file, {"segment_frames": self.segment_frames,
-                                          "segments": [{"frames": list(g), "key": job.out.key}
-                                                       for g, job in zip(grid, jobs)]})
+        write_json(
+            ctx.files.clips_file,
+            {
+                "segment_frames": self.segment_frames,
+                "segments": [{"frames": list(g), "key": job.out.key} for g, job in zip(grid, jobs)],
+            },
+        )
         ctx.progress.note(self.name, frames=total)
 
     def close(self) -> None:
@@ -89,8 +118,9 @@ class AnimateStage(Stage):
         return {"animator": self.animator.identity()}
 
     @staticmethod
-    def _pieces(ctx: RunContext, chunks: list[Chunk], cast: list[str], images: list[tuple[int, int, int]],
-                start: int, stop: int) -> list[Piece]:
+    def _pieces(
+        ctx: RunContext, chunks: list[Chunk], cast: list[str], images: list[tuple[int, int, int]], start: int, stop: int
+    ) -> list[Piece]:
         """Runs of frames ``[start, stop)`` with one speaker and image: each on-screen character's motion rows.
 
         Runs are cut where the speaker or its image changes, never where a
@@ -98,8 +128,9 @@ class AnimateStage(Stage):
         chunking.
         """
         pieces: list[Piece] = []
-        for chunk in overlapping(chunks, start, stop, first=lambda c: c.first_frame,
-                                 end=lambda c: c.first_frame + c.frames):
+        for chunk in overlapping(
+            chunks, start, stop, first=lambda c: c.first_frame, end=lambda c: c.first_frame + c.frames
+        ):
             track = np.load(ctx.files.motion(chunk), mmap_mode="r")
             listeners = np.load(ctx.files.cast_motion(chunk), mmap_mode="r") if cast else None
             for image, a, b in images:
@@ -135,16 +166,18 @@ class SegmentTask:
 
     def __call__(self, tmp: Path, animator: Animator) -> None:
         prepared: dict[tuple, Any] = {}
-        with VideoWriter(tmp, self.width, self.height, self.fps, self.crf, self.preset,
-                         extra={"g": self.segment_frames}) as writer:
+        with VideoWriter(
+            tmp, self.width, self.height, self.fps, self.crf, self.preset, extra={"g": self.segment_frames}
+        ) as writer:
             for pose, rows in self.pieces:
                 for batch in self._frames(animator, prepared, pose, rows):
                     writer.write(batch)
         if writer.frames != self.frames:
             raise RuntimeError(f"animator gave {writer.frames} frames, expected {self.frames}")
 
-    def _frames(self, animator: Animator, prepared: dict, pose: tuple[str, int],
-                rows: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
+    def _frames(
+        self, animator: Animator, prepared: dict, pose: tuple[str, int], rows: dict[str, np.ndarray]
+    ) -> Iterator[np.ndarray]:
         """Full frames for one piece: every on-screen character animated and placed by the layout."""
         speaker, image = pose
         tiles = self.layout.tiles(self.cast, speaker, self.width, self.height)
@@ -163,6 +196,6 @@ class SegmentTask:
         for batches in zip(*streams.values()):
             frames = np.repeat(canvas[None], len(batches[0]), axis=0)
             for (_, t), batch in zip(tiles.items(), batches):
-                frames[:, t.y:t.y + t.height, t.x:t.x + t.width] = batch
+                frames[:, t.y : t.y + t.height, t.x : t.x + t.width] = batch
             self.layout.decorate(frames, self.cast, speaker, self.width, self.height)
             yield frames

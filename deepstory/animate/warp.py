@@ -9,6 +9,7 @@ permuted to ``HWC`` on the device, then pasted over the still portrait.  Pixels 
 own, untouched, in every frame.  Each frame depends only on its own motion row,
 so frames are identical whatever the batch or chunk size.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,8 @@ from deepstory.motion.track import FACE
 from deepstory.portrait import Portrait
 
 _OPEN, _BLINK, _DX, _DY, _ROLL, _NOD, _WIDTH = (
-    FACE.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod", "width"))
+    FACE.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod", "width")
+)
 MAX_SHIFT = 0.05  # head translation, fraction of the face size
 MAX_ROLL = 3.0  # head tilt, degrees
 
@@ -61,9 +63,15 @@ class WarpAnimator(Animator):
 
     accepts = FACE
 
-    def __init__(self, device: str | torch.device = "cpu", batch_size: int = 16, jaw_drop: float = 0.42,
-                 margin: float = 0.25, mouth_color: tuple[int, int, int] = (52, 14, 22),
-                 teeth_color: tuple[int, int, int] = (226, 220, 206)) -> None:
+    def __init__(
+        self,
+        device: str | torch.device = "cpu",
+        batch_size: int = 16,
+        jaw_drop: float = 0.42,
+        margin: float = 0.25,
+        mouth_color: tuple[int, int, int] = (52, 14, 22),
+        teeth_color: tuple[int, int, int] = (226, 220, 206),
+    ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"animator batch_size must be at least 1, got {batch_size}")
         self.device = torch.device(device)
@@ -74,9 +82,14 @@ class WarpAnimator(Animator):
         self.teeth_color = torch.tensor(teeth_color, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": type(self).__qualname__, "jaw_drop": self.jaw_drop, "margin": self.margin,
-                "mouth_color": self.mouth_color.flatten().tolist(), "teeth_color": self.teeth_color.flatten().tolist(),
-                "device": self.device.type}
+        return {
+            "backend": type(self).__qualname__,
+            "jaw_drop": self.jaw_drop,
+            "margin": self.margin,
+            "mouth_color": self.mouth_color.flatten().tolist(),
+            "teeth_color": self.teeth_color.flatten().tolist(),
+            "device": self.device.type,
+        }
 
     def prepare(self, portrait: Portrait) -> PreparedPortrait:
         image = portrait.image
@@ -133,8 +146,9 @@ class WarpAnimator(Animator):
         sy = ys - 0.75 * gap * across * below + 0.25 * gap * across * above
         x0, y0, x1, y1 = p.region
         grid = torch.stack([2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
-        patch = F.grid_sample(p.crop.expand(len(gap), -1, -1, -1), grid, mode="bilinear",
-                              padding_mode="border", align_corners=True)
+        patch = F.grid_sample(
+            p.crop.expand(len(gap), -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=True
+        )
         cy = my + 0.25 * gap
         half_h = (0.5 * gap).clamp(min=1e-3)
         inside = ((xs - mx) / (0.42 * mw * stretch)) ** 2 + ((ys - cy) / half_h) ** 2
@@ -195,5 +209,7 @@ class WarpAnimator(Animator):
     def frames(self, prepared: PreparedPortrait, motion: np.ndarray) -> Iterator[np.ndarray]:
         """Yield uint8 ``[B, H, W, 3]`` arrays on the CPU, ``batch_size`` frames at a time."""
         for start in range(0, len(motion), self.batch_size):
-            batch = torch.from_numpy(np.array(motion[start:start + self.batch_size], dtype=np.float32)).to(self.device)
+            batch = torch.from_numpy(np.array(motion[start : start + self.batch_size], dtype=np.float32)).to(
+                self.device
+            )
             yield self._render_batch(prepared, batch).cpu().numpy()

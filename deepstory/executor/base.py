@@ -8,6 +8,7 @@ given, using the stage's backend.  An executor makes the outputs that are not
 cached yet and places every output in the run dir; the cache counts hits and
 misses.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -1,4 +1,5 @@
 """Jobs run here, one after another, with the stage's own backend."""
+
 from __future__ import annotations
 
 from functools import partial

@@ -12,6 +12,7 @@ The run dir and the cache must be on storage every worker sees (a shared
 filesystem on a real cluster); a worker that cannot reach them fails with a
 one-line error naming the path.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,14 +38,20 @@ class _Worker:
         start = time.perf_counter()
         root = self.cache.root
         if not root.is_dir():
-            raise EnvironmentFailure(f"cache_dir={root}: not reachable from worker {socket.gethostname()} "
-                                     "(the run dir and cache must be on storage every worker sees)")
+            raise EnvironmentFailure(
+                f"cache_dir={root}: not reachable from worker {socket.gethostname()} "
+                "(the run dir and cache must be on storage every worker sees)"
+            )
         kept = self.backends.setdefault(backend_id, backend)
         self.cache.make(job.out, lambda tmp: job.task(tmp, kept))
         self.done += 1
         self.seconds += time.perf_counter() - start
-        return {"key": job.out.key, "worker": f"{socket.gethostname()}:{os.getpid()}", "seconds": self.seconds,
-                "done": self.done}
+        return {
+            "key": job.out.key,
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "seconds": self.seconds,
+            "done": self.done,
+        }
 
 
 class RayExecutor(Executor):
@@ -57,9 +64,16 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, workers: int = 2, cpus_per_worker: float = 1.0,
-                 gpus_per_worker: float = 0.0, max_in_flight: int | None = None, num_cpus: int | None = None,
-                 max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int = 2,
+        cpus_per_worker: float = 1.0,
+        gpus_per_worker: float = 0.0,
+        max_in_flight: int | None = None,
+        num_cpus: int | None = None,
+        max_retries: int = 3,
+    ) -> None:
         try:
             import ray
         except ModuleNotFoundError as exc:
@@ -78,8 +92,9 @@ class RayExecutor(Executor):
             kwargs = {"address": self.address} if self.address else {"num_cpus": self.num_cpus}
             ray.init(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, **kwargs)
         if not self._actors:
-            actor = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=-1,
-                               max_task_retries=self.max_retries)(_Worker)
+            actor = ray.remote(
+                num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=-1, max_task_retries=self.max_retries
+            )(_Worker)
             self._actors = [actor.remote(str(cache.root.resolve())) for _ in range(self.workers)]
         return self._actors
 
@@ -123,9 +138,13 @@ class RayExecutor(Executor):
                     n += 1
 
     def describe(self) -> dict:
-        return {"executor": "ray", "workers": self.workers,
-                "throughput": {w: {"jobs": r["done"], "seconds": round(r["seconds"], 2)}
-                               for w, r in self.throughput.items()}}
+        return {
+            "executor": "ray",
+            "workers": self.workers,
+            "throughput": {
+                w: {"jobs": r["done"], "seconds": round(r["seconds"], 2)} for w, r in self.throughput.items()
+            },
+        }
 
     def close(self) -> None:
         for actor in self._actors:

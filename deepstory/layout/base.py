@@ -5,6 +5,7 @@ settings.  Who is on screen (the *cast*) follows from the story:
 :meth:`Layout.on_stage` picks it from the story's speakers, and every other
 method takes it as an argument.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -3,6 +3,7 @@
 The one speaking talks, the others blink and breathe, and the speaker's tile
 can be outlined.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,9 +26,15 @@ class StageLayout(Layout):
     (``null`` for none).
     """
 
-    def __init__(self, characters: Sequence[str] | None = None, columns: int | None = None, gap: int = 8,
-                 background: Sequence[int] = (24, 24, 32), highlight: Sequence[int] | None = (240, 190, 60),
-                 highlight_width: int = 4) -> None:
+    def __init__(
+        self,
+        characters: Sequence[str] | None = None,
+        columns: int | None = None,
+        gap: int = 8,
+        background: Sequence[int] = (24, 24, 32),
+        highlight: Sequence[int] | None = (240, 190, 60),
+        highlight_width: int = 4,
+    ) -> None:
         self.characters = list(characters) if characters else None
         self.columns = columns
         self.gap = int(gap)
@@ -71,13 +78,25 @@ class StageLayout(Layout):
             return
         t = self._grid(cast, width, height)[speaker]
         w = self.highlight_width
-        x0, y0, x1, y1 = max(0, t.x - w), max(0, t.y - w), min(width, t.x + t.width + w), min(height, t.y + t.height + w)
+        x0, y0, x1, y1 = (
+            max(0, t.x - w),
+            max(0, t.y - w),
+            min(width, t.x + t.width + w),
+            min(height, t.y + t.height + w),
+        )
         color = np.array(self.highlight, dtype=np.uint8)
-        frames[:, y0:t.y, x0:x1] = color
-        frames[:, t.y + t.height:y1, x0:x1] = color
-        frames[:, y0:y1, x0:t.x] = color
-        frames[:, y0:y1, t.x + t.width:x1] = color
+        frames[:, y0 : t.y, x0:x1] = color
+        frames[:, t.y + t.height : y1, x0:x1] = color
+        frames[:, y0:y1, x0 : t.x] = color
+        frames[:, y0:y1, t.x + t.width : x1] = color
 
     def identity(self) -> dict[str, Any]:
-        return {"layout": "stage", "columns": self.columns, "gap": self.gap, "characters": self.characters,
-                "background": self.background, "highlight": self.highlight, "highlight_width": self.highlight_width}
+        return {
+            "layout": "stage",
+            "columns": self.columns,
+            "gap": self.gap,
+            "characters": self.characters,
+            "background": self.background,
+            "highlight": self.highlight,
+            "highlight_width": self.highlight_width,
+        }

@@ -1,4 +1,5 @@
 """``layout=single``: the speaking character's portrait fills the frame, as in the original Deepstory."""
+
 from __future__ import annotations
 
 from typing import Any, Sequence

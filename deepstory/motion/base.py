@@ -6,6 +6,7 @@ motion stage.  For every chunk the stage asks for the speaker's
 each listener's :meth:`~MotionBackend.idle` track.  Tracks are float32 arrays
 in the backend's declared :attr:`~MotionBackend.format` (``deepstory.motion.track``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,9 @@ class MotionBackend(ABC):
     needs_portrait: ClassVar[bool] = False
 
     @abstractmethod
-    def track(self, read: AudioReader, first_frame: int, frames: int, speaker: str,
-              portrait: Portrait | None) -> np.ndarray:
+    def track(
+        self, read: AudioReader, first_frame: int, frames: int, speaker: str, portrait: Portrait | None
+    ) -> np.ndarray:
         """The motion of global frames ``[first_frame, first_frame + frames)`` while ``speaker`` speaks.
 
         ``portrait`` is the speaker's portrait at the size it is shown when

@@ -13,6 +13,7 @@ Every value is a function of the *global* frame index and the story's audio
 around that frame, never of where a chunk starts: rendering with any
 ``cut_size`` gives the same track.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -73,7 +74,7 @@ class EnvelopeMotion(MotionBackend):
         spectrum = np.abs(np.fft.rfft(audio[index] * window, axis=1)) ** 2
         freqs = np.fft.rfftfreq(n, 1.0 / sr)
         band = (freqs >= 300) & (freqs <= 3500)
-        power = spectrum[:, band].sum(axis=1) * 2.0 / (n * (window ** 2).sum())
+        power = spectrum[:, band].sum(axis=1) * 2.0 / (n * (window**2).sum())
         centroid = (spectrum[:, band] * freqs[band]).sum(axis=1) / np.maximum(spectrum[:, band].sum(axis=1), 1e-20)
         return 10 * np.log10(np.maximum(power, 1e-12)), centroid
 
@@ -120,8 +121,9 @@ class EnvelopeMotion(MotionBackend):
         wave = sum(w * np.sin(2 * np.pi * t / p + ph) for w, p, ph in zip(weights, periods, phases))
         return amplitude * self.head_motion * wave / weights.sum()
 
-    def track(self, read: AudioReader, first_frame: int, frames: int, speaker: str,
-              portrait: Portrait | None = None) -> np.ndarray:
+    def track(
+        self, read: AudioReader, first_frame: int, frames: int, speaker: str, portrait: Portrait | None = None
+    ) -> np.ndarray:
         """The motion of global frames ``[first_frame, first_frame + frames)`` for ``speaker``."""
         lo, hi = first_frame - self.context, first_frame + frames + self.context
         db, centroid = self._spectrum(read, lo, hi)
@@ -151,7 +153,15 @@ class EnvelopeMotion(MotionBackend):
         return self.track(lambda a, b: np.zeros(b - a, dtype=np.float32), first_frame, frames, speaker)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": type(self).__qualname__, "sample_rate": self.sample_rate, "fps": self.fps, "seed": self.seed,
-                "floor_db": self.floor_db, "ceil_db": self.ceil_db, "smooth": self.smooth,
-                "blink_interval": self.blink_interval, "blink_duration": self.blink_duration,
-                "head_motion": self.head_motion}
+        return {
+            "backend": type(self).__qualname__,
+            "sample_rate": self.sample_rate,
+            "fps": self.fps,
+            "seed": self.seed,
+            "floor_db": self.floor_db,
+            "ceil_db": self.ceil_db,
+            "smooth": self.smooth,
+            "blink_interval": self.blink_interval,
+            "blink_duration": self.blink_duration,
+            "head_motion": self.head_motion,
+        }

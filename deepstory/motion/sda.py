@@ -8,6 +8,7 @@ transferred onto the portrait's own keypoints.  The result is a
 :class:`deepstory.animate.fomm.FOMMAnimator`.  The networks live in
 :mod:`deepstory.neural.sda` and :mod:`deepstory.neural.fomm`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,9 +46,17 @@ def _sda_points(mean_face: Any, width: int, height: int) -> np.ndarray:
             eyes = sorted([m[[36, 39]].mean(0), m[[42, 45]].mean(0)], key=lambda p: p[0])
             mouth = m[48:68].mean(0)
             points = np.array([eyes[0], eyes[1], mouth])
-            inside = (points[:, 0] > 0).all() and (points[:, 0] < width).all() and (points[:, 1] > 0).all() \
+            inside = (
+                (points[:, 0] > 0).all()
+                and (points[:, 0] < width).all()
+                and (points[:, 1] > 0).all()
                 and (points[:, 1] < height).all()
-            if inside and eyes[1][0] - eyes[0][0] > 0.15 * width and mouth[1] > max(eyes[0][1], eyes[1][1]) + 0.1 * height:
+            )
+            if (
+                inside
+                and eyes[1][0] - eyes[0][0] > 0.15 * width
+                and mouth[1] > max(eyes[0][1], eyes[1][1]) + 0.1 * height
+            ):
                 return points
     except (TypeError, ValueError):
         pass
@@ -95,8 +104,9 @@ def sda_identity_frame(portrait: Portrait, mean_face: Any = None, size: tuple[in
     h, w = image.shape[-2:]
     # Inverse map: output pixel (u, v) -> source (x, y) = M^-1 ((u, v) - t).
     det = a * a + b * b
-    vs, us = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
-                            indexing="ij")
+    vs, us = torch.meshgrid(
+        torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij"
+    )
     du, dv = us - tx, vs - ty
     xs, ys = (a * du + b * dv) / det, (-b * du + a * dv) / det
     grid = torch.stack([2 * xs / max(1, w - 1) - 1, 2 * ys / max(1, h - 1) - 1], dim=-1).float().unsqueeze(0)
@@ -134,16 +144,30 @@ class SDAMotion(MotionBackend):
     needs_portrait = True  # the motion stage passes the speaker's portrait at its tile size
     context = 0  # frames of audio read beyond the chunk (SDA pads windows with zeros at the chunk's ends)
 
-    def __init__(self, checkpoint: str | Path, fomm_checkpoint: str | Path, sample_rate: int, fps: int,
-                 seed: int = 0, device: str | torch.device = "cpu", window: int = 64, kp_batch: int = 16) -> None:
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        fomm_checkpoint: str | Path,
+        sample_rate: int,
+        fps: int,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        window: int = 64,
+        kp_batch: int = 16,
+    ) -> None:
         from deepstory.neural.sda import GRID
 
         if int(fps) != GRID.video_rate:
-            raise ValueError(f"fps={fps}: SDA's GRID model makes {GRID.video_rate} frames per second; "
-                             f"set fps={GRID.video_rate} to use models.motion=sda")
+            raise ValueError(
+                f"fps={fps}: SDA's GRID model makes {GRID.video_rate} frames per second; "
+                f"set fps={GRID.video_rate} to use models.motion=sda"
+            )
         if int(window) < 1 or int(kp_batch) < 1:
             raise ValueError(f"window and kp_batch must be at least 1, got {window} and {kp_batch}")
-        self.checkpoint, self.fomm_checkpoint = Path(str(checkpoint)).expanduser(), Path(str(fomm_checkpoint)).expanduser()
+        self.checkpoint, self.fomm_checkpoint = (
+            Path(str(checkpoint)).expanduser(),
+            Path(str(fomm_checkpoint)).expanduser(),
+        )
         self.sample_rate, self.fps, self.seed = int(sample_rate), int(fps), int(seed)
         self.device = torch.device(device)
         self.window, self.kp_batch = int(window), int(kp_batch)
@@ -153,10 +177,18 @@ class SDAMotion(MotionBackend):
 
     def identity(self) -> dict[str, Any]:
         """What the checkpoints are (path, size, modification time; see :func:`files_fingerprint`)."""
-        return {"files_sha256": checkpoint_fingerprint({"models.motion.checkpoint": self.checkpoint,
-                                                         "models.motion.fomm_checkpoint": self.fomm_checkpoint}),
-                "backend": type(self).__qualname__, "sample_rate": self.sample_rate, "fps": self.fps, "seed": self.seed,
-                "window": self.window, "kp_batch": self.kp_batch, "device": self.device.type}
+        return {
+            "files_sha256": checkpoint_fingerprint(
+                {"models.motion.checkpoint": self.checkpoint, "models.motion.fomm_checkpoint": self.fomm_checkpoint}
+            ),
+            "backend": type(self).__qualname__,
+            "sample_rate": self.sample_rate,
+            "fps": self.fps,
+            "seed": self.seed,
+            "window": self.window,
+            "kp_batch": self.kp_batch,
+            "device": self.device.type,
+        }
 
     # -- models --------------------------------------------------------------------------
     def _load_kp(self):
@@ -184,7 +216,9 @@ class SDAMotion(MotionBackend):
     # -- keypoints -------------------------------------------------------------------------
     def _source_kp(self, portrait: Portrait) -> dict[str, torch.Tensor]:
         """Keypoints of the portrait's face square (cached per image and face)."""
-        key = hashlib.sha256(portrait.image.tobytes() + repr((portrait.image.shape, portrait.face)).encode()).hexdigest()
+        key = hashlib.sha256(
+            portrait.image.tobytes() + repr((portrait.image.shape, portrait.face)).encode()
+        ).hexdigest()
         if key not in self._sources:
             kp = self._load_kp()(fomm_source(portrait, self.device))
             self._sources[key] = {k: v for k, v in kp.items()}
@@ -195,27 +229,41 @@ class SDAMotion(MotionBackend):
         kp_detector = self._load_kp()
         parts: list[dict[str, torch.Tensor]] = []
         for start in range(0, base.shape[0], self.kp_batch):
-            frames = ((base[start:start + self.kp_batch] + 1) / 2).clamp(0, 1)
+            frames = ((base[start : start + self.kp_batch] + 1) / 2).clamp(0, 1)
             parts.append(kp_detector(resize(frames, (FOMM_SIZE, FOMM_SIZE))))
         return {k: torch.cat([p[k] for p in parts]) for k in ("value", "jacobian")}
 
     @staticmethod
-    def _transfer(source: Mapping[str, torch.Tensor], driving: Mapping[str, torch.Tensor],
-                  initial: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _transfer(
+        source: Mapping[str, torch.Tensor], driving: Mapping[str, torch.Tensor], initial: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         from scipy.spatial import QhullError
 
         from deepstory.neural.fomm import normalize_kp
 
         try:
-            return normalize_kp(kp_source=source, kp_driving=driving, kp_driving_initial=initial,
-                                use_relative_movement=True, use_relative_jacobian=True, adapt_movement_scale=True)
+            return normalize_kp(
+                kp_source=source,
+                kp_driving=driving,
+                kp_driving_initial=initial,
+                use_relative_movement=True,
+                use_relative_jacobian=True,
+                adapt_movement_scale=True,
+            )
         except QhullError:  # a degenerate keypoint hull (all in a line): no scale adaptation
-            return normalize_kp(kp_source=source, kp_driving=driving, kp_driving_initial=initial,
-                                use_relative_movement=True, use_relative_jacobian=True, adapt_movement_scale=False)
+            return normalize_kp(
+                kp_source=source,
+                kp_driving=driving,
+                kp_driving_initial=initial,
+                use_relative_movement=True,
+                use_relative_jacobian=True,
+                adapt_movement_scale=False,
+            )
 
     # -- the interface MotionStage calls -----------------------------------------------------
-    def track(self, read: AudioReader, first_frame: int, frames: int, speaker: str,
-              portrait: Portrait | None) -> np.ndarray:
+    def track(
+        self, read: AudioReader, first_frame: int, frames: int, speaker: str, portrait: Portrait | None
+    ) -> np.ndarray:
         """The keypoint motion of global frames ``[first_frame, first_frame + frames)`` of ``speaker``."""
         out = self.format.empty(frames)
         if frames <= 0:
@@ -223,9 +271,11 @@ class SDAMotion(MotionBackend):
         assert portrait is not None, "SDA needs the speaker's portrait"
         sda = self._load_sda()
         self._load_kp()
-        audio = read(sample_at(first_frame, self.sample_rate, self.fps),
-                     sample_at(first_frame + frames, self.sample_rate, self.fps))
-        seed = stable_seed(self.seed, "sda", speaker, first_frame) & (2 ** 63 - 1)
+        audio = read(
+            sample_at(first_frame, self.sample_rate, self.fps),
+            sample_at(first_frame + frames, self.sample_rate, self.fps),
+        )
+        seed = stable_seed(self.seed, "sda", speaker, first_frame) & (2**63 - 1)
         with torch.inference_mode():
             source = self._source_kp(portrait)
             windows = sda.audio_windows(audio, self.sample_rate, n_frames=frames)

@@ -1,4 +1,5 @@
 """Each chunk's speech -> its motion track ``temp/motion/cNNNNN.npy`` (the "base"), and the listeners' tracks."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,12 +31,29 @@ class MotionTask:
     def __call__(self, tmp: Path, motion: MotionBackend) -> None:
         fmt = motion.format
         if self.cast:
-            track = np.stack([fmt.check(motion.idle(self.first_frame, self.frames, m, self.portraits.get(m)),
-                                        self.frames, f"{type(motion).__name__}.idle") for m in self.cast], 1)
+            track = np.stack(
+                [
+                    fmt.check(
+                        motion.idle(self.first_frame, self.frames, m, self.portraits.get(m)),
+                        self.frames,
+                        f"{type(motion).__name__}.idle",
+                    )
+                    for m in self.cast
+                ],
+                1,
+            )
         else:
-            track = fmt.check(motion.track(self.speech.reader().read, self.first_frame, self.frames, self.speaker,
-                                           self.portraits.get(self.speaker)), self.frames,
-                              f"{type(motion).__name__}.track")
+            track = fmt.check(
+                motion.track(
+                    self.speech.reader().read,
+                    self.first_frame,
+                    self.frames,
+                    self.speaker,
+                    self.portraits.get(self.speaker),
+                ),
+                self.frames,
+                f"{type(motion).__name__}.track",
+            )
         write_npy(tmp, track)
 
 
@@ -69,18 +87,33 @@ class MotionStage(Stage):
             lo = sample_at(chunk.first_frame - motion.context, rate, fps)
             hi = sample_at(chunk.first_frame + chunk.frames + motion.context + 1, rate, fps)
             heard = [(s.start, s.pad_before, s.speech, s.key) for s in overlapping(segments, lo, hi)]
-            out = self.output(files.motion(chunk), identity, chunk.speaker, chunk.first_frame, chunk.frames, heard,
-                              portrait_keys([chunk.speaker]))
-            jobs.append(Job(out, MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames,
-                                            portraits([chunk.speaker]))))
+            out = self.output(
+                files.motion(chunk),
+                identity,
+                chunk.speaker,
+                chunk.first_frame,
+                chunk.frames,
+                heard,
+                portrait_keys([chunk.speaker]),
+            )
+            jobs.append(
+                Job(out, MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits([chunk.speaker])))
+            )
             if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
-                out = self.output(files.cast_motion(chunk), "cast", identity, cast, chunk.first_frame, chunk.frames,
-                                  portrait_keys(cast))
-                jobs.append(Job(out, MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames,
-                                                portraits(cast), cast)))
+                out = self.output(
+                    files.cast_motion(chunk),
+                    "cast",
+                    identity,
+                    cast,
+                    chunk.first_frame,
+                    chunk.frames,
+                    portrait_keys(cast),
+                )
+                jobs.append(
+                    Job(out, MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits(cast), cast))
+                )
         ctx.executor.run(ctx.cache, jobs, motion, ctx.progress.bar("Motion tracks", len(jobs)))
-        write_json(files.motion_format, {"format": motion.format.name,
-                                                          "channels": list(motion.format.channels)})
+        write_json(files.motion_format, {"format": motion.format.name, "channels": list(motion.format.channels)})
 
     def close(self) -> None:
         self.motion.close()

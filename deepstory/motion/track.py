@@ -21,6 +21,7 @@ Two formats exist:
   in [-1, 1] coordinates of the 256x256 face crop; its 2x2 jacobian, row-major,
   at ``20+4k .. 20+4k+3`` (``j00 j01 j10 j11``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

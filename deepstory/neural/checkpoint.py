@@ -1,4 +1,5 @@
 """Loading published checkpoints strictly, with one-line errors that say what is wrong."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,13 @@ def read_checkpoint(path: Path | str, where: str) -> Any:
         raise CheckpointError(f"{where}: cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
 
 
-def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path | str, where: str,
-                optional: tuple[str, ...] = ("num_batches_tracked",)) -> nn.Module:
+def load_strict(
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    path: Path | str,
+    where: str,
+    optional: tuple[str, ...] = ("num_batches_tracked",),
+) -> nn.Module:
     """``module.load_state_dict(state, strict=True)`` with a precise one-line error.
 
     Entries whose last name part is in ``optional`` may be missing (old
@@ -43,7 +49,9 @@ def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path
         found = state[name]
         if not torch.is_tensor(found) or tuple(found.shape) != tuple(tensor.shape):
             shape = list(found.shape) if torch.is_tensor(found) else type(found).__name__
-            raise CheckpointError(f"{where}: {path}: parameter {name} expected shape {list(tensor.shape)}, found {shape}")
+            raise CheckpointError(
+                f"{where}: {path}: parameter {name} expected shape {list(tensor.shape)}, found {shape}"
+            )
     for name in state:
         if name not in expected:
             raise CheckpointError(f"{where}: {path}: unexpected parameter {name} (shape {list(state[name].shape)})")

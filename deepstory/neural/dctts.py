@@ -48,6 +48,7 @@ DC-TTS conventions, the inverse of its preprocessing:
   ``librosa.effects.trim`` is not applied (the caller's silence trimming does
   that job); no peak normalisation.
 """
+
 from __future__ import annotations
 
 import math
@@ -113,8 +114,16 @@ class WeightNormConv1d(nn.Module):
     ``weight_g`` has shape ``[weight_v.shape[0], 1, 1]``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, dilation: int = 1, transposed: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        transposed: bool = False,
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
@@ -146,8 +155,18 @@ class WeightNormConv1d(nn.Module):
 class ConvUnit(nn.Module):
     """conv -> [causal crop] -> [LayerNorm] -> dropout -> [ReLU]  (pytorch-dc-tts ``C``)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, *,
-                 causal: bool = False, norm: str = "layer", relu: bool = False, dropout: float = 0.05) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        dilation: int = 1,
+        *,
+        causal: bool = False,
+        norm: str = "layer",
+        relu: bool = False,
+        dropout: float = 0.05,
+    ) -> None:
         super().__init__()
         self.causal, self.relu, self.dropout = causal, relu, dropout
         self.kernel_size, self.dilation = kernel_size, dilation
@@ -168,7 +187,7 @@ class ConvUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
         if self.causal and self.pad:
-            y = y[:, :, :-self.pad]
+            y = y[:, :, : -self.pad]
         return self._post(y)
 
     def step(self, x: torch.Tensor, cache: dict) -> torch.Tensor:
@@ -254,11 +273,12 @@ class TextEnc(nn.Module):
         self.layers = nn.Sequential(
             ConvUnit(e, 2 * d, 1, relu=True, dropout=dropout),
             ConvUnit(2 * d, 2 * d, 1, dropout=dropout),
-            *[GatedConvBlock(2 * d, k, dil, False, dropout) for k, dil in blocks])
+            *[GatedConvBlock(2 * d, k, dil, False, dropout) for k, dil in blocks],
+        )
 
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.layers(self.embedding(ids).transpose(1, 2))
-        return out[:, :self.d], out[:, self.d:]
+        return out[:, : self.d], out[:, self.d :]
 
 
 class AudioEnc(_Stack):
@@ -266,11 +286,14 @@ class AudioEnc(_Stack):
 
     def __init__(self, d: int, n_mels: int, dropout: float) -> None:
         dilations = [1, 3, 9, 27] * 2 + [3, 3]
-        super().__init__([
-            ConvUnit(n_mels, d, 1, causal=True, relu=True, dropout=dropout),
-            ConvUnit(d, d, 1, causal=True, relu=True, dropout=dropout),
-            ConvUnit(d, d, 1, causal=True, dropout=dropout),
-            *[GatedConvBlock(d, 3, dil, True, dropout) for dil in dilations]])
+        super().__init__(
+            [
+                ConvUnit(n_mels, d, 1, causal=True, relu=True, dropout=dropout),
+                ConvUnit(d, d, 1, causal=True, relu=True, dropout=dropout),
+                ConvUnit(d, d, 1, causal=True, dropout=dropout),
+                *[GatedConvBlock(d, 3, dil, True, dropout) for dil in dilations],
+            ]
+        )
 
     def forward(self, S: torch.Tensor) -> torch.Tensor:
         return self.layers(S)
@@ -281,11 +304,14 @@ class AudioDec(_Stack):
 
     def __init__(self, d: int, n_mels: int, dropout: float) -> None:
         blocks = [(3, 1), (3, 3), (3, 9), (3, 27), (3, 1), (3, 1), (1, 1)]
-        super().__init__([
-            ConvUnit(2 * d, d, 1, causal=True, dropout=dropout),
-            *[GatedConvBlock(d, k, dil, True, dropout) for k, dil in blocks],
-            ConvUnit(d, d, 1, causal=True, relu=True, dropout=dropout),
-            ConvUnit(d, n_mels, 1, causal=True, dropout=dropout)])
+        super().__init__(
+            [
+                ConvUnit(2 * d, d, 1, causal=True, dropout=dropout),
+                *[GatedConvBlock(d, k, dil, True, dropout) for k, dil in blocks],
+                ConvUnit(d, d, 1, causal=True, relu=True, dropout=dropout),
+                ConvUnit(d, n_mels, 1, causal=True, dropout=dropout),
+            ]
+        )
 
     def forward(self, RQ: torch.Tensor) -> torch.Tensor:
         return self.layers(RQ)
@@ -299,7 +325,7 @@ def _monotonic_column(logits: torch.Tensor, prev: torch.Tensor) -> tuple[torch.T
     n = logits.argmax(dim=1)
     jump = n - prev
     bad = (jump < -1) | (jump > 3)
-    forced = torch.full_like(logits, -2.0 ** 20)
+    forced = torch.full_like(logits, -(2.0**20))
     forced.scatter_(1, (prev + 1).clamp(max=logits.shape[1] - 1).unsqueeze(1), 1.0)
     logits = torch.where(bad.unsqueeze(1), forced, logits)
     return logits, logits.argmax(dim=1)
@@ -312,16 +338,16 @@ class Text2Mel(nn.Module):
     ``Y_logit``/``Y`` (B, n_mels, T) predict the next frames, ``A`` (B, N, T).
     """
 
-    def __init__(self, vocab: str = VOCAB, e: int = 128, d: int = 512, n_mels: int = 80,
-                 dropout: float = 0.05) -> None:
+    def __init__(self, vocab: str = VOCAB, e: int = 128, d: int = 512, n_mels: int = 80, dropout: float = 0.05) -> None:
         super().__init__()
         self.vocab, self.d = vocab, d
         self.text_enc = TextEnc(len(vocab), e, d, dropout)
         self.audio_enc = AudioEnc(d, n_mels, dropout)
         self.audio_dec = AudioDec(d, n_mels, dropout)
 
-    def attend(self, K: torch.Tensor, V: torch.Tensor, Q: torch.Tensor,
-               monotonic_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def attend(
+        self, K: torch.Tensor, V: torch.Tensor, Q: torch.Tensor, monotonic_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = torch.bmm(K.transpose(1, 2), Q) / math.sqrt(self.d)
         if monotonic_attention:
             prev = torch.full((logits.shape[0],), -1, dtype=torch.long, device=logits.device)
@@ -354,11 +380,22 @@ class SSRN(nn.Module):
             return ResidualBlock(ch, k, dil, dropout)
 
         self.layers = nn.Sequential(
-            conv(n_mels, c), res(c, 3, 1), res(c, 3, 3),
-            DeconvUnit(c, 2, dropout), res(c, 3, 1), res(c, 3, 3),
-            DeconvUnit(c, 2, dropout), res(c, 3, 1), res(c, 3, 3),
-            conv(c, 2 * c), res(2 * c, 3, 1), res(2 * c, 3, 1),
-            conv(2 * c, n_bins), res(n_bins, 1, 1), conv(n_bins, n_bins))
+            conv(n_mels, c),
+            res(c, 3, 1),
+            res(c, 3, 3),
+            DeconvUnit(c, 2, dropout),
+            res(c, 3, 1),
+            res(c, 3, 3),
+            DeconvUnit(c, 2, dropout),
+            res(c, 3, 1),
+            res(c, 3, 3),
+            conv(c, 2 * c),
+            res(2 * c, 3, 1),
+            res(2 * c, 3, 1),
+            conv(2 * c, n_bins),
+            res(n_bins, 1, 1),
+            conv(n_bins, n_bins),
+        )
 
     def forward(self, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         Z_logit = self.layers(Y)
@@ -375,17 +412,47 @@ def build_ssrn(hp: HParams = HParams()) -> SSRN:
 
 # --------------------------------------------------------------------------- text
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_SCALES = ((10 ** 12, "trillion"), (10 ** 9, "billion"), (10 ** 6, "million"), (1000, "thousand"))
-_ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor", "st": "saint",
-                  "jr": "junior", "sr": "senior", "vs": "versus", "etc": "et cetera"}
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+_ABBREVIATIONS = {
+    "mr": "mister",
+    "mrs": "missus",
+    "ms": "miss",
+    "dr": "doctor",
+    "st": "saint",
+    "jr": "junior",
+    "sr": "senior",
+    "vs": "versus",
+    "etc": "et cetera",
+}
 _CURRENCY = {"$": "dollars", "\u20ac": "euros", "\u00a3": "pounds"}
-_SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@": " at ",
-            **{symbol: f" {word} " for symbol, word in _CURRENCY.items()}}
-_PAUSES = str.maketrans({";": ",", ":": ",", "\u2014": ",", "\u2013": ",", "\u2026": ".",
-                         "\u2018": "'", "\u2019": "'", "`": "'", "\u00b4": "'", "\u00a1": " ", "\u00bf": " "})
+_SYMBOLS = {
+    "&": " and ",
+    "%": " percent ",
+    "+": " plus ",
+    "=": " equals ",
+    "@": " at ",
+    **{symbol: f" {word} " for symbol, word in _CURRENCY.items()},
+}
+_PAUSES = str.maketrans(
+    {
+        ";": ",",
+        ":": ",",
+        "\u2014": ",",
+        "\u2013": ",",
+        "\u2026": ".",
+        "\u2018": "'",
+        "\u2019": "'",
+        "`": "'",
+        "\u00b4": "'",
+        "\u00a1": " ",
+        "\u00bf": " ",
+    }
+)
 
 
 def number_to_words(n: int) -> str:
@@ -424,7 +491,9 @@ def normalize_text(text: str, vocab: str = VOCAB) -> str:
     """
     text = unicodedata.normalize("NFKD", text.translate(_PAUSES))
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    text = re.sub(r"([$\u20ac\u00a3]) ?(\d(?:[\d,]*\d)?(?:\.\d+)?)", lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", text)
+    text = re.sub(
+        r"([$\u20ac\u00a3]) ?(\d(?:[\d,]*\d)?(?:\.\d+)?)", lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", text
+    )
     text = re.sub(r"(\d[\d,]*\d|\d)(?:\.(\d+))?", _spell_number, text)
     for symbol, words in _SYMBOLS.items():
         text = text.replace(symbol, words)
@@ -489,8 +558,9 @@ def generate_mel(text2mel: Text2Mel, L: torch.Tensor, max_frames: int, increment
     return torch.cat(frames, dim=2)
 
 
-def griffin_lim(magnitude: torch.Tensor, n_fft: int = 2048, hop_length: int = 275, win_length: int = 1102,
-                n_iter: int = 32) -> torch.Tensor:
+def griffin_lim(
+    magnitude: torch.Tensor, n_fft: int = 2048, hop_length: int = 275, win_length: int = 1102, n_iter: int = 32
+) -> torch.Tensor:
     """Waveform (hop * (frames - 1),) from a linear magnitude (1 + n_fft/2, frames); zero initial phase."""
     window = torch.hann_window(win_length, periodic=True, dtype=magnitude.dtype, device=magnitude.device)
     args = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=True)
@@ -514,8 +584,7 @@ def spectrogram_to_wave(Z: torch.Tensor, hp: HParams = HParams(), n_iter: int | 
     """Normalised linear magnitude ``Z`` (1 + n_fft/2, frames) in [0, 1] -> float32 waveform at ``hp.sr``."""
     db = Z.detach().float().clamp(0.0, 1.0) * hp.max_db - hp.max_db + hp.ref_db
     magnitude = torch.pow(10.0, db * 0.05) ** hp.power
-    wave = griffin_lim(magnitude, hp.n_fft, hp.hop_length, hp.win_length,
-                       hp.gl_iters if n_iter is None else n_iter)
+    wave = griffin_lim(magnitude, hp.n_fft, hp.hop_length, hp.win_length, hp.gl_iters if n_iter is None else n_iter)
     return deemphasis(wave.cpu().numpy(), hp.preemphasis).astype(np.float32)
 
 
@@ -573,8 +642,9 @@ def _state_dict_of(path: Path, where: str) -> Mapping[str, torch.Tensor]:
     return checkpoint["state_dict"]
 
 
-def load_voice(folder: Path | str, where: str, device: torch.device | str | None = None,
-               hp: HParams = HParams()) -> DCTTSVoice:
+def load_voice(
+    folder: Path | str, where: str, device: torch.device | str | None = None, hp: HParams = HParams()
+) -> DCTTSVoice:
     """Load ``<folder>/t2m*.pth`` (exactly one) and ``<folder>/ssrn.pth`` strictly.
 
     ``where`` is the config key the folder came from; it starts every error message.
@@ -586,8 +656,10 @@ def load_voice(folder: Path | str, where: str, device: torch.device | str | None
     if not matches:
         raise CheckpointError(f"{where}: checkpoint not found: {folder / 't2m*.pth'} (no Text2Mel file in {folder})")
     if len(matches) > 1:
-        raise CheckpointError(f"{where}: ambiguous Text2Mel checkpoints in {folder}: "
-                              f"{', '.join(p.name for p in matches)} (keep exactly one t2m*.pth)")
+        raise CheckpointError(
+            f"{where}: ambiguous Text2Mel checkpoints in {folder}: "
+            f"{', '.join(p.name for p in matches)} (keep exactly one t2m*.pth)"
+        )
     ssrn_path = folder / "ssrn.pth"
     text2mel, ssrn = build_text2mel(hp), build_ssrn(hp)
     load_strict(text2mel, _legacy_names(_state_dict_of(matches[0], where)), matches[0], where)
@@ -597,6 +669,20 @@ def load_voice(folder: Path | str, where: str, device: torch.device | str | None
     return DCTTSVoice(text2mel, ssrn, hp)
 
 
-__all__ = ["VOCAB", "HParams", "Text2Mel", "SSRN", "DCTTSVoice", "WeightNormConv1d", "build_text2mel",
-           "build_ssrn", "normalize_text", "encode_text", "number_to_words", "generate_mel", "griffin_lim",
-           "spectrogram_to_wave", "load_voice"]
+__all__ = [
+    "VOCAB",
+    "HParams",
+    "Text2Mel",
+    "SSRN",
+    "DCTTSVoice",
+    "WeightNormConv1d",
+    "build_text2mel",
+    "build_ssrn",
+    "normalize_text",
+    "encode_text",
+    "number_to_words",
+    "generate_mel",
+    "griffin_lim",
+    "spectrogram_to_wave",
+    "load_voice",
+]

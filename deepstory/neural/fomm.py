@@ -16,6 +16,7 @@ Everything is float32 and device-agnostic; the module holds no global state.
 ``grid_sample``/``interpolate`` use ``align_corners=False`` as the reference
 does on torch >= 1.3 (it passes no value).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,15 +34,22 @@ Keypoints = Mapping[str, torch.Tensor]  # {'value': [B,K,2], 'jacobian': [B,K,2,
 # vox-256.yaml
 VOX256_COMMON = dict(num_kp=10, num_channels=3, estimate_jacobian=True)
 VOX256_KP_DETECTOR = dict(block_expansion=32, max_features=1024, num_blocks=5, temperature=0.1, scale_factor=0.25)
-VOX256_GENERATOR = dict(block_expansion=64, max_features=512, num_down_blocks=2, num_bottleneck_blocks=6,
-                        estimate_occlusion_map=True,
-                        dense_motion_params=dict(block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25))
+VOX256_GENERATOR = dict(
+    block_expansion=64,
+    max_features=512,
+    num_down_blocks=2,
+    num_bottleneck_blocks=6,
+    estimate_occlusion_map=True,
+    dense_motion_params=dict(block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25),
+)
 
 
 # ----------------------------------------------------------------------------- geometry helpers
 
-def make_coordinate_grid(spatial_size, dtype: torch.dtype = torch.float32,
-                         device: torch.device | str | None = None) -> torch.Tensor:
+
+def make_coordinate_grid(
+    spatial_size, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> torch.Tensor:
     """``[H, W, 2]`` grid of pixel coordinates normalised to [-1, 1]; last axis is (x, y)."""
     h, w = (int(s) for s in spatial_size)
     xs = torch.arange(w, dtype=dtype, device=device)
@@ -59,7 +67,7 @@ def kp2gaussian(kp: Keypoints, spatial_size, kp_variance: float) -> torch.Tensor
     grid = make_coordinate_grid(spatial_size, mean.dtype, mean.device)
     lead = mean.dim() - 1
     diff = grid.view((1,) * lead + tuple(grid.shape)) - mean.view(tuple(mean.shape[:lead]) + (1, 1, 2))
-    return torch.exp(-0.5 * (diff ** 2).sum(-1) / kp_variance)
+    return torch.exp(-0.5 * (diff**2).sum(-1) / kp_variance)
 
 
 def gaussian_kernel2d(kernel_size: int, sigma: float) -> torch.Tensor:
@@ -69,11 +77,12 @@ def gaussian_kernel2d(kernel_size: int, sigma: float) -> torch.Tensor:
     rows, cols = torch.meshgrid(taps, taps, indexing="ij")
     kernel = torch.ones((), dtype=torch.float32)
     for coord in (rows, cols):
-        kernel = kernel * torch.exp(-(coord - centre) ** 2 / (2 * sigma ** 2))
+        kernel = kernel * torch.exp(-((coord - centre) ** 2) / (2 * sigma**2))
     return kernel / kernel.sum()
 
 
 # ----------------------------------------------------------------------------- building blocks
+
 
 class AntiAliasInterpolation2d(nn.Module):
     """Gaussian blur (sigma = (1/scale - 1)/2) then subsampling by ``1/scale``.
@@ -100,7 +109,7 @@ class AntiAliasInterpolation2d(nn.Module):
             return x
         p, q = self.pad_before, self.pad_after
         out = F.conv2d(F.pad(x, (p, q, p, q)), self.weight, groups=self.groups)
-        return out[:, :, ::self.step, ::self.step]
+        return out[:, :, :: self.step, :: self.step]
 
 
 class ResBlock2d(nn.Module):
@@ -158,7 +167,7 @@ class SameBlock2d(nn.Module):
 
 
 def _width(block_expansion: int, max_features: int, level: int) -> int:
-    return min(max_features, block_expansion * 2 ** level)
+    return min(max_features, block_expansion * 2**level)
 
 
 class Encoder(nn.Module):
@@ -167,9 +176,14 @@ class Encoder(nn.Module):
     def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
         super().__init__()
         self.down_blocks = nn.ModuleList(
-            DownBlock2d(in_features if i == 0 else _width(block_expansion, max_features, i),
-                        _width(block_expansion, max_features, i + 1), kernel_size=3, padding=1)
-            for i in range(num_blocks))
+            DownBlock2d(
+                in_features if i == 0 else _width(block_expansion, max_features, i),
+                _width(block_expansion, max_features, i + 1),
+                kernel_size=3,
+                padding=1,
+            )
+            for i in range(num_blocks)
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outs = [x]
@@ -186,8 +200,14 @@ class Decoder(nn.Module):
         blocks = []
         for i in reversed(range(num_blocks)):
             widen = 1 if i == num_blocks - 1 else 2
-            blocks.append(UpBlock2d(widen * _width(block_expansion, max_features, i + 1),
-                                    _width(block_expansion, max_features, i), kernel_size=3, padding=1))
+            blocks.append(
+                UpBlock2d(
+                    widen * _width(block_expansion, max_features, i + 1),
+                    _width(block_expansion, max_features, i),
+                    kernel_size=3,
+                    padding=1,
+                )
+            )
         self.up_blocks = nn.ModuleList(blocks)
         self.out_filters = block_expansion + in_features
 
@@ -214,20 +234,33 @@ class Hourglass(nn.Module):
 
 # ----------------------------------------------------------------------------- keypoint detector
 
+
 class KPDetector(nn.Module):
     """Unsupervised keypoints: soft-argmax of ``num_kp`` heatmaps, and a 2x2 jacobian per keypoint."""
 
-    def __init__(self, block_expansion: int = 32, num_kp: int = 10, num_channels: int = 3, max_features: int = 1024,
-                 num_blocks: int = 5, temperature: float = 0.1, estimate_jacobian: bool = True,
-                 scale_factor: float = 0.25, single_jacobian_map: bool = False, pad: int = 0):
+    def __init__(
+        self,
+        block_expansion: int = 32,
+        num_kp: int = 10,
+        num_channels: int = 3,
+        max_features: int = 1024,
+        num_blocks: int = 5,
+        temperature: float = 0.1,
+        estimate_jacobian: bool = True,
+        scale_factor: float = 0.25,
+        single_jacobian_map: bool = False,
+        pad: int = 0,
+    ):
         super().__init__()
-        self.predictor = Hourglass(block_expansion, in_features=num_channels, max_features=max_features,
-                                   num_blocks=num_blocks)
+        self.predictor = Hourglass(
+            block_expansion, in_features=num_channels, max_features=max_features, num_blocks=num_blocks
+        )
         self.kp = nn.Conv2d(self.predictor.out_filters, num_kp, kernel_size=(7, 7), padding=pad)
         if estimate_jacobian:
             self.num_jacobian_maps = 1 if single_jacobian_map else num_kp
-            self.jacobian = nn.Conv2d(self.predictor.out_filters, 4 * self.num_jacobian_maps,
-                                      kernel_size=(7, 7), padding=pad)
+            self.jacobian = nn.Conv2d(
+                self.predictor.out_filters, 4 * self.num_jacobian_maps, kernel_size=(7, 7), padding=pad
+            )
             with torch.no_grad():  # identity jacobians for a fresh model
                 self.jacobian.weight.zero_()
                 self.jacobian.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0] * self.num_jacobian_maps))
@@ -263,15 +296,28 @@ class KPDetector(nn.Module):
 
 # ----------------------------------------------------------------------------- dense motion + generator
 
+
 class DenseMotionNetwork(nn.Module):
     """Predicts a dense backward warp (and occlusion) from sparse keypoint motions on a downscaled source."""
 
-    def __init__(self, block_expansion: int = 64, num_blocks: int = 5, max_features: int = 1024, num_kp: int = 10,
-                 num_channels: int = 3, estimate_occlusion_map: bool = True, scale_factor: float = 0.25,
-                 kp_variance: float = 0.01):
+    def __init__(
+        self,
+        block_expansion: int = 64,
+        num_blocks: int = 5,
+        max_features: int = 1024,
+        num_kp: int = 10,
+        num_channels: int = 3,
+        estimate_occlusion_map: bool = True,
+        scale_factor: float = 0.25,
+        kp_variance: float = 0.01,
+    ):
         super().__init__()
-        self.hourglass = Hourglass(block_expansion=block_expansion, in_features=(num_kp + 1) * (num_channels + 1),
-                                   max_features=max_features, num_blocks=num_blocks)
+        self.hourglass = Hourglass(
+            block_expansion=block_expansion,
+            in_features=(num_kp + 1) * (num_channels + 1),
+            max_features=max_features,
+            num_blocks=num_blocks,
+        )
         self.mask = nn.Conv2d(self.hourglass.out_filters, num_kp + 1, kernel_size=(7, 7), padding=(3, 3))
         if estimate_occlusion_map:
             self.occlusion = nn.Conv2d(self.hourglass.out_filters, 1, kernel_size=(7, 7), padding=(3, 3))
@@ -286,8 +332,7 @@ class DenseMotionNetwork(nn.Module):
     def create_heatmap_representations(self, source_image, kp_driving, kp_source) -> torch.Tensor:
         """``[B, K+1, 1, H, W]``: driving minus source Gaussians, with a zero map for the background."""
         size = source_image.shape[2:]
-        heatmap = (kp2gaussian(kp_driving, size, self.kp_variance)
-                   - kp2gaussian(kp_source, size, self.kp_variance))
+        heatmap = kp2gaussian(kp_driving, size, self.kp_variance) - kp2gaussian(kp_source, size, self.kp_variance)
         zeros = heatmap.new_zeros(heatmap.shape[0], 1, *size)
         return torch.cat([zeros, heatmap], dim=1).unsqueeze(2)
 
@@ -333,26 +378,47 @@ class DenseMotionNetwork(nn.Module):
 class OcclusionAwareGenerator(nn.Module):
     """Encoder, warp by the dense motion, occlusion masking, residual bottleneck, decoder, sigmoid."""
 
-    def __init__(self, num_channels: int = 3, num_kp: int = 10, block_expansion: int = 64, max_features: int = 512,
-                 num_down_blocks: int = 2, num_bottleneck_blocks: int = 6, estimate_occlusion_map: bool = True,
-                 dense_motion_params: dict | None = None, estimate_jacobian: bool = True):
+    def __init__(
+        self,
+        num_channels: int = 3,
+        num_kp: int = 10,
+        block_expansion: int = 64,
+        max_features: int = 512,
+        num_down_blocks: int = 2,
+        num_bottleneck_blocks: int = 6,
+        estimate_occlusion_map: bool = True,
+        dense_motion_params: dict | None = None,
+        estimate_jacobian: bool = True,
+    ):
         super().__init__()
         if dense_motion_params is not None:
-            self.dense_motion_network = DenseMotionNetwork(num_kp=num_kp, num_channels=num_channels,
-                                                           estimate_occlusion_map=estimate_occlusion_map,
-                                                           **dense_motion_params)
+            self.dense_motion_network = DenseMotionNetwork(
+                num_kp=num_kp,
+                num_channels=num_channels,
+                estimate_occlusion_map=estimate_occlusion_map,
+                **dense_motion_params,
+            )
         else:
             self.dense_motion_network = None
         self.first = SameBlock2d(num_channels, block_expansion, kernel_size=(7, 7), padding=(3, 3))
         self.down_blocks = nn.ModuleList(
-            DownBlock2d(_width(block_expansion, max_features, i), _width(block_expansion, max_features, i + 1),
-                        kernel_size=(3, 3), padding=(1, 1))
-            for i in range(num_down_blocks))
+            DownBlock2d(
+                _width(block_expansion, max_features, i),
+                _width(block_expansion, max_features, i + 1),
+                kernel_size=(3, 3),
+                padding=(1, 1),
+            )
+            for i in range(num_down_blocks)
+        )
         self.up_blocks = nn.ModuleList(
-            UpBlock2d(_width(block_expansion, max_features, num_down_blocks - i),
-                      _width(block_expansion, max_features, num_down_blocks - i - 1),
-                      kernel_size=(3, 3), padding=(1, 1))
-            for i in range(num_down_blocks))
+            UpBlock2d(
+                _width(block_expansion, max_features, num_down_blocks - i),
+                _width(block_expansion, max_features, num_down_blocks - i - 1),
+                kernel_size=(3, 3),
+                padding=(1, 1),
+            )
+            for i in range(num_down_blocks)
+        )
         self.bottleneck = nn.Sequential()
         features = _width(block_expansion, max_features, num_down_blocks)
         for i in range(num_bottleneck_blocks):
@@ -367,8 +433,9 @@ class OcclusionAwareGenerator(nn.Module):
         _, h_grid, w_grid, _ = deformation.shape
         h, w = inp.shape[2:]
         if (h_grid, w_grid) != (h, w):
-            deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear",
-                                        align_corners=False).permute(0, 2, 3, 1)
+            deformation = F.interpolate(
+                deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False
+            ).permute(0, 2, 3, 1)
         return F.grid_sample(inp, deformation, align_corners=False)
 
     def forward(self, source_image, kp_driving, kp_source) -> dict[str, torch.Tensor]:
@@ -399,15 +466,21 @@ class OcclusionAwareGenerator(nn.Module):
 
 # ----------------------------------------------------------------------------- keypoint transfer
 
+
 def _hull_area(points: torch.Tensor) -> float:
     from scipy.spatial import ConvexHull
 
     return float(ConvexHull(points.detach().cpu().numpy()).volume)
 
 
-def normalize_kp(kp_source: Keypoints, kp_driving: Keypoints, kp_driving_initial: Keypoints,
-                 adapt_movement_scale: bool = False, use_relative_movement: bool = True,
-                 use_relative_jacobian: bool = True) -> dict[str, torch.Tensor]:
+def normalize_kp(
+    kp_source: Keypoints,
+    kp_driving: Keypoints,
+    kp_driving_initial: Keypoints,
+    adapt_movement_scale: bool = False,
+    use_relative_movement: bool = True,
+    use_relative_jacobian: bool = True,
+) -> dict[str, torch.Tensor]:
     """The demo's keypoint transfer: apply the driving motion since ``kp_driving_initial`` to ``kp_source``.
 
     With ``adapt_movement_scale`` the displacement is scaled by
@@ -429,6 +502,7 @@ def normalize_kp(kp_source: Keypoints, kp_driving: Keypoints, kp_driving_initial
 
 # ----------------------------------------------------------------------------- construction and loading
 
+
 def build_kp_detector() -> KPDetector:
     """The vox-256 keypoint detector with fresh weights."""
     return KPDetector(**VOX256_KP_DETECTOR, **VOX256_COMMON)
@@ -441,13 +515,16 @@ def build_generator() -> OcclusionAwareGenerator:
     return OcclusionAwareGenerator(**params, **VOX256_COMMON)
 
 
-def load_fomm(path: Path | str, where: str = "models.animator.checkpoint",
-              device: torch.device | str | None = None) -> tuple[KPDetector, OcclusionAwareGenerator]:
+def load_fomm(
+    path: Path | str, where: str = "models.animator.checkpoint", device: torch.device | str | None = None
+) -> tuple[KPDetector, OcclusionAwareGenerator]:
     """Load ``vox-cpk.pth.tar`` strictly: ``(kp_detector, generator)`` in eval mode on ``device`` (default CPU)."""
     checkpoint = read_checkpoint(path, where)
     if not isinstance(checkpoint, Mapping):
-        raise CheckpointError(f"{where}: {path} is not a FOMM checkpoint (found {type(checkpoint).__name__}, "
-                              f"expected a dict with 'kp_detector' and 'generator')")
+        raise CheckpointError(
+            f"{where}: {path} is not a FOMM checkpoint (found {type(checkpoint).__name__}, "
+            f"expected a dict with 'kp_detector' and 'generator')"
+        )
     for key in ("kp_detector", "generator"):
         if key not in checkpoint:
             raise CheckpointError(f"{where}: {path} has no '{key}' entry (found keys: {sorted(map(str, checkpoint))})")

@@ -7,6 +7,7 @@ Keypoint tracks are laid out as :data:`deepstory.motion.track.KEYPOINTS`;
 :func:`pack_keypoints` and :func:`unpack_keypoints` convert between FOMM's
 dictionaries and track rows.
 """
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -18,8 +19,20 @@ import torch.nn.functional as F
 from deepstory.motion.track import KEYPOINTS, KP_JACOBIANS, KP_VALUES, NUM_KP
 from deepstory.portrait import Portrait
 
-__all__ = ["NUM_KP", "KP_VALUES", "KP_JACOBIANS", "TRACK_WIDTH", "FOMM_SIZE", "FACE_MARGIN", "pack_keypoints",
-           "unpack_keypoints", "face_square", "fomm_source", "image_tensor", "resize"]
+__all__ = [
+    "NUM_KP",
+    "KP_VALUES",
+    "KP_JACOBIANS",
+    "TRACK_WIDTH",
+    "FOMM_SIZE",
+    "FACE_MARGIN",
+    "pack_keypoints",
+    "unpack_keypoints",
+    "face_square",
+    "fomm_source",
+    "image_tensor",
+    "resize",
+]
 
 TRACK_WIDTH = KEYPOINTS.width  # 60 floats per frame
 FOMM_SIZE = 256  # FOMM's image size (vox-256)
@@ -35,8 +48,10 @@ def pack_keypoints(kp: Mapping[str, torch.Tensor]) -> torch.Tensor:
 def unpack_keypoints(rows: torch.Tensor) -> dict[str, torch.Tensor]:
     """Track rows ``[B, TRACK_WIDTH]`` -> FOMM keypoints (views of ``rows``)."""
     b = rows.shape[0]
-    return {"value": rows[:, KP_VALUES].reshape(b, NUM_KP, 2),
-            "jacobian": rows[:, KP_JACOBIANS].reshape(b, NUM_KP, 2, 2)}
+    return {
+        "value": rows[:, KP_VALUES].reshape(b, NUM_KP, 2),
+        "jacobian": rows[:, KP_JACOBIANS].reshape(b, NUM_KP, 2, 2),
+    }
 
 
 # ------------------------------------------------------------------------------ face crops
@@ -71,8 +86,9 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 
-def fomm_source(portrait: Portrait, device: torch.device | str = "cpu",
-                box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+def fomm_source(
+    portrait: Portrait, device: torch.device | str = "cpu", box: tuple[int, int, int, int] | None = None
+) -> torch.Tensor:
     """The portrait's face square resized to FOMM's input: ``[1,3,256,256]`` in [0, 1] on ``device``."""
     x0, y0, x1, y1 = box or face_square(portrait)
     crop = image_tensor(portrait.image[y0:y1, x0:x1], device)

@@ -26,6 +26,7 @@ No global state: the noise comes from an explicit :class:`torch.Generator`.
 On CUDA, TF32 should be off for results that match the CPU to float32
 rounding; this module does not touch those global switches.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,18 @@ from torch import nn
 
 from deepstory.neural.checkpoint import CheckpointError, load_strict, read_checkpoint
 
-__all__ = ["SdaSettings", "GRID", "AudioEncoder", "IdentityEncoder", "FrameGenerator", "SdaModel",
-           "build_networks", "load_sda", "NETWORK_KEYS", "AUX_STD"]
+__all__ = [
+    "SdaSettings",
+    "GRID",
+    "AudioEncoder",
+    "IdentityEncoder",
+    "FrameGenerator",
+    "SdaModel",
+    "build_networks",
+    "load_sda",
+    "NETWORK_KEYS",
+    "AUX_STD",
+]
 
 NETWORK_KEYS = ("encoder", "encoder_id", "generator")
 AUX_STD = 0.33  # VideoAnimator's noise: N(0, 0.33) per frame and latent dimension
@@ -78,6 +89,7 @@ GRID = SdaSettings()
 # ---------------------------------------------------------------------------------------------
 # Audio encoder
 # ---------------------------------------------------------------------------------------------
+
 
 def _prime_factors(n: int) -> list[int]:
     out, p = [], 2
@@ -129,8 +141,15 @@ def _out_len(length: int, kernel: int, stride: int, total_pad: int) -> int:
 class WindowEncoder(nn.Module):
     """One audio window ``[N,1,samples]`` -> code ``[N,code]``: strided Conv1d+BN+ReLU, last conv+tanh."""
 
-    def __init__(self, code_size: int, rate: int, feat_len: float, init_kernel: float = 0.005,
-                 init_stride: float = 0.001, base_maps: int = 16):
+    def __init__(
+        self,
+        code_size: int,
+        rate: int,
+        feat_len: float,
+        init_kernel: float = 0.005,
+        init_stride: float = 0.001,
+        base_maps: int = 16,
+    ):
         super().__init__()
         samples = int(rate * feat_len)
         self.samples, self.code_size = samples, code_size
@@ -155,8 +174,16 @@ class WindowEncoder(nn.Module):
 class AudioEncoder(nn.Module):
     """SDA's ``RNN``: window codes, then a GRU over the frames.  ``[B,T,samples(,1)]`` -> ``[B,T,rnn]``."""
 
-    def __init__(self, feat_len: float, enc_code_size: int, rnn_code_size: int, rate: int, n_layers: int = 2,
-                 init_kernel: float = 0.005, init_stride: float = 0.001):
+    def __init__(
+        self,
+        feat_len: float,
+        enc_code_size: int,
+        rnn_code_size: int,
+        rate: int,
+        n_layers: int = 2,
+        init_kernel: float = 0.005,
+        init_stride: float = 0.001,
+    ):
         super().__init__()
         self.samples = int(rate * feat_len)
         self.enc_code_size, self.rnn_code_size = enc_code_size, rnn_code_size
@@ -178,8 +205,9 @@ class AudioEncoder(nn.Module):
         t = codes.shape[1]
         if lengths is None or all(int(n) == t for n in lengths):
             return self.rnn(codes)[0].contiguous()
-        packed = nn.utils.rnn.pack_padded_sequence(codes, torch.as_tensor(list(lengths), dtype=torch.int64).cpu(),
-                                                   batch_first=True, enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            codes, torch.as_tensor(list(lengths), dtype=torch.int64).cpu(), batch_first=True, enforce_sorted=False
+        )
         out, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True)
         return out.contiguous()
 
@@ -188,29 +216,34 @@ class AudioEncoder(nn.Module):
 # Identity encoder
 # ---------------------------------------------------------------------------------------------
 
+
 def _halvings(img_size: tuple[int, int], kernel: int = 4) -> tuple[int, tuple[int, int]]:
     """Number of stride-2 layers and the final feature size: halve until the larger side is ``kernel``."""
     h, w = img_size
     n = int(round(math.log2(max(h, w) / kernel)))
-    if max(h, w) != kernel * 2 ** n or h % 2 ** n or w % 2 ** n:
+    if max(h, w) != kernel * 2**n or h % 2**n or w % 2**n:
         raise ValueError(f"image size {img_size} is not supported (sides must halve down to {kernel})")
-    return n, (h // 2 ** n, w // 2 ** n)
+    return n, (h // 2**n, w // 2**n)
 
 
 class IdentityEncoder(nn.Module):
     """SDA's image ``Encoder``: ``[B,3,H,W]`` in [-1,1] -> ``z_id [B,code]`` (+ the skips)."""
 
-    def __init__(self, code_size: int, img_size: tuple[int, int], kernel: int = 4, in_channels: int = 3,
-                 base_maps: int = 64):
+    def __init__(
+        self, code_size: int, img_size: tuple[int, int], kernel: int = 4, in_channels: int = 3, base_maps: int = 64
+    ):
         super().__init__()
         n, self.final_size = _halvings(img_size, kernel)
         self.code_size = code_size
-        self.channels = [base_maps * 2 ** i for i in range(n)]
+        self.channels = [base_maps * 2**i for i in range(n)]
         self.cl = nn.ModuleList()
         prev = in_channels
         for ch in self.channels:
-            self.cl.append(nn.Sequential(nn.Conv2d(prev, ch, kernel, stride=2, padding=1, bias=False),
-                                         nn.BatchNorm2d(ch), nn.ReLU(True)))
+            self.cl.append(
+                nn.Sequential(
+                    nn.Conv2d(prev, ch, kernel, stride=2, padding=1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)
+                )
+            )
             prev = ch
         self.cl.append(nn.Sequential(nn.Conv2d(prev, code_size, self.final_size, bias=False), nn.Tanh()))
 
@@ -226,6 +259,7 @@ class IdentityEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # Frame generator
 # ---------------------------------------------------------------------------------------------
+
 
 class UnetBlock(nn.Module):
     """Skip concat, 3x3 transposed conv (same size) + BN + ReLU, 4x4/2 transposed conv (x2) + BN + ReLU."""
@@ -246,9 +280,18 @@ class UnetBlock(nn.Module):
 class FrameGenerator(nn.Module):
     """SDA's image ``Generator`` with sequential noise and U-Net skips from the identity encoder."""
 
-    def __init__(self, img_size: tuple[int, int], latent_size: int, condition_size: int, num_gen_channels: int,
-                 skip_channels: Sequence[int], aux_size: int, sequential_noise: bool = True, kernel: int = 4,
-                 out_channels: int = 3):
+    def __init__(
+        self,
+        img_size: tuple[int, int],
+        latent_size: int,
+        condition_size: int,
+        num_gen_channels: int,
+        skip_channels: Sequence[int],
+        aux_size: int,
+        sequential_noise: bool = True,
+        kernel: int = 4,
+        out_channels: int = 3,
+    ):
         super().__init__()
         n, self.init_size = _halvings(img_size, kernel)
         self.img_size = tuple(img_size)
@@ -259,9 +302,13 @@ class FrameGenerator(nn.Module):
             self.rnn_noise = nn.GRU(aux_size, aux_size, batch_first=True)
             self.rnn_noise_squashing = nn.Tanh()
         self.dcl = nn.ModuleList()
-        self.dcl.append(nn.Sequential(nn.ConvTranspose2d(self.total_latent_size, num_gen_channels, self.init_size,
-                                                         bias=False),
-                                      nn.BatchNorm2d(num_gen_channels), nn.ReLU(True)))
+        self.dcl.append(
+            nn.Sequential(
+                nn.ConvTranspose2d(self.total_latent_size, num_gen_channels, self.init_size, bias=False),
+                nn.BatchNorm2d(num_gen_channels),
+                nn.ReLU(True),
+            )
+        )
         skip_channels = list(skip_channels)
         ch = num_gen_channels
         for i in range(n - 1):
@@ -278,8 +325,14 @@ class FrameGenerator(nn.Module):
         out, state = self.rnn_noise(aux, state)
         return self.rnn_noise_squashing(out), state
 
-    def decode(self, z: torch.Tensor, c: torch.Tensor, aux: torch.Tensor | None, skip: Sequence[torch.Tensor],
-               noise_state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def decode(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor,
+        aux: torch.Tensor | None,
+        skip: Sequence[torch.Tensor],
+        noise_state: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Frames ``[B*T,3,H,W]`` of ``z [B,T,latent]``, ``c [B,T,cond]``, ``aux [B,T,aux]`` and skips
         ``[B,T,C,h,w]`` (deepest first); also the noise GRU's final state."""
         parts = [z]
@@ -298,8 +351,9 @@ class FrameGenerator(nn.Module):
             x = self.dcl[i](x, s.reshape(-1, *s.shape[-3:]))
         return self.final_activation(self.dcl[-1](x)), noise_state
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, aux: torch.Tensor | None = None,
-                skip: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor, aux: torch.Tensor | None = None, skip: Sequence[torch.Tensor] = ()
+    ) -> torch.Tensor:
         return self.decode(z, c, aux, skip)[0]
 
 
@@ -307,24 +361,32 @@ class FrameGenerator(nn.Module):
 # Building, loading, generating
 # ---------------------------------------------------------------------------------------------
 
+
 def build_networks(settings: SdaSettings = GRID) -> dict[str, nn.Module]:
     """The three networks of ``settings`` as VideoAnimator builds them (random weights, eval mode)."""
     s = settings
-    encoder = AudioEncoder(s.audio_feat_len, s.aud_enc_dim, s.rnn_gen_dim, s.audio_rate,
-                           init_kernel=0.005, init_stride=0.001)
+    encoder = AudioEncoder(
+        s.audio_feat_len, s.aud_enc_dim, s.rnn_gen_dim, s.audio_rate, init_kernel=0.005, init_stride=0.001
+    )
     encoder_id = IdentityEncoder(s.id_enc_dim, s.img_size)
-    generator = FrameGenerator(s.img_size, s.rnn_gen_dim, condition_size=s.id_enc_dim,
-                               num_gen_channels=encoder_id.channels[-1],
-                               skip_channels=list(reversed(encoder_id.channels)),
-                               aux_size=s.aux_latent, sequential_noise=s.sequential_noise)
+    generator = FrameGenerator(
+        s.img_size,
+        s.rnn_gen_dim,
+        condition_size=s.id_enc_dim,
+        num_gen_channels=encoder_id.channels[-1],
+        skip_channels=list(reversed(encoder_id.channels)),
+        aux_size=s.aux_latent,
+        sequential_noise=s.sequential_noise,
+    )
     return {"encoder": encoder.eval(), "encoder_id": encoder_id.eval(), "generator": generator.eval()}
 
 
 class SdaModel:
     """The loaded GRID model: networks, settings and VideoAnimator's audio handling."""
 
-    def __init__(self, settings: SdaSettings = GRID, networks: Mapping[str, nn.Module] | None = None,
-                 mean_face: Any = None):
+    def __init__(
+        self, settings: SdaSettings = GRID, networks: Mapping[str, nn.Module] | None = None, mean_face: Any = None
+    ):
         self.settings = settings
         nets = dict(networks) if networks is not None else build_networks(settings)
         self.encoder: AudioEncoder = nets["encoder"].eval()
@@ -347,8 +409,9 @@ class SdaModel:
 
     # -- audio --------------------------------------------------------------------------------
 
-    def audio_windows(self, audio: np.ndarray | torch.Tensor, sample_rate: int,
-                      n_frames: int | None = None) -> torch.Tensor:
+    def audio_windows(
+        self, audio: np.ndarray | torch.Tensor, sample_rate: int, n_frames: int | None = None
+    ) -> torch.Tensor:
         """VideoAnimator's audio cutting: one ``audio_feat_samples`` window per video frame, ``[T, samples]``.
 
         ``audio`` is mono: int16 samples (scaled by 1/32767 as VideoAnimator
@@ -378,6 +441,7 @@ class SdaModel:
             raise ValueError(f"audio must be int16 or float, got {audio.dtype}")
         if int(sample_rate) != s.audio_rate:
             from deepstory.speech.dsp import resample
+
             wave = resample(wave, s.audio_rate / float(sample_rate))
         if n_frames is None:
             n_frames = len(wave) // s.stride
@@ -386,14 +450,15 @@ class SdaModel:
             return torch.zeros(0, s.audio_feat_samples)
         length = max(len(wave), n_frames * s.stride)
         padded = np.zeros(s.pad // 2 + length + (s.pad - s.pad // 2), dtype=np.float32)
-        padded[s.pad // 2:s.pad // 2 + len(wave)] = wave
+        padded[s.pad // 2 : s.pad // 2 + len(wave)] = wave
         windows = torch.from_numpy(padded).unfold(0, s.audio_feat_samples, s.stride)
         return windows[:n_frames].clone()
 
     def draw_aux(self, n_frames: int, aux_generator: torch.Generator) -> torch.Tensor:
         """VideoAnimator's noise ``N(0, 0.33)`` ``[1,T,aux]``, from ``aux_generator`` (CPU)."""
-        return AUX_STD * torch.randn(1, n_frames, self.settings.aux_latent, generator=aux_generator,
-                                     dtype=torch.float32)
+        return AUX_STD * torch.randn(
+            1, n_frames, self.settings.aux_latent, generator=aux_generator, dtype=torch.float32
+        )
 
     # -- video --------------------------------------------------------------------------------
 
@@ -408,8 +473,14 @@ class SdaModel:
         return self.encoder_id(frame, retain_intermediate=True)
 
     @torch.no_grad()
-    def generate(self, audio: torch.Tensor, frame: torch.Tensor, aux_generator: torch.Generator | None = None,
-                 max_frames: int = 64, aux: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        audio: torch.Tensor,
+        frame: torch.Tensor,
+        aux_generator: torch.Generator | None = None,
+        max_frames: int = 64,
+        aux: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The video ``[T,3,H,W]`` in tanh range for audio windows and a still frame, as VideoAnimator.
 
         ``audio``: windows ``[T,samples]`` (from :meth:`audio_windows`) or
@@ -456,8 +527,20 @@ def _numpy_safe_globals() -> list:
     allowed: list = [np.ndarray, np.dtype, ma._reconstruct, ma.scalar]
     dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 pickles dtypes by their class
     if dtypes is not None:
-        for name in ("Bool", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
-                     "Float16", "Float32", "Float64"):
+        for name in (
+            "Bool",
+            "Int8",
+            "Int16",
+            "Int32",
+            "Int64",
+            "UInt8",
+            "UInt16",
+            "UInt32",
+            "UInt64",
+            "Float16",
+            "Float32",
+            "Float64",
+        ):
             cls = getattr(dtypes, f"{name}DType", None)
             if cls is not None:
                 allowed.append(cls)
@@ -475,8 +558,11 @@ def _settings_from(ckpt: Mapping[str, Any], path: Path, where: str, expected: Sd
         if torch.is_tensor(found) or isinstance(found, np.ndarray):
             found = found.tolist()
         if isinstance(want, tuple):
-            ok = isinstance(found, (tuple, list)) and len(found) == len(want) and \
-                all(_num_eq(a, b) for a, b in zip(found, want))
+            ok = (
+                isinstance(found, (tuple, list))
+                and len(found) == len(want)
+                and all(_num_eq(a, b) for a, b in zip(found, want))
+            )
             found = tuple(found) if isinstance(found, (tuple, list)) else found
         elif isinstance(want, bool):
             ok = isinstance(found, (bool, np.bool_)) or found in (0, 1)
@@ -508,8 +594,12 @@ def _one_line(message: str, path: Path, where: str) -> str:
     return f"{where}: cannot read checkpoint {path}: refused by torch.load(weights_only=True): {detail}"
 
 
-def load_sda(path: Path | str, where: str = "models.motion.checkpoint", settings: SdaSettings = GRID,
-             device: torch.device | str = "cpu") -> SdaModel:
+def load_sda(
+    path: Path | str,
+    where: str = "models.motion.checkpoint",
+    settings: SdaSettings = GRID,
+    device: torch.device | str = "cpu",
+) -> SdaModel:
     """Read an SDA checkpoint (``grid.dat``) strictly; the one-line :class:`CheckpointError` names what is wrong.
 
     ``grid.dat`` is a plain pickled dict: the three state dicts, python scalars
@@ -524,10 +614,14 @@ def load_sda(path: Path | str, where: str = "models.motion.checkpoint", settings
     except CheckpointError as exc:
         raise CheckpointError(_one_line(str(exc), path, where)) from exc
     if not isinstance(ckpt, Mapping):
-        raise CheckpointError(f"{where}: {path} is not an SDA checkpoint (found {type(ckpt).__name__}, expected a dict)")
+        raise CheckpointError(
+            f"{where}: {path} is not an SDA checkpoint (found {type(ckpt).__name__}, expected a dict)"
+        )
     for key in NETWORK_KEYS:
         if key not in ckpt:
-            raise CheckpointError(f"{where}: {path}: missing key {key!r} (an SDA checkpoint holds {', '.join(NETWORK_KEYS)})")
+            raise CheckpointError(
+                f"{where}: {path}: missing key {key!r} (an SDA checkpoint holds {', '.join(NETWORK_KEYS)})"
+            )
     found = _settings_from(ckpt, path, where, settings)
     nets = build_networks(found)
     for key in NETWORK_KEYS:

@@ -7,6 +7,7 @@ proportions of the face box, different for people and cats.  Every value can
 be overridden per image in the speakers config (``face.box``, ``face.mouth``,
 ``face.mouth_width``, ``face.eyes``, ``face.eye_width``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,12 +71,12 @@ def _iou(a, b) -> float:
 
 def _eyes(gray: np.ndarray, box) -> tuple[tuple[tuple[float, float], ...], float | None]:
     x, y, w, h = box
-    top = gray[max(0, y):max(0, y + int(h * 0.62)), max(0, x):max(0, x + w)]
+    top = gray[max(0, y) : max(0, y + int(h * 0.62)), max(0, x) : max(0, x + w)]
     if top.size == 0:
         return (), None
-    found = _cascade("haarcascade_eye.xml").detectMultiScale(top, scaleFactor=1.05, minNeighbors=3,
-                                                             minSize=(max(8, w // 10), max(8, w // 10)),
-                                                             maxSize=(w // 2, w // 2))
+    found = _cascade("haarcascade_eye.xml").detectMultiScale(
+        top, scaleFactor=1.05, minNeighbors=3, minSize=(max(8, w // 10), max(8, w // 10)), maxSize=(w // 2, w // 2)
+    )
     eyes = sorted(((x + ex + ew / 2, y + ey + eh / 2, ew) for ex, ey, ew, eh in found), key=lambda e: e[0])
     left = [e for e in eyes if e[0] < x + w / 2]
     right = [e for e in eyes if e[0] >= x + w / 2]
@@ -90,7 +91,8 @@ def detect(gray: np.ndarray) -> Detection:
     padded, pad = _padded(gray, 0.25)
     minimum = max(24, min(gray.shape) // 8)
     humans = _cascade("haarcascade_frontalface_alt2.xml").detectMultiScale(
-        padded, scaleFactor=1.05, minNeighbors=4, minSize=(minimum, minimum))
+        padded, scaleFactor=1.05, minNeighbors=4, minSize=(minimum, minimum)
+    )
     candidates = []
     for hx, hy, hw, hh in humans:
         box = (int(hx - pad), int(hy - pad), int(hw), int(hh))
@@ -104,8 +106,9 @@ def detect(gray: np.ndarray) -> Detection:
     for angle in (-10.0, 0.0, 10.0):
         rotated, back = _rotate(padded, angle)
         for name in ("haarcascade_frontalcatface.xml", "haarcascade_frontalcatface_extended.xml"):
-            for cx, cy, cw, ch in _cascade(name).detectMultiScale(rotated, scaleFactor=1.03, minNeighbors=2,
-                                                                  minSize=(minimum, minimum)):
+            for cx, cy, cw, ch in _cascade(name).detectMultiScale(
+                rotated, scaleFactor=1.03, minNeighbors=2, minSize=(minimum, minimum)
+            ):
                 centre = back @ np.array([cx + cw / 2, cy + ch / 2, 1.0])
                 votes.append((int(centre[0] - cw / 2 - pad), int(centre[1] - ch / 2 - pad), int(cw), int(ch)))
     if not votes:
@@ -125,8 +128,13 @@ def landmarks(detection: Detection, width: int, height: int) -> Face:
     cx = x + w / 2
     eyes = detection.eyes or ((cx - p["eye_dx"] * w, y + p["eye_y"] * h), (cx + p["eye_dx"] * w, y + p["eye_y"] * h))
     box = (max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h))
-    return Face(box=box, mouth=(cx, y + p["mouth_y"] * h), mouth_width=p["mouth_w"] * w,
-                eyes=tuple(eyes), eye_width=detection.eye_width or p["eye_w"] * w)
+    return Face(
+        box=box,
+        mouth=(cx, y + p["mouth_y"] * h),
+        mouth_width=p["mouth_w"] * w,
+        eyes=tuple(eyes),
+        eye_width=detection.eye_width or p["eye_w"] * w,
+    )
 
 
 def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str) -> Face:
@@ -142,12 +150,19 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str) 
     scale = min(1.0, DETECT_SIZE / max(image.size))
     small = image.convert("L")
     if scale < 1.0:
-        small = small.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR)
+        small = small.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
+        )
     try:
         found = landmarks(detect(np.asarray(small)), small.width, small.height).transformed(1 / scale, 0, 0)
     except FaceNotFound:
         missing = ", ".join(k for k in keys if k not in overrides)
         raise FaceNotFound(f"{where}: no face found in the image; set {missing} under {where}") from None
-    auto = {"box": found.box, "mouth": found.mouth, "mouth_width": found.mouth_width, "eyes": found.eyes,
-            "eye_width": found.eye_width}
+    auto = {
+        "box": found.box,
+        "mouth": found.mouth,
+        "mouth_width": found.mouth_width,
+        "eyes": found.eyes,
+        "eye_width": found.eye_width,
+    }
     return Face.from_config({**auto, **overrides}, where)

@@ -1,4 +1,5 @@
 """Portrait images and the face landmarks the animator needs, fitted to the output size."""
+
 from __future__ import annotations
 
 import warnings
@@ -26,11 +27,18 @@ class Face:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], where: str) -> "Face":
         try:
-            box = tuple(float(v) for v in cfg["box"])
-            mouth = tuple(float(v) for v in cfg["mouth"])
-            eyes = tuple(tuple(float(v) for v in eye) for eye in cfg["eyes"])
-            face = cls(box=box, mouth=mouth, mouth_width=float(cfg["mouth_width"]), eyes=eyes,  # type: ignore[arg-type]
-                       eye_width=float(cfg["eye_width"]), teeth=bool(cfg.get("teeth", True)))  # lengths checked below
+            # Tuples of any length here; the lengths are checked below.
+            box: Any = tuple(float(v) for v in cfg["box"])
+            mouth: Any = tuple(float(v) for v in cfg["mouth"])
+            eyes: Any = tuple(tuple(float(v) for v in eye) for eye in cfg["eyes"])
+            face = cls(
+                box=box,
+                mouth=mouth,
+                mouth_width=float(cfg["mouth_width"]),
+                eyes=eyes,
+                eye_width=float(cfg["eye_width"]),
+                teeth=bool(cfg.get("teeth", True)),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: face landmarks need box, mouth, mouth_width, eyes, eye_width ({exc})") from exc
         if len(box) != 4 or len(mouth) != 2 or any(len(e) != 2 for e in eyes):
@@ -113,8 +121,9 @@ def _to_rgb(im: Image.Image, background: Sequence[int]) -> Image.Image:
     return im.convert("RGB")
 
 
-def fit_portrait(path: Path | str | Image.Image, face: Face, width: int, height: int,
-                 crop: Sequence[float] | None = None) -> Portrait:
+def fit_portrait(
+    path: Path | str | Image.Image, face: Face, width: int, height: int, crop: Sequence[float] | None = None
+) -> Portrait:
     """Scale the image to cover ``width x height`` and crop around the face.
 
     ``crop`` ([x0, y0, x1, y1] in source pixels) first cuts the part of the

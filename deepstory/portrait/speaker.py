@@ -3,6 +3,7 @@
 ``speakers.<Name>.image`` is one path or a list (a speaker's lines use them in
 turn); ``face`` and ``crop`` may then be lists with one entry per image.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -15,19 +16,34 @@ from deepstory.portrait.image import Face, Portrait, fit_portrait, load_image
 def speaker_images(spec: Mapping[str, Any]) -> list[str]:
     """The speaker's images: ``image`` is one path or a list of paths (chosen per line, in turn)."""
     images = spec["image"]
-    return [str(images)] if isinstance(images, (str, bytes)) or not hasattr(images, "__iter__") else [str(i) for i in images]
+    return (
+        [str(images)]
+        if isinstance(images, (str, bytes)) or not hasattr(images, "__iter__")
+        else [str(i) for i in images]
+    )
 
 
 def _per_image(value: Any, index: int) -> Any:
     """A config value given once for all images, or as a list with one entry per image."""
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and value and not isinstance(
-            value[0], (int, float)):
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, (str, bytes))
+        and value
+        and not isinstance(value[0], (int, float))
+    ):
         return value[index] if index < len(value) else None
     return value
 
 
-def speaker_portrait(spec: Mapping[str, Any], where: str, width: int, height: int, index: int = 0,
-                     background: Sequence[int] = (255, 255, 255), face: Face | None = None) -> tuple[Face, Portrait]:
+def speaker_portrait(
+    spec: Mapping[str, Any],
+    where: str,
+    width: int,
+    height: int,
+    index: int = 0,
+    background: Sequence[int] = (255, 255, 255),
+    face: Face | None = None,
+) -> tuple[Face, Portrait]:
     """A speakers-config entry -> (face in loaded-image pixels, portrait fitted to ``width x height``).
 
     ``index`` picks one of several images; ``face`` and ``crop`` may then be

@@ -1,4 +1,5 @@
 """Cheap checks of the composed config, before anything is read or written."""
+
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
@@ -8,11 +9,28 @@ from deepstory.errors import DeepstoryError, UserError
 
 # Top-level keys a run understands; anything else is a typo (Hydra already rejects unknown
 # nested keys; `+key=value` can add top-level ones, which are refused here).
-KNOWN_KEYS = {"story", "speakers", "models", "device", "layout", "executor", "sample_rate", "fps", "cut_size", "seed",
-              "cache_dir", "max_words", "debug", "video", "stages"}
+KNOWN_KEYS = {
+    "story",
+    "speakers",
+    "models",
+    "device",
+    "layout",
+    "executor",
+    "sample_rate",
+    "fps",
+    "cut_size",
+    "seed",
+    "cache_dir",
+    "max_words",
+    "debug",
+    "video",
+    "stages",
+}
 
 # Extra words for values the user must set (``???`` in the config).
-MISSING_HINTS = {"models.data_dir": " (the Deepstory data folder with dctts/<Speaker>/, sda/grid.dat and fom/vox-cpk.pth.tar)"}
+MISSING_HINTS = {
+    "models.data_dir": " (the Deepstory data folder with dctts/<Speaker>/, sda/grid.dat and fom/vox-cpk.pth.tar)"
+}
 
 
 def _whole(cfg: DictConfig, key: str, lo: int, hi: int) -> int:
@@ -43,8 +61,11 @@ def _resolve_all(cfg: DictConfig) -> None:
             raise type(cause)(str(cause)) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = f"{exc.full_key}: " if getattr(exc, "full_key", None) else ""
-        hint = " (use models=deepstory models.data_dir=/path, or add +models.data_dir=/path)" \
-            if "'models.data_dir'" in first else ""
+        hint = (
+            " (use models=deepstory models.data_dir=/path, or add +models.data_dir=/path)"
+            if "'models.data_dir'" in first
+            else ""
+        )
         raise UserError(f"config: {where}{first}{hint}") from None
 
 

@@ -8,6 +8,7 @@
 Tracebacks only with ``debug=true`` or Hydra's ``hydra.verbose``.  Every file is
 written atomically, so whatever stops a render leaves only whole files behind.
 """
+
 from __future__ import annotations
 
 import errno
@@ -55,7 +56,9 @@ class _HeldStderr(io.TextIOBase):
     def one_line(self) -> str:
         text = "".join(self.held).split("Config search path:")[0]
         lines = [ln.strip() for ln in text.splitlines()]
-        useful = [ln for ln in lines if ln and "HYDRA_FULL_ERROR" not in ln and not ln.startswith(("full_key", "object_type"))]
+        useful = [
+            ln for ln in lines if ln and "HYDRA_FULL_ERROR" not in ln and not ln.startswith(("full_key", "object_type"))
+        ]
         return " ".join(useful)
 
 

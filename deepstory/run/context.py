@@ -7,6 +7,7 @@
 * the layout, the executor and the cache, built from the config;
 * :class:`Progress` — progress bars, warnings and per-stage figures for the report.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -133,8 +134,9 @@ class RunFiles:
         return [Chunk.from_dict(c) for c in read_json(self.chunks_file)["chunks"]]
 
     def speech_files(self, segments: list[Segment] | None = None) -> SpeechFiles:
-        return SpeechFiles(tuple(segments if segments is not None else self.segments()),
-                           (self.temp / "speech").resolve())
+        return SpeechFiles(
+            tuple(segments if segments is not None else self.segments()), (self.temp / "speech").resolve()
+        )
 
     def reader(self, segments: list[Segment] | None = None) -> SegmentReader:
         return self.speech_files(segments).reader()
@@ -160,9 +162,14 @@ class Media:
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Media":
-        return cls(int(cfg.sample_rate), int(cfg.fps), int(cfg.video.width), int(cfg.video.height),
-                   tuple(int(v) for v in cfg.video.get("background", (255, 255, 255))),  # type: ignore[arg-type]
-                   str(cfg.device.name))
+        return cls(
+            int(cfg.sample_rate),
+            int(cfg.fps),
+            int(cfg.video.width),
+            int(cfg.video.height),
+            tuple(int(v) for v in cfg.video.get("background", (255, 255, 255))),  # type: ignore[arg-type]
+            str(cfg.device.name),
+        )
 
 
 class Cast:
@@ -198,8 +205,14 @@ class Cast:
         """The speaker's ``image``-th portrait fitted to ``size``."""
         which = (speaker, tuple(size), image)
         if which not in self._portraits:
-            face, portrait = speaker_portrait(self.config[speaker], f"speakers.{speaker}", *size, index=image,
-                                              background=self.background, face=self._faces.get((speaker, image)))
+            face, portrait = speaker_portrait(
+                self.config[speaker],
+                f"speakers.{speaker}",
+                *size,
+                index=image,
+                background=self.background,
+                face=self._faces.get((speaker, image)),
+            )
             self._faces[(speaker, image)] = face
             self._portraits[which] = portrait
         return self._portraits[which]
@@ -209,8 +222,9 @@ class Cast:
         which = (speaker, tuple(size), image)
         if which not in self._keys:
             crop = OmegaConf.to_container(self.config[speaker], resolve=True).get("crop")  # type: ignore[union-attr]
-            self._keys[which] = digest(file_digest(self.images(speaker)[image]), vars(self.face(speaker, image)), crop,
-                                       image, list(size))
+            self._keys[which] = digest(
+                file_digest(self.images(speaker)[image]), vars(self.face(speaker, image)), crop, image, list(size)
+            )
         return self._keys[which]
 
 
@@ -251,8 +265,15 @@ class Progress:
         self.stats.setdefault(stage, {}).update(figures)
 
     def live(self) -> Bars:
-        self.bars = Bars(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                         TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False)
+        self.bars = Bars(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
         return self.bars
 
 
@@ -283,5 +304,7 @@ class RunContext:
     def image_runs(self) -> list[tuple[int, int, int]]:
         """``(image index, first frame, end frame)`` for every sentence: which picture shows when."""
         sentences = self.files.sentences()
-        return [(sentences[seg.sentence].image, self.media.frame_at(seg.start), self.media.frame_at(seg.end))
-                for seg in self.files.segments()]
+        return [
+            (sentences[seg.sentence].image, self.media.frame_at(seg.start), self.media.frame_at(seg.end))
+            for seg in self.files.segments()
+        ]

@@ -1,4 +1,5 @@
 """The render: check the config, build the run's context and its stages, run the stages in order."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """What a finished render reports: ``export/manifest.json`` (provenance, figures, cache use) and the summary table."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -23,8 +24,12 @@ def git_revision() -> str | None:
         return None
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -46,9 +51,11 @@ def _story_source(ctx: RunContext) -> str:
 def _written(ctx: RunContext) -> tuple[list[Sentence], list[Segment], list[Chunk]]:
     """Sentences, timeline and chunks, as far as the stages that ran wrote them (a pipeline may stop early)."""
     files = ctx.files
-    return (files.sentences() if files.story.is_file() else [],
-            files.segments() if files.timeline.is_file() else [],
-            files.chunks() if files.chunks_file.is_file() else [])
+    return (
+        files.sentences() if files.story.is_file() else [],
+        files.segments() if files.timeline.is_file() else [],
+        files.chunks() if files.chunks_file.is_file() else [],
+    )
 
 
 def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
@@ -57,9 +64,10 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
     sentences, segments, chunks = _written(ctx)
     samples = segments[-1].end if segments else 0
     figures = ctx.progress.stats
-    per_stage: dict[str, dict[str, Any]] = {name: {"seconds": round(stat.get("seconds", 0.0), 3),
-                                                   **{k: v for k, v in stat.items() if k != "seconds"}}
-                                            for name, stat in figures.items()}
+    per_stage: dict[str, dict[str, Any]] = {
+        name: {"seconds": round(stat.get("seconds", 0.0), 3), **{k: v for k, v in stat.items() if k != "seconds"}}
+        for name, stat in figures.items()
+    }
     for name, counts in ctx.cache.summary().items():
         per_stage.setdefault(name, {}).update(counts)
     speakers = list(dict.fromkeys(s.speaker for s in sentences))
@@ -72,17 +80,32 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
         "git_revision": git_revision(),
         "inputs": {
             "story": {"path": story, "sha256": file_digest(story)},
-            "images": {s: [{"path": p, "sha256": file_digest(p)} for p in speaker_images(ctx.cast.config[s])]
-                       for s in speakers},
+            "images": {
+                s: [{"path": p, "sha256": file_digest(p)} for p in speaker_images(ctx.cast.config[s])] for s in speakers
+            },
             "models": models,
         },
         "audio": {"samples": samples, "sample_rate": media.sample_rate, "seconds": samples / media.sample_rate},
-        "video": {"frames": media.frame_at(samples), "fps": media.fps, "width": media.width, "height": media.height,
-                  "device": media.device},
+        "video": {
+            "frames": media.frame_at(samples),
+            "fps": media.fps,
+            "width": media.width,
+            "height": media.height,
+            "device": media.device,
+        },
         "stages": per_stage,
-        "chunks": [{"index": c.index, "speaker": c.speaker, "sentences": list(c.sentences),
-                    "first_sample": c.start, "last_sample": c.end - 1, "first_frame": c.first_frame,
-                    "frames": c.frames} for c in chunks],
+        "chunks": [
+            {
+                "index": c.index,
+                "speaker": c.speaker,
+                "sentences": list(c.sentences),
+                "first_sample": c.start,
+                "last_sample": c.end - 1,
+                "first_frame": c.first_frame,
+                "frames": c.frames,
+            }
+            for c in chunks
+        ],
         "cache": {"dir": str(ctx.cache.root), "keys": ctx.cache.used},
     }
     if files.lipsync.is_file():
@@ -108,11 +131,15 @@ def summarize(ctx: RunContext) -> None:
     table.add_row("sentences", str(len(sentences)))
     table.add_row("chunks", f"{len(chunks)} (cut_size {cut_size})")
     table.add_row("audio", f"{audio_seconds:.1f} s, {samples} samples at {media.sample_rate} Hz")
-    table.add_row("video", f"{media.frame_at(samples)} frames at {media.fps} fps, {media.width}x{media.height}, "
-                           f"device {media.device}")
+    table.add_row(
+        "video",
+        f"{media.frame_at(samples)} frames at {media.fps} fps, {media.width}x{media.height}, device {media.device}",
+    )
     described = ctx.executor.describe()
     if described.get("throughput"):
-        per_worker = ", ".join(f"{w}: {r['jobs']} jobs in {r['seconds']:.1f} s" for w, r in described["throughput"].items())
+        per_worker = ", ".join(
+            f"{w}: {r['jobs']} jobs in {r['seconds']:.1f} s" for w, r in described["throughput"].items()
+        )
         table.add_row("executor", f"{described['executor']} ({per_worker})")
     cache = ctx.cache.summary()
     for name, stat in ctx.progress.stats.items():
@@ -127,8 +154,11 @@ def summarize(ctx: RunContext) -> None:
         table.add_row("real-time factor", f"{total / audio_seconds:.2f}")
     if files.lipsync.is_file():
         sync = read_json(files.lipsync)
-        table.add_row("lip sync", f"r={sync['pearson']:.2f} (best lag {sync['best_lag_frames']} frames), mouth shut in "
-                                  f"{100 * sync['closed_in_long_silences']:.0f}% of long-silence frames")
+        table.add_row(
+            "lip sync",
+            f"r={sync['pearson']:.2f} (best lag {sync['best_lag_frames']} frames), mouth shut in "
+            f"{100 * sync['closed_in_long_silences']:.0f}% of long-silence frames",
+        )
     if files.video.is_file():
         table.add_row("output", str(files.video))
     ctx.progress.console.print(table)

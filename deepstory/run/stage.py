@@ -16,6 +16,7 @@ Outputs that are worth keeping go through :meth:`Stage.output` and the cache:
 a stage states what an output depends on and how to make it; the cache finds
 or makes it and counts hits and misses under the stage's name.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -3,6 +3,7 @@
 Engines are imported where they are configured (``_target_``), never here, so
 a run loads only the engine it uses.
 """
+
 from deepstory.speech.base import SpeechBackend, Voice
 
 __all__ = ["SpeechBackend", "Voice"]

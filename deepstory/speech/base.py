@@ -5,6 +5,7 @@ A backend turns one sentence of text into mono float32 samples at the run's
 knobs (``pitch`` in semitones, ``rate`` as a speed factor) mean the same thing
 for every backend, anything backend-specific travels in ``options``.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

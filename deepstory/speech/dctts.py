@@ -2,6 +2,7 @@
 
 The networks live in :mod:`deepstory.neural.dctts`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,6 +18,7 @@ from deepstory.speech.base import SpeechBackend, Voice
 from deepstory.speech.dsp import normalize_peak, resample, trim_silence
 
 __all__ = ["DCTTSSpeech"]
+
 
 class DCTTSSpeech(SpeechBackend):
     """DC-TTS voices, one per speaker, from ``<data_dir>/dctts/<folder>/`` (``t2m*.pth`` + ``ssrn.pth``).
@@ -41,8 +43,15 @@ class DCTTSSpeech(SpeechBackend):
 
     NATIVE_RATE = 22050
 
-    def __init__(self, sample_rate: int, data_dir: str | Path, device: str | torch.device = "cpu",
-                 griffin_lim_iters: int = 32, max_frames: int = 326, peak: float = 0.9) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        data_dir: str | Path,
+        device: str | torch.device = "cpu",
+        griffin_lim_iters: int = 32,
+        max_frames: int = 326,
+        peak: float = 0.9,
+    ) -> None:
         super().__init__(sample_rate)
         if int(griffin_lim_iters) < 1:
             raise ValueError(f"griffin_lim_iters must be at least 1, got {griffin_lim_iters}")
@@ -63,8 +72,10 @@ class DCTTSSpeech(SpeechBackend):
         name = voice.options.get("dctts")
         if name is not None:
             return self.voices_dir / str(name), f"speakers.{voice.speaker}.voice.dctts"
-        return (self.voices_dir / voice.speaker,
-                f"models.data_dir (voice of {voice.speaker}: dctts/{voice.speaker}, or set speakers.{voice.speaker}.voice.dctts)")
+        return (
+            self.voices_dir / voice.speaker,
+            f"models.data_dir (voice of {voice.speaker}: dctts/{voice.speaker}, or set speakers.{voice.speaker}.voice.dctts)",
+        )
 
     def _voice(self, voice: Voice):
         from deepstory.neural.dctts import load_voice
@@ -91,8 +102,10 @@ class DCTTSSpeech(SpeechBackend):
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
             if not self.voices_dir.is_dir():
-                raise CheckpointError(f"models.data_dir: DC-TTS voices folder not found: {self.voices_dir} "
-                                      f"(expected dctts/<Speaker>/t2m*.pth and ssrn.pth)")
+                raise CheckpointError(
+                    f"models.data_dir: DC-TTS voices folder not found: {self.voices_dir} "
+                    f"(expected dctts/<Speaker>/t2m*.pth and ssrn.pth)"
+                )
             files = [p for p in self.voices_dir.rglob("*") if p.is_file()]
             self._identity = {
                 **super().identity(),

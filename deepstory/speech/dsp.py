@@ -1,4 +1,5 @@
 """Small, deterministic signal helpers shared by the speech backends."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -33,4 +34,4 @@ def trim_silence(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
     loud = np.flatnonzero(np.abs(audio) > threshold)
     if loud.size == 0:
         return audio[:0]
-    return audio[loud[0]:loud[-1] + 1]
+    return audio[loud[0] : loud[-1] + 1]

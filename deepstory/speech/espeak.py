@@ -44,6 +44,7 @@ eSpeak can only move about -7.0..+8.8 semitones from 50, so larger shifts clamp 
 0 or 100.  ``pitch_range`` goes to ``espeakRANGE`` unchanged (0 = monotone,
 50 = natural intonation).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -90,9 +91,7 @@ _PITCH_CALIBRATION = (
 )  # fmt: skip
 
 # int callback(short *wav, int numsamples, espeak_EVENT *events); non-zero aborts.
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 # --- process-wide library state (all guarded by _LOCK) --------------------------------
 _LOCK = threading.RLock()

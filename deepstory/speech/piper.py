@@ -11,6 +11,7 @@ deterministic.  With noise enabled, every sentence gets a fresh ONNX session
 seeded from its text and voice, which is reproducible but costs about 0.4 s
 per sentence.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -80,8 +81,9 @@ class PiperSpeech(SpeechBackend):
         if self.threads:
             options.intra_op_num_threads = self.threads
         config = PiperConfig.from_dict(json.loads(Path(f"{self.model_path}.json").read_text(encoding="utf-8")))
-        session = onnxruntime.InferenceSession(str(self.model_path), sess_options=options,
-                                               providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
         return PiperVoice(session=session, config=config)
 
     def close(self) -> None:

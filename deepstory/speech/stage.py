@@ -1,4 +1,5 @@
 """Each sentence in its speaker's voice -> ``temp/speech/sNNNNNN.wav``; then the timeline."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -28,8 +29,9 @@ class SpeechStage(Stage):
         for i in ctx.progress.steps("Speaking sentences", len(sentences)):
             sentence = sentences[i]
             voice = ctx.cast.voice(sentence.speaker)
-            out = self.output(ctx.files.speech(sentence.index), identity, sentence.text, voice.pitch, voice.rate,
-                              dict(voice.options))
+            out = self.output(
+                ctx.files.speech(sentence.index), identity, sentence.text, voice.pitch, voice.rate, dict(voice.options)
+            )
             self.make(ctx, out, partial(self._speak, sentence.text, voice, rate))
             lengths.append(wav_frames(out.dest))
             keys.append(out.key)

@@ -13,6 +13,7 @@ narration.  Names not configured are mapped onto configured speakers by
 round robin in order of first appearance, unless ``speaker_map`` says
 otherwise.
 """
+
 from __future__ import annotations
 
 import re
@@ -98,9 +99,7 @@ def _norm(name: str) -> str:
 
 def _looks_like_name(name: str) -> bool:
     words = name.split()
-    return 1 <= len(words) <= 4 and all(
-        w[0].isupper() and not any(c.isdigit() for c in w) for w in words
-    )
+    return 1 <= len(words) <= 4 and all(w[0].isupper() and not any(c.isdigit() for c in w) for w in words)
 
 
 def split_line(line: str, known: Iterable[str] = ()) -> tuple[str, str]:
@@ -151,8 +150,9 @@ class SpeakerMapper:
         return self._assigned[key]
 
 
-def parse_story(text: str, mapper: SpeakerMapper, images: Mapping[str, int] | None = None,
-                max_words: int = 25) -> Story:
+def parse_story(
+    text: str, mapper: SpeakerMapper, images: Mapping[str, int] | None = None, max_words: int = 25
+) -> Story:
     """Parse the whole story text (already decoded) into sentences.
 
     ``images`` gives how many images each speaker has: a speaker's lines use
@@ -170,8 +170,9 @@ def parse_story(text: str, mapper: SpeakerMapper, images: Mapping[str, int] | No
         character, body = split_line(raw, known)
         body, dropped = speakable(body)
         skipped_text.extend((number, d) for d in dropped)
-        parts = [piece for p in split_sentences(body) if any(c.isalnum() for c in p)
-                 for piece in limit_length(p, max_words)]
+        parts = [
+            piece for p in split_sentences(body) if any(c.isalnum() for c in p) for piece in limit_length(p, max_words)
+        ]
         if not parts:
             skipped.append(number)
             continue

@@ -7,6 +7,7 @@ abbreviation (``Mr.``, ``Dr.``, ``e.g.``), after a single initial (``J. R.``),
 inside a number (``3.5``), or when the next word is lower case
 (``"Stop!" he cried.``, ``wait... what``).
 """
+
 from __future__ import annotations
 
 import re
@@ -58,9 +59,9 @@ def split_sentences(text: str) -> list[str]:
     sentences: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
-        if _is_abbreviation(text, match) or not _starts_sentence(text[match.end():]):
+        if _is_abbreviation(text, match) or not _starts_sentence(text[match.end() :]):
             continue
-        piece = text[start:match.end()].strip()
+        piece = text[start : match.end()].strip()
         if piece:
             sentences.append(piece)
         start = match.end()

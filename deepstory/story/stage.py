@@ -1,4 +1,5 @@
 """The first stage: the story text -> ``temp/story.json`` (sentences, speakers, pauses, images)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,15 @@ class StoryStage(Stage):
 
     quick = True
 
-    def __init__(self, text_path: str, encoding: str = "utf-8", default_speaker: str = "Narrator",
-                 speaker_map: Mapping[str, str] | None = None, max_words: int = 25, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        text_path: str,
+        encoding: str = "utf-8",
+        default_speaker: str = "Narrator",
+        speaker_map: Mapping[str, str] | None = None,
+        max_words: int = 25,
+        enabled: bool = True,
+    ) -> None:
         super().__init__(enabled)
         self.text_path, self.encoding = str(text_path), str(encoding)
         self.default_speaker = str(default_speaker)
