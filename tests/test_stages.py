@@ -20,6 +20,7 @@ from deepstory.motion.stage import MotionStage
 from deepstory.motion.track import FACE
 from deepstory.run.context import RunContext
 from deepstory.run.render import build_context, build_stages
+from deepstory.run.stage import Stage
 from deepstory.story.stage import StoryStage
 from deepstory.timeline import build_segments
 
@@ -41,10 +42,23 @@ def _context(tmp_path: Path, *overrides: str) -> RunContext:
     return build_context(cfg, tmp_path / "run", Console(file=io.StringIO()))
 
 
-def _story(ctx: RunContext, story_file: Path) -> None:
-    stage = StoryStage(str(story_file))
-    stage.name = "story"
+def _run(ctx: RunContext, stage: Stage, name: str) -> Stage:
+    """One stage on its own, named as the runner would name it."""
+    stage.name = name
     stage.run(ctx)
+    return stage
+
+
+def _story(ctx: RunContext, story_file: Path) -> None:
+    _run(ctx, StoryStage(str(story_file)), "story")
+
+
+def _spoken(tmp_path: Path, story_file: Path) -> RunContext:
+    """A run dir with the story parsed and spoken (by a tone per sentence): ready for the chunk stage."""
+    ctx = _context(tmp_path)
+    _story(ctx, story_file)
+    _fake_speech(ctx)
+    return ctx
 
 
 def _fake_speech(ctx: RunContext) -> None:
@@ -69,12 +83,8 @@ def test_story_stage_alone(tmp_path, story_file):
 
 
 def test_chunk_stage_alone_cuts_and_writes_each_chunks_audio(tmp_path, story_file):
-    ctx = _context(tmp_path)
-    _story(ctx, story_file)
-    _fake_speech(ctx)
-    stage = ChunkStage(cut_size=100)
-    stage.name = "chunk"
-    stage.run(ctx)
+    ctx = _spoken(tmp_path, story_file)
+    _run(ctx, ChunkStage(cut_size=100), "chunk")
     chunks = ctx.files.chunks()
     assert json.loads(ctx.files.chunks_file.read_text())["cut_size"] == 100  # what the summary reports
     assert [c.sentences for c in chunks] == [(0,), (1,), (2,), (3,)]  # every sentence exceeds 100 samples
@@ -98,15 +108,9 @@ def test_stages_chunk_cut_size_on_the_command_line_is_checked():
 
 
 def test_motion_stage_alone_writes_tracks_in_the_declared_format(tmp_path, story_file):
-    ctx = _context(tmp_path)
-    _story(ctx, story_file)
-    _fake_speech(ctx)
-    chunker = ChunkStage(cut_size=800000)
-    chunker.name = "chunk"
-    chunker.run(ctx)
-    stage = MotionStage(EnvelopeMotion(SR, FPS))
-    stage.name = "motion"
-    stage.run(ctx)
+    ctx = _spoken(tmp_path, story_file)
+    _run(ctx, ChunkStage(cut_size=800000), "chunk")
+    stage = _run(ctx, MotionStage(EnvelopeMotion(SR, FPS)), "motion")
     assert json.loads(ctx.files.motion_format.read_text())["format"] == FACE.name
     for chunk in ctx.files.chunks():
         track = np.load(ctx.files.motion(chunk))

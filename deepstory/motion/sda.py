@@ -241,24 +241,20 @@ class SDAMotion(MotionBackend):
 
         from deepstory.neural.fomm import normalize_kp
 
+        def transfer(adapt_scale: bool) -> dict[str, torch.Tensor]:
+            return normalize_kp(
+                kp_source=source,
+                kp_driving=driving,
+                kp_driving_initial=initial,
+                use_relative_movement=True,
+                use_relative_jacobian=True,
+                adapt_movement_scale=adapt_scale,
+            )
+
         try:
-            return normalize_kp(
-                kp_source=source,
-                kp_driving=driving,
-                kp_driving_initial=initial,
-                use_relative_movement=True,
-                use_relative_jacobian=True,
-                adapt_movement_scale=True,
-            )
+            return transfer(True)
         except QhullError:  # a degenerate keypoint hull (all in a line): no scale adaptation
-            return normalize_kp(
-                kp_source=source,
-                kp_driving=driving,
-                kp_driving_initial=initial,
-                use_relative_movement=True,
-                use_relative_jacobian=True,
-                adapt_movement_scale=False,
-            )
+            return transfer(False)
 
     # -- the interface MotionStage calls -----------------------------------------------------
     def track(
