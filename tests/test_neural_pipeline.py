@@ -136,30 +136,30 @@ def tts(data_dir):
 def test_dctts_speech(tts, data_dir):
     identity = tts.identity()
     assert identity["data_dir"] == str(data_dir) and len(identity["files_sha256"]) == 64
-    eileen = tts.synthesize("Hello there.", Voice(speaker="Eileen"))
+    eileen = tts.synthesize("Hello there.", Voice(character="Eileen"))
     assert eileen.dtype == np.float32 and 0 < len(eileen) <= 275 * (4 * 9 - 1)  # at most max_frames + 1 mel frames
     assert abs(float(np.abs(eileen).max()) - 0.9) < 1e-5
-    np.testing.assert_array_equal(eileen, tts.synthesize("Hello there.", Voice(pitch=3.0, rate=1.2, speaker="Eileen")))
+    np.testing.assert_array_equal(eileen, tts.synthesize("Hello there.", Voice(rate=1.2, character="Eileen")))
     # Narrator's folder holds the same weights; `voice.dctts` picks any folder.
-    np.testing.assert_array_equal(eileen, tts.synthesize("Hello there.", Voice(speaker="Narrator")))
+    np.testing.assert_array_equal(eileen, tts.synthesize("Hello there.", Voice(character="Narrator")))
     np.testing.assert_array_equal(
-        eileen, tts.synthesize("Hello there.", Voice(options={"dctts": "Eileen"}, speaker="Chelsea"))
+        eileen, tts.synthesize("Hello there.", Voice(options={"dctts": "Eileen"}, character="Chelsea"))
     )
     assert len(tts._voices) == 2  # loaded once per folder
-    assert tts.synthesize("...", Voice(speaker="Eileen")).size == 0
+    assert tts.synthesize("...", Voice(character="Eileen")).size == 0
     slow = DCTTSSpeech(16000, data_dir, max_frames=8)
     slow._voices = tts._voices  # same models, another output rate
-    assert abs(len(slow.synthesize("Hello there.", Voice(speaker="Eileen"))) - len(eileen) * 16000 / 22050) < 300
+    assert abs(len(slow.synthesize("Hello there.", Voice(character="Eileen"))) - len(eileen) * 16000 / 22050) < 300
 
 
 def test_dctts_missing_voice_names_folder_and_key(tts, data_dir):
     with pytest.raises(CheckpointError) as err:
-        tts.synthesize("Hi.", Voice(speaker="Chelsea"))
+        tts.synthesize("Hi.", Voice(character="Chelsea"))
     message = str(err.value)
     assert "\n" not in message and str(data_dir / "dctts" / "Chelsea") in message
     assert "models.data_dir" in message and "speakers.Chelsea.voice.dctts" in message
     with pytest.raises(CheckpointError, match=r"speakers\.Chelsea\.voice\.dctts: .*nobody"):
-        tts.synthesize("Hi.", Voice(options={"dctts": "nobody"}, speaker="Chelsea"))
+        tts.synthesize("Hi.", Voice(options={"dctts": "nobody"}, character="Chelsea"))
     with pytest.raises(CheckpointError, match=r"models\.data_dir: DC-TTS voices folder not found"):
         DCTTSSpeech(22050, data_dir / "absent").identity()
 

@@ -16,6 +16,7 @@ from deepstory.memory import free_device, release_memory
 from deepstory.neural.checkpoint import files_fingerprint
 from deepstory.speech.base import SpeechBackend, Voice
 from deepstory.speech.dsp import normalize_peak, resample, trim_silence
+from deepstory.speech.shaping import shape
 
 __all__ = ["DCTTSSpeech"]
 
@@ -32,15 +33,17 @@ class DCTTSSpeech(SpeechBackend):
     ``sample_rate`` when that differs; leading and trailing silence is trimmed
     and the peak normalised to ``peak``.
 
-    ``pitch`` and ``rate`` of a voice are ignored: every DC-TTS voice is one
-    trained speaker already, and changing its pitch or speed by resampling
-    would only distort it.
+    A voice's ``pitch`` and ``formant`` are shaped with the WORLD vocoder
+    (:mod:`deepstory.speech.shaping`); ``rate`` is ignored: DC-TTS has no
+    length control (its attention decides the timing).
 
     :meth:`identity` (part of every speech cache key) holds ``data_dir`` and
     a SHA-256 of the path, size and modification time of every file under
     ``dctts/`` (cheap: no file is read), not of the files' contents.
     """
 
+    engine = "dctts"
+    extra = ""  # torch only: part of every install
     NATIVE_RATE = 22050
 
     def __init__(
@@ -71,10 +74,10 @@ class DCTTSSpeech(SpeechBackend):
         """The voice's folder and the config key it comes from (for error messages)."""
         name = voice.options.get("dctts")
         if name is not None:
-            return self.voices_dir / str(name), f"speakers.{voice.speaker}.voice.dctts"
+            return self.voices_dir / str(name), f"speakers.{voice.character}.voice.dctts"
         return (
-            self.voices_dir / voice.speaker,
-            f"models.data_dir (voice of {voice.speaker}: dctts/{voice.speaker}, or set speakers.{voice.speaker}.voice.dctts)",
+            self.voices_dir / voice.character,
+            f"models.data_dir (voice of {voice.character}: dctts/{voice.character}, or set speakers.{voice.character}.voice.dctts)",
         )
 
     def _voice(self, voice: Voice):
@@ -85,10 +88,14 @@ class DCTTSSpeech(SpeechBackend):
             self._voices[folder] = load_voice(folder, where, device=self.device)
         return self._voices[folder]
 
+    def describe(self, voice: Voice) -> str:
+        return f"dctts {self.voice_folder(voice)[0].name}"
+
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         model = self._voice(voice)
         with torch.inference_mode():
             audio = model.synthesize(text, max_frames=self.max_frames, n_iter=self.griffin_lim_iters)
+        audio = shape(audio, self.NATIVE_RATE, voice.pitch, voice.formant)
         if self.sample_rate != self.NATIVE_RATE:
             audio = resample(audio, self.sample_rate / self.NATIVE_RATE)
         release_memory()

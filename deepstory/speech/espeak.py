@@ -57,7 +57,9 @@ from typing import Any
 
 import numpy as np
 
+from deepstory.errors import UserError
 from deepstory.speech.base import SpeechBackend, Voice
+from deepstory.speech.shaping import shape
 
 __all__ = ["EspeakSpeech", "pitch_parameter"]
 
@@ -105,7 +107,7 @@ class _Library:
         try:
             import espeakng_loader
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise RuntimeError(f"eSpeak NG: the espeakng_loader package is not installed ({exc})") from exc
+            raise UserError("eSpeak NG is not installed: pip install 'deepstory[espeak]'") from exc
         try:
             lib_path = espeakng_loader.get_library_path()
             data_path = espeakng_loader.get_data_path()
@@ -311,6 +313,9 @@ def _trim_zeros(samples: np.ndarray) -> np.ndarray:
 class EspeakSpeech(SpeechBackend):
     """Rule-based eSpeak NG voices; ``voice.options["variant"]`` picks an eSpeak variant.
 
+    ``pitch`` and ``rate`` are eSpeak's own; ``formant`` is shaped with the WORLD
+    vocoder (:mod:`deepstory.speech.shaping`) at eSpeak's native rate.
+
     ``language`` is an eSpeak voice file name (``espeak-ng-data/lang/*/<name>``, matched
     case-insensitively): "en-us", "en" (British English), "de", "fr", ...  Language tags
     that are not file names, such as "en-gb", are not found by ``espeak_SetVoiceByName``.
@@ -318,6 +323,9 @@ class EspeakSpeech(SpeechBackend):
     value at ``Voice.pitch`` 0 and ``pitch_range`` the ``espeakRANGE`` value (intonation
     width).  Variants are the files in ``espeak-ng-data/voices/!v`` ("m3", "f2", "klatt").
     """
+
+    engine = "espeak"
+    extra = "espeak"
 
     def __init__(
         self,
@@ -361,6 +369,9 @@ class EspeakSpeech(SpeechBackend):
             )
         return f"{self.language}+{variant}"
 
+    def describe(self, voice: Voice) -> str:
+        return f"espeak {self.voice_name(voice)}"
+
     def rate_wpm(self, voice: Voice) -> int:
         return int(min(_RATE_MAX, max(_RATE_MIN, round(self.base_rate_wpm * voice.rate))))
 
@@ -380,6 +391,8 @@ class EspeakSpeech(SpeechBackend):
             return np.zeros(0, dtype=np.float32)
         audio = samples.astype(np.float32) / np.float32(32768.0)
         native = self._lib.native_rate
+        if voice.formant != 1.0:
+            audio = np.clip(shape(audio, native, 0.0, voice.formant), -1.0, 1.0)
         if self.sample_rate != native:
             from scipy.signal import resample_poly
 

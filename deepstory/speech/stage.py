@@ -1,11 +1,12 @@
-"""Each sentence in its speaker's voice -> ``temp/speech/sNNNNNN.wav``; then the timeline."""
+"""Each sentence in its character's voice -> ``temp/speech/sNNNNNN.wav``; then the timeline."""
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
+from deepstory.errors import UserError
 from deepstory.files import write_json
 from deepstory.media import wav_frames, write_wav
 from deepstory.run.context import RunContext
@@ -13,36 +14,90 @@ from deepstory.run.stage import Stage
 from deepstory.speech.base import SpeechBackend, Voice
 from deepstory.timeline import build_segments
 
+EngineFactory = Callable[[], SpeechBackend]
+
 
 class SpeechStage(Stage):
-    """Speaks every sentence with ``tts`` (``models.tts``), then lays the sentences end to end: ``temp/timeline.json``."""
+    """Speaks every sentence, then lays the sentences end to end: ``temp/timeline.json``.
 
-    def __init__(self, tts: SpeechBackend, enabled: bool = True) -> None:
+    ``tts`` (``models.tts``) speaks for every character whose voice names no
+    other engine; ``engines`` (``models.engines``, built only when a character
+    names one with ``voice.engine``) speak for the others.  Before any
+    synthesis every character's voice is checked (files, speakers); each voice
+    file is released after the last sentence that uses it.
+    """
+
+    def __init__(
+        self, tts: SpeechBackend, engines: Mapping[str, EngineFactory] | None = None, enabled: bool = True
+    ) -> None:
         super().__init__(enabled)
         self.tts = tts
+        self.engines = dict(engines or {})
+        self._built: dict[str, SpeechBackend] = {}
+
+    def engine_for(self, voice: Voice) -> SpeechBackend:
+        """The engine that speaks ``voice``: ``models.tts``, or the engine it names (built once)."""
+        name = voice.engine
+        if name is None or name == self.tts.engine:
+            return self.tts
+        if name not in self._built:
+            where = f"speakers.{voice.character}.voice.engine={name}"
+            factory = self.engines.get(name)
+            if factory is None:
+                known = sorted({self.tts.engine, *self.engines})
+                raise UserError(f"{where}: no such engine (models.engines has: {', '.join(known)})")
+            cls = factory.func if isinstance(factory, partial) else factory
+            extra = getattr(cls, "extra", "") or name
+            try:
+                self._built[name] = factory()
+            except UserError as exc:
+                raise UserError(f"{where}: {exc}") from None
+            except (ImportError, OSError, RuntimeError) as exc:
+                raise UserError(f"{where}: the engine cannot start ({exc}): pip install 'deepstory[{extra}]'") from None
+        return self._built[name]
+
+    def check(self, ctx: RunContext) -> None:
+        for speaker in ctx.files.speakers():
+            voice = ctx.cast.voice(speaker)
+            engine = self.engine_for(voice)
+            engine.identity()
+            for warning in engine.prepare(voice):
+                ctx.progress.warn(warning)
 
     def run(self, ctx: RunContext) -> None:
         sentences = ctx.files.sentences()
-        identity = self.tts.identity()
         rate = ctx.media.sample_rate
-        lengths, keys = [], []
+        voices = {s: ctx.cast.voice(s) for s in dict.fromkeys(x.speaker for x in sentences)}
+        engines = {s: self.engine_for(v) for s, v in voices.items()}
+        keys = {s: (engines[s].identity(), engines[s].voice_identity(v)) for s, v in voices.items()}
+        # A voice file is released after the last sentence that needs it.
+        last = {(id(engines[x.speaker]), voices[x.speaker].model): x.index for x in sentences}
+        lengths, made = [], []
         for i in ctx.progress.steps("Speaking sentences", len(sentences)):
             sentence = sentences[i]
-            voice = ctx.cast.voice(sentence.speaker)
+            voice, engine = voices[sentence.speaker], engines[sentence.speaker]
             out = self.output(
-                ctx.files.speech(sentence.index), identity, sentence.text, voice.pitch, voice.rate, dict(voice.options)
+                ctx.files.speech(sentence.index), *keys[sentence.speaker], sentence.text, voice.settings()
             )
-            self.make(ctx, out, partial(self._speak, sentence.text, voice, rate))
+            self.make(ctx, out, partial(_speak, engine, sentence.text, voice, rate))
             lengths.append(wav_frames(out.dest))
-            keys.append(out.key)
-        segments = build_segments(sentences, lengths, rate, keys)
+            made.append(out.key)
+            if last[(id(engine), voice.model)] == sentence.index:
+                engine.release(voice)
+        segments = build_segments(sentences, lengths, rate, made)
         write_json(ctx.files.timeline, {"sample_rate": rate, "segments": [vars(s) for s in segments]})
-
-    def _speak(self, text: str, voice: Voice, rate: int, tmp: Path) -> None:
-        write_wav(tmp, self.tts.synthesize(text, voice), rate)
 
     def close(self) -> None:
         self.tts.close()
+        for engine in self._built.values():
+            engine.close()  # kept for identity(): closed engines reload on use
 
     def identity(self) -> dict[str, Any]:
-        return {"tts": self.tts.identity()}
+        identity: dict[str, Any] = {"tts": self.tts.identity()}
+        if self._built:
+            identity["engines"] = {name: engine.identity() for name, engine in self._built.items()}
+        return identity
+
+
+def _speak(engine: SpeechBackend, text: str, voice: Voice, rate: int, tmp: Path) -> None:
+    write_wav(tmp, engine.synthesize(text, voice), rate)
