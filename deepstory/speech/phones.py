@@ -1,0 +1,107 @@
+"""Phone timings of a sentence's speech: which sound is made when, by forced alignment.
+
+The text is known, so this is alignment, not recognition: pocketsphinx's
+bundled English model (``set_align_text``, then ``set_alignment`` for phones)
+finds where each word and each of its phones (ARPAbet, as in the CMU
+dictionary) lies in the audio, in 10 ms frames.
+
+* Numbers are written out as words first ("182" -> "one hundred eighty two").
+* A word the dictionary does not know is spelled through its letters' sounds
+  (``zorblax`` -> Z AA R B L AE K S), added to the decoder, never dropped.
+* Alignment that fails (odd audio, nothing to say) returns ``None``; the
+  caller falls back to loudness and says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAME = 0.01  # seconds per pocketsphinx frame
+ALIGN_RATE = 16000
+
+# A letter's usual sound, for words the dictionary lacks (the spelled-out fallback).
+LETTER_SOUNDS = {
+    "a": "AE", "b": "B", "c": "K", "d": "D", "e": "EH", "f": "F", "g": "G", "h": "HH", "i": "IH", "j": "JH",
+    "k": "K", "l": "L", "m": "M", "n": "N", "o": "AA", "p": "P", "q": "K W", "r": "R", "s": "S", "t": "T",
+    "u": "AH", "v": "V", "w": "W", "x": "K S", "y": "Y", "z": "Z",
+}  # fmt: skip
+
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
+        "seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+@dataclass(frozen=True)
+class Phone:
+    """One phone: its ARPAbet name (no stress digit; ``SIL`` for silence) and its time in the sentence's speech."""
+
+    name: str
+    start: float  # seconds from the start of the sentence's speech
+    end: float
+
+
+def number_words(n: int) -> str:
+    """``182`` -> ``one hundred eighty two`` (0 .. 999 999 999; larger numbers digit by digit)."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    for size, word in ((10**6, "million"), (1000, "thousand"), (100, "hundred")):
+        if n >= size:
+            head, rest = divmod(n, size)
+            return f"{number_words(head)} {word}" + ("" if rest == 0 else " " + number_words(rest))
+    return " ".join(_ONES[int(d)] for d in str(n))
+
+
+def words_of(text: str) -> list[str]:
+    """The words a voice says for ``text``, lower case, numbers written out."""
+    out: list[str] = []
+    for token in re.findall(r"[A-Za-z']+|\d+", text):
+        if token.isdigit():
+            value = int(token)
+            out.extend((number_words(value) if value < 10**9 else " ".join(_ONES[int(d)] for d in token)).split())
+        else:
+            word = token.lower().strip("'")
+            if word:
+                out.append(word)
+    return out
+
+
+def spelled(word: str) -> str:
+    """The letter-sound spelling of a word the dictionary lacks."""
+    return " ".join(LETTER_SOUNDS[c] for c in word if c in LETTER_SOUNDS) or "AH"
+
+
+def align(audio: np.ndarray, sample_rate: int, text: str) -> list[Phone] | None:
+    """Phones of ``audio`` (one sentence's speech, float in [-1, 1]) speaking ``text``; ``None`` if alignment fails."""
+    from pocketsphinx import Decoder
+
+    from deepstory.speech.dsp import resample
+
+    words = words_of(text)
+    if not words or audio.size < sample_rate // 20:
+        return None
+    pcm = (np.clip(resample(audio, ALIGN_RATE / sample_rate), -1, 1) * 32767).astype(np.int16).tobytes()
+    decoder = Decoder(samprate=ALIGN_RATE, logfn="/dev/null")
+    for word in set(words):
+        if decoder.lookup_word(word) is None:
+            decoder.add_word(word, spelled(word), True)
+    try:
+        decoder.set_align_text(" ".join(words))
+        for second_pass in (False, True):
+            if second_pass:
+                decoder.set_alignment()
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+        alignment = decoder.get_alignment()
+    except (RuntimeError, ValueError):
+        return None
+    if alignment is None:
+        return None
+    phones = [Phone(re.sub(r"\d", "", p.name), p.start * FRAME, (p.start + p.duration) * FRAME)
+              for word in alignment for p in word]
+    return phones or None
