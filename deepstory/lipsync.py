@@ -17,8 +17,10 @@ import numpy as np
 
 from deepstory.files import read_json, write_json
 from deepstory.media import decode_frames
+from deepstory.motion.visemes import BILABIALS, OPEN_VOWELS
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
+from deepstory.speech.phones import Phones
 from deepstory.timeline import Segment, frame_at, sample_at
 
 MAX_LAG = 5
@@ -82,6 +84,43 @@ def score(opening: np.ndarray, energy: np.ndarray, silent: np.ndarray) -> dict:
     }
 
 
+def phone_classes(phones: Phones, frames: int, sample_rate: int, fps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the frames whose centre lies in a P/B/M phone, and in an open vowel."""
+    centres = (2 * np.arange(frames) + 1) * sample_rate // (2 * fps)
+    bilabial = np.zeros(frames, dtype=bool)
+    vowel = np.zeros(frames, dtype=bool)
+    for name, a, b in phones.phones:
+        if name in BILABIALS:
+            bilabial |= (centres >= a) & (centres < b)
+        elif name in OPEN_VOWELS:
+            vowel |= (centres >= a) & (centres < b)
+    return bilabial, vowel
+
+
+def phone_score(
+    opening: np.ndarray, energy: np.ndarray, silent: np.ndarray, bilabial: np.ndarray, vowel: np.ndarray
+) -> dict:
+    """How well mouths follow the phones: P/B/M shut, open vowels open, and how well opening tells them apart.
+
+    "Shut" is the threshold of :func:`score` (a fifth of the 90th percentile of
+    the opening while speaking).  ``auc``: the chance that an open-vowel frame
+    is more open than a P/B/M frame (1.0 = always; ties count half).
+    """
+    if not bilabial.any() or not vowel.any():
+        return {}
+    speaking = opening[~silent & (energy > np.percentile(energy, 50))]
+    shut = 0.2 * float(np.percentile(speaking, 90)) if speaking.size else 0.0
+    closed, wide = opening[bilabial], opening[vowel]
+    greater = (wide[:, None] > closed[None, :]).mean() + 0.5 * (wide[:, None] == closed[None, :]).mean()
+    return {
+        "bilabials_shut": round(float((closed <= shut).mean()), 4),
+        "open_vowels_open": round(float((wide > shut).mean()), 4),
+        "bilabial_vowel_auc": round(float(greater), 4),
+        "bilabial_frames": int(bilabial.sum()),
+        "open_vowel_frames": int(vowel.sum()),
+    }
+
+
 def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray:
     """Per-frame mouth opening from decoded grayscale frames; ``pose_at[frame]`` keys the speaker's box and still."""
     out = []
@@ -137,7 +176,9 @@ class LipSyncStage(Stage):
             opening = measure(frames, pose_at, boxes, stills)[:total]
             energy = frame_energy(files.reader(segments).read, total, media.sample_rate, media.fps)
             silent = silent_frames(segments, total, media.sample_rate, media.fps)
-            write_json(tmp, score(opening, energy, silent))
+            heard = files.speech_files(segments).phones(0, segments[-1].end if segments else 0, media.sample_rate)
+            bilabial, vowel = phone_classes(heard, total, media.sample_rate, media.fps)
+            write_json(tmp, {**score(opening, energy, silent), **phone_score(opening, energy, silent, bilabial, vowel)})
 
         self.make(ctx, out, produce)
         advance(1)

@@ -17,9 +17,12 @@ import numpy as np
 
 from deepstory.motion.track import TrackFormat
 from deepstory.portrait import Portrait
+from deepstory.speech.phones import Phones
 
 # ``read(start, stop)``: the story's audio between two global sample positions (zeros outside it).
 AudioReader = Callable[[int, int], np.ndarray]
+# ``phones(start, stop)``: the phones heard between two global sample positions (deepstory.speech.phones).
+PhoneReader = Callable[[int, int], Phones]
 
 
 def stable_seed(*parts: object) -> int:
@@ -44,12 +47,20 @@ class MotionBackend(ABC):
 
     @abstractmethod
     def track(
-        self, read: AudioReader, first_frame: int, frames: int, speaker: str, portrait: Portrait | None
+        self,
+        read: AudioReader,
+        first_frame: int,
+        frames: int,
+        speaker: str,
+        portrait: Portrait | None,
+        phones: PhoneReader | None = None,
     ) -> np.ndarray:
         """The motion of global frames ``[first_frame, first_frame + frames)`` while ``speaker`` speaks.
 
         ``portrait`` is the speaker's portrait at the size it is shown when
-        :attr:`needs_portrait`, else ``None``.  Returns ``[frames, format.width]``.
+        :attr:`needs_portrait`, else ``None``; ``phones`` reads the phone
+        timings of the speech (backends that do not use them ignore it).
+        Returns ``[frames, format.width]``.
         """
 
     @abstractmethod

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deepstory.motion.base import AudioReader, MotionBackend, stable_seed
+from deepstory.motion.base import AudioReader, MotionBackend, PhoneReader, stable_seed
 from deepstory.motion.track import FACE
 from deepstory.portrait import Portrait
 
@@ -121,14 +121,26 @@ class EnvelopeMotion(MotionBackend):
         wave = sum(w * np.sin(2 * np.pi * t / p + ph) for w, p, ph in zip(weights, periods, phases))
         return amplitude * self.head_motion * wave / weights.sum()
 
+    def _mouth_shape(
+        self, read: AudioReader, lo: int, hi: int, phones: PhoneReader | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mouth opening and width of frames ``lo..hi-1``: from the speech band's level and centroid."""
+        db, centroid = self._spectrum(read, lo, hi)
+        mouth = self._mouth(db)
+        return mouth, self._width(centroid, mouth)
+
     def track(
-        self, read: AudioReader, first_frame: int, frames: int, speaker: str, portrait: Portrait | None = None
+        self,
+        read: AudioReader,
+        first_frame: int,
+        frames: int,
+        speaker: str,
+        portrait: Portrait | None = None,
+        phones: PhoneReader | None = None,
     ) -> np.ndarray:
         """The motion of global frames ``[first_frame, first_frame + frames)`` for ``speaker``."""
         lo, hi = first_frame - self.context, first_frame + frames + self.context
-        db, centroid = self._spectrum(read, lo, hi)
-        mouth = self._mouth(db)
-        width = self._width(centroid, mouth)
+        mouth, width = self._mouth_shape(read, lo, hi, phones)
         rise = np.clip(np.diff(mouth, prepend=mouth[0]), 0, None)
         nod = np.convolve(rise, np.hanning(7) / np.hanning(7).sum(), mode="same")
         inner = slice(self.context, self.context + frames)

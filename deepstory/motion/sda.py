@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from deepstory.memory import free_device
-from deepstory.motion.base import AudioReader, MotionBackend, stable_seed
+from deepstory.motion.base import AudioReader, MotionBackend, PhoneReader, stable_seed
 from deepstory.motion.track import KEYPOINTS
 from deepstory.neural.checkpoint import checkpoint_fingerprint
 from deepstory.neural.keypoints import FOMM_SIZE, fomm_source, image_tensor, pack_keypoints, resize
@@ -258,7 +258,13 @@ class SDAMotion(MotionBackend):
 
     # -- the interface MotionStage calls -----------------------------------------------------
     def track(
-        self, read: AudioReader, first_frame: int, frames: int, speaker: str, portrait: Portrait | None
+        self,
+        read: AudioReader,
+        first_frame: int,
+        frames: int,
+        speaker: str,
+        portrait: Portrait | None,
+        phones: PhoneReader | None = None,
     ) -> np.ndarray:
         """The keypoint motion of global frames ``[first_frame, first_frame + frames)`` of ``speaker``."""
         out = self.format.empty(frames)

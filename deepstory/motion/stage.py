@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ class MotionTask:
     frames: int
     portraits: dict[str, Portrait]  # speaker -> portrait at its tile size, for backends that need one
     cast: tuple[str, ...] = ()  # non-empty: the listeners' idle tracks, stacked [frames, len(cast), C]
+    sample_rate: int = 22050  # of the speech (for phone timings)
 
     def __call__(self, tmp: Path, motion: MotionBackend) -> None:
         fmt = motion.format
@@ -50,6 +52,7 @@ class MotionTask:
                     self.frames,
                     self.speaker,
                     self.portraits.get(self.speaker),
+                    phones=partial(self.speech.phones, sample_rate=self.sample_rate),
                 ),
                 self.frames,
                 f"{type(motion).__name__}.track",
@@ -97,7 +100,12 @@ class MotionStage(Stage):
                 portrait_keys([chunk.speaker]),
             )
             jobs.append(
-                Job(out, MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits([chunk.speaker])))
+                Job(
+                    out,
+                    MotionTask(
+                        speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits([chunk.speaker]), (), rate
+                    ),
+                )
             )
             if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
                 out = self.output(
@@ -110,7 +118,10 @@ class MotionStage(Stage):
                     portrait_keys(cast),
                 )
                 jobs.append(
-                    Job(out, MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits(cast), cast))
+                    Job(
+                        out,
+                        MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits(cast), cast, rate),
+                    )
                 )
         ctx.executor.run(ctx.cache, jobs, motion, ctx.progress.bar("Motion tracks", len(jobs)))
         write_json(files.motion_format, {"format": motion.format.name, "channels": list(motion.format.channels)})

@@ -27,6 +27,7 @@ from deepstory.layout import Layout
 from deepstory.media import read_wav
 from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
 from deepstory.speech.base import Voice
+from deepstory.speech.phones import Phones
 from deepstory.story.parse import Sentence
 from deepstory.timeline import Chunk, Segment, SegmentReader, frame_at
 
@@ -41,8 +42,29 @@ class SpeechFiles:
     def path(self, sentence: int) -> Path:
         return self.folder / f"s{sentence:06d}.wav"
 
+    def phones_path(self, sentence: int) -> Path:
+        return self.folder.parent / "phones" / f"s{sentence:06d}.json"
+
     def reader(self) -> SegmentReader:
         return SegmentReader(self.segments, lambda i: read_wav(self.path(i))[0])
+
+    def phones(self, start: int, stop: int, sample_rate: int) -> Phones:
+        """Phones heard in global samples ``[start, stop)``, and the speech spans that have none (not aligned)."""
+        found: list[tuple[str, int, int]] = []
+        unaligned: list[tuple[int, int]] = []
+        for seg in self.segments:
+            if seg.speech_end <= start or seg.speech_start >= stop or seg.speech == 0:
+                continue
+            path = self.phones_path(seg.sentence)
+            listed = read_json(path).get("phones") if path.is_file() else None
+            if listed is None:
+                unaligned.append((seg.speech_start, seg.speech_end))
+                continue
+            for name, a, b in listed:
+                found.append(
+                    (name, seg.speech_start + round(a * sample_rate), seg.speech_start + round(b * sample_rate))
+                )
+        return Phones(found, unaligned)
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,10 @@ class RunFiles:
 
     def speech(self, sentence: int) -> Path:
         return SpeechFiles((), self.temp / "speech").path(sentence)
+
+    def phones(self, sentence: int) -> Path:
+        """The sentence's phone timings (``{"phones": [[name, start s, end s], ...]}``, or ``null`` if not aligned)."""
+        return SpeechFiles((), self.temp / "speech").phones_path(sentence)
 
     @property
     def timeline(self) -> Path:

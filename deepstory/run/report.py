@@ -159,6 +159,12 @@ def summarize(ctx: RunContext) -> None:
             f"r={sync['pearson']:.2f} (best lag {sync['best_lag_frames']} frames), mouth shut in "
             f"{100 * sync['closed_in_long_silences']:.0f}% of long-silence frames",
         )
+        if "bilabial_vowel_auc" in sync:
+            table.add_row(
+                "phonemes",
+                f"P/B/M shut {100 * sync['bilabials_shut']:.0f}%, open vowels open "
+                f"{100 * sync['open_vowels_open']:.0f}%, AUC {sync['bilabial_vowel_auc']:.2f}",
+            )
     if files.video.is_file():
         table.add_row("output", str(files.video))
     ctx.progress.console.print(table)

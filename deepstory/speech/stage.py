@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from deepstory.errors import UserError
-from deepstory.files import write_json
-from deepstory.media import wav_frames, write_wav
+from deepstory.files import read_json, write_json
+from deepstory.media import read_wav, wav_frames, write_wav
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
 from deepstory.speech.base import SpeechBackend, Voice
+from deepstory.speech.phones import align
 from deepstory.timeline import build_segments
 
 EngineFactory = Callable[[], SpeechBackend]
@@ -28,11 +29,16 @@ class SpeechStage(Stage):
     """
 
     def __init__(
-        self, tts: SpeechBackend, engines: Mapping[str, EngineFactory] | None = None, enabled: bool = True
+        self,
+        tts: SpeechBackend,
+        engines: Mapping[str, EngineFactory] | None = None,
+        phones: bool = True,
+        enabled: bool = True,
     ) -> None:
         super().__init__(enabled)
         self.tts = tts
         self.engines = dict(engines or {})
+        self.phones = bool(phones)
         self._built: dict[str, SpeechBackend] = {}
 
     def engine_for(self, voice: Voice) -> SpeechBackend:
@@ -72,7 +78,7 @@ class SpeechStage(Stage):
         keys = {s: (engines[s].identity(), engines[s].voice_identity(v)) for s, v in voices.items()}
         # A voice file is released after the last sentence that needs it.
         last = {(id(engines[x.speaker]), voices[x.speaker].model): x.index for x in sentences}
-        lengths, made = [], []
+        lengths, made, unaligned = [], [], []
         for i in ctx.progress.steps("Speaking sentences", len(sentences)):
             sentence = sentences[i]
             voice, engine = voices[sentence.speaker], engines[sentence.speaker]
@@ -82,8 +88,18 @@ class SpeechStage(Stage):
             self.make(ctx, out, partial(_speak, engine, sentence.text, voice, rate))
             lengths.append(wav_frames(out.dest))
             made.append(out.key)
+            if self.phones:  # cached with the speech: keyed by it
+                timed = self.output(ctx.files.phones(sentence.index), "phones", out.key)
+                self.make(ctx, timed, partial(_align, out.dest, sentence.text))
+                if read_json(timed.dest).get("phones") is None:
+                    unaligned.append(sentence.index)
             if last[(id(engine), voice.model)] == sentence.index:
                 engine.release(voice)
+        if unaligned:
+            ctx.progress.warn(
+                f"{len(unaligned)} sentence(s) could not be aligned to their text (first: "
+                f"{unaligned[0]}); their mouths follow loudness"
+            )
         segments = build_segments(sentences, lengths, rate, made)
         write_json(ctx.files.timeline, {"sample_rate": rate, "segments": [vars(s) for s in segments]})
 
@@ -101,3 +117,10 @@ class SpeechStage(Stage):
 
 def _speak(engine: SpeechBackend, text: str, voice: Voice, rate: int, tmp: Path) -> None:
     write_wav(tmp, engine.synthesize(text, voice), rate)
+
+
+def _align(speech: Path, text: str, tmp: Path) -> None:
+    """The phones of one sentence's speech file, by forced alignment; ``null`` when it fails."""
+    audio, rate = read_wav(speech)
+    phones = align(audio, rate, text)
+    write_json(tmp, {"text": text, "phones": None if phones is None else [[p.name, p.start, p.end] for p in phones]})

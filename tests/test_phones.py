@@ -1,0 +1,133 @@
+"""Phone timings by forced alignment, and the viseme motion they drive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepstory.motion.envelope import EnvelopeMotion
+from deepstory.motion.track import FACE
+from deepstory.motion.visemes import BILABIALS, VisemeMotion, shape_of
+from deepstory.speech import Voice
+from deepstory.speech.phones import Phones, align, number_words, spelled, words_of
+from deepstory.speech.piper import PiperSpeech
+
+SR, FPS = 22050, 25
+SENTENCE = "The cat sat on the mat and looked at the moon."
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return PiperSpeech(SR).synthesize(SENTENCE, Voice())
+
+
+@pytest.fixture(scope="module")
+def phones(speech):
+    found = align(speech, SR, SENTENCE)
+    assert found is not None
+    return found
+
+
+def test_alignment_finds_the_words_phones_in_order_and_in_time(speech, phones):
+    names = [p.name for p in phones if p.name != "SIL"]
+    assert names[:8] == ["DH", "AH", "K", "AE", "T", "S", "AE", "T"]
+    assert names[-3:] == ["M", "UW", "N"]
+    starts = [p.start for p in phones]
+    assert starts == sorted(starts) and all(p.end > p.start for p in phones if p.name != "SIL")
+    assert phones[-1].end <= len(speech) / SR + 0.6  # padding at most
+    # The M of "moon" sits in the last third of the sentence.
+    moon = [p for p in phones if p.name == "M"][-1]
+    assert moon.start > 0.66 * len(speech) / SR
+
+
+def test_unknown_words_are_spelled_not_dropped():
+    assert spelled("zorblax") == "Z AA R B L AE K S"
+    audio = PiperSpeech(SR).synthesize("Zorblax waved at the moon.", Voice())
+    found = align(audio, SR, "Zorblax waved at the moon.")
+    assert found is not None and [p.name for p in found if p.name != "SIL"][0] == "Z"
+
+
+def test_numbers_are_said_as_words():
+    assert number_words(182) == "one hundred eighty two" and number_words(2026) == "two thousand twenty six"
+    assert words_of("Those 182 days, Eileen's!") == ["those", "one", "hundred", "eighty", "two", "days", "eileen's"]
+
+
+def test_nothing_to_align_is_none():
+    assert align(np.zeros(0, np.float32), SR, "Hello.") is None
+    assert align(np.zeros(SR, np.float32), SR, "...") is None
+
+
+def _reader(audio: np.ndarray, offset: int):
+    def read(a: int, b: int) -> np.ndarray:
+        out = np.zeros(b - a, np.float32)
+        lo, hi = max(a, offset), min(b, offset + len(audio))
+        if lo < hi:
+            out[lo - a : hi - a] = audio[lo - offset : hi - offset]
+        return out
+
+    return read
+
+
+def test_visemes_shut_the_lips_on_p_b_m_and_open_them_on_open_vowels(speech, phones):
+    offset = SR  # one second of silence first
+    heard = [(p.name, offset + round(p.start * SR), offset + round(p.end * SR)) for p in phones]
+    motion = VisemeMotion(SR, FPS)
+    frames = (offset + len(speech)) * FPS // SR + FPS
+    track = motion.track(_reader(speech, offset), 0, frames, "A", None, phones=lambda a, b: Phones(heard, []))
+    assert track.shape == (frames, FACE.width)
+    opening = track[:, FACE.index("open")]
+    centres = (2 * np.arange(frames) + 1) * SR // (2 * FPS)
+    for name, a, b in heard:
+        inside = (centres >= a) & (centres < b)
+        if name in BILABIALS:
+            assert (opening[inside] == 0).all(), name
+        if name == "AE" and inside.sum() >= 2:
+            assert opening[inside].max() > 0.4
+    assert opening[: FPS // 2].max() == 0  # silence: rest
+    rounded = [(a + b) // 2 for name, a, b in heard if shape_of(name) == "F"]  # the UW of "moon"
+    assert track[rounded[-1] * FPS // SR, FACE.index("width")] < 0
+
+
+def test_viseme_tracks_do_not_depend_on_chunking(speech, phones):
+    heard = [(p.name, round(p.start * SR), round(p.end * SR)) for p in phones]
+    motion = VisemeMotion(SR, FPS)
+    read = _reader(speech, 0)
+    reader = lambda a, b: Phones(heard, [])  # noqa: E731
+    frames = len(speech) * FPS // SR
+    whole = motion.track(read, 0, frames, "A", None, phones=reader)
+    cuts = [0, 7, 19, 40, frames]
+    pieces = [motion.track(read, a, b - a, "A", None, phones=reader) for a, b in zip(cuts, cuts[1:])]
+    np.testing.assert_array_equal(whole, np.concatenate(pieces))
+
+
+def test_unaligned_speech_falls_back_to_loudness(speech):
+    motion, envelope = VisemeMotion(SR, FPS), EnvelopeMotion(SR, FPS)
+    frames = len(speech) * FPS // SR
+    read = _reader(speech, 0)
+    fallback = motion.track(read, 0, frames, "A", None, phones=lambda a, b: Phones([], [(0, len(speech))]))
+    np.testing.assert_array_equal(fallback[:, FACE.index("open")], envelope.track(read, 0, frames, "A")[:, 0])
+
+
+def test_a_sentence_that_cannot_be_aligned_warns_and_the_render_goes_on(tmp_path):
+    """This demo line in Chelsea's eSpeak voice defeats the aligner (measured); its mouth follows loudness."""
+    import json
+
+    from conftest import render_here
+
+    story = tmp_path / "story.txt"
+    story.write_text(
+        "Chelsea: I counted every one of those 182 days, Eileen.\nThe cat sat on the mat.\n", encoding="utf-8"
+    )
+    run = render_here(
+        tmp_path / "run",
+        f"story.text_path={story}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "video.width=64",
+        "video.height=64",
+        "stages.lipsync.enabled=false",
+    )
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert any("could not be aligned" in w for w in manifest["warnings"]), manifest["warnings"]
+    assert json.loads((run / "temp" / "phones" / "s000000.json").read_text())["phones"] is None
+    assert json.loads((run / "temp" / "phones" / "s000001.json").read_text())["phones"]
+    assert (run / "export" / "animated.mp4").is_file()
