@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from deepstory.cache import Cache
 from deepstory.errors import UserError
 from deepstory.files import read_json, write_json
 from deepstory.media import read_wav, wav_frames, write_wav
@@ -89,7 +90,8 @@ class SpeechStage(Stage):
             lengths.append(wav_frames(out.dest))
             made.append(out.key)
             if self.phones:  # cached with the speech: keyed by it
-                timed = self.output(ctx.files.phones(sentence.index), "phones", out.key)
+                # Counted as the "phones" cache kind: the speech stage's own counts stay one per sentence.
+                timed = Cache.output("phones", ctx.files.phones(sentence.index), out.key)
                 self.make(ctx, timed, partial(_align, out.dest, sentence.text))
                 if read_json(timed.dest).get("phones") is None:
                     unaligned.append(sentence.index)
