@@ -346,9 +346,11 @@ def test_ffmpeg_missing_or_failing(box):
 
 
 def test_ctrl_c_says_how_to_resume_and_the_cache_stays_usable(box):
+    # Piper speakers only: a SIGINT that lands while eSpeak NG synthesizes is lost inside the library
+    # (measured; README "When something is wrong"), which would make this test depend on timing.
     story = box.story(
         "Eileen: One sentence here. Then another one. And a third.\nThe cat slept.\n"
-        "Chelsea: I am the cat. I sleep a lot. It is my job.\n"
+        "Eileen: I am home. I sleep a lot. It is my job.\n"
     )
     args = [
         sys.executable,
