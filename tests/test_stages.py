@@ -131,7 +131,9 @@ def test_animate_stage_refuses_tracks_its_animator_cannot_read(tmp_path, story_f
 
 def test_a_stage_added_through_config_alone_runs_last(tmp_path, story_file):
     """One class (tests/stage_plugins.py) and one config entry; here every built-in stage but the story is off."""
-    off = [f"stages.{s}.enabled=false" for s in ("speech", "chunk", "motion", "animate", "compose", "lipsync")]
+    off = [
+        f"stages.{s}.enabled=false" for s in ("speech", "chunk", "motion", "animate", "compose", "contact", "lipsync")
+    ]
     run_dir = render_here(
         tmp_path / "run",
         f"story.text_path={story_file}",
@@ -144,3 +146,25 @@ def test_a_stage_added_through_config_alone_runs_last(tmp_path, story_file):
     assert made["stages_before"] == ["story"]  # it ran after the story, in config order
     manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
     assert list(manifest["stages"])[:2] == ["story", "words"]
+
+
+def test_contact_sheet_shows_every_speaker_in_every_mouth_shape(tmp_path, story_file):
+    from deepstory.animate.warp import WarpAnimator
+    from deepstory.contact import LABEL, ORDER, ContactStage, contact_sheet
+
+    ctx = _context(tmp_path)
+    _story(ctx, story_file)
+    _run(ctx, ContactStage(WarpAnimator(), size=96), "contact")
+    sheet = contact_sheet(ctx.files.export / "contact.png").astype(int)
+    assert sheet.shape == ((96 + LABEL) * 2, 96 * len(ORDER), 3)  # Eileen and the narrator, 9 shapes each
+    for row, speaker in enumerate(ctx.files.speakers()):
+        face = ctx.cast.portrait(speaker, (96, 96)).face
+        (mx, my), mw = face.mouth, face.mouth_width
+        top = row * (96 + LABEL)
+        mouths = {
+            shape: sheet[top + int(my - 0.3 * mw) : top + int(my + 0.8 * mw),
+                         c * 96 + int(mx - 0.6 * mw) : c * 96 + int(mx + 0.6 * mw)]
+            for c, shape in enumerate(ORDER)
+        }  # fmt: skip
+        wide_open = np.abs(mouths["D"] - mouths["X"]).mean()
+        assert wide_open > 3 * np.abs(mouths["A"] - mouths["X"]).mean() + 1, speaker  # D opens, A stays shut
