@@ -82,7 +82,7 @@ def test_stage_layout_shows_everyone_and_only_the_speaker_talks(tmp_path, tiny_s
     tiles = {"Eileen": (8, 8), "Narrator": (164, 8)}
     boxes = {}
     for name, (x, y) in tiles.items():
-        face = speaker_portrait(cfg.speakers[name], name, 148, 144)[1].face
+        face = speaker_portrait(cfg.speakers[name], name, 148, 144, face_margin=0.15)[1].face  # as layout=stage fits it
         ys, xs = lipsync.mouth_box((face.mouth[0] + x, face.mouth[1] + y), face.mouth_width, width, height)
         boxes[name] = (ys, xs)
     eileen_talks = [i for i in range(len(frames)) if speaker_at.get(i) == "Eileen"]
@@ -128,3 +128,27 @@ def test_several_images_per_speaker_take_turns_by_line(tmp_path, tiny_story):
             np.abs(frame[edge] - stills[expected][edge]).mean()
             < np.abs(frame[edge] - stills[1 - expected][edge]).mean() / 3
         )
+
+
+@pytest.mark.parametrize("margin, whole", [(0.15, True), (None, False)])
+def test_stage_keeps_every_face_whole_in_its_tile(tmp_path, margin, whole):
+    """The demo cast on stage at 512x512: 160-pixel tiles; covering them cut the cat's face (one eye off the tile)."""
+    import io
+
+    from rich.console import Console
+
+    from deepstory.run.render import build_context
+
+    cfg = compose_cfg("layout=stage", f"layout.face_margin={'null' if margin is None else margin}",
+                      f"cache_dir={tmp_path}")
+    ctx = build_context(cfg, tmp_path / "run", Console(file=io.StringIO()))
+    cast = ["Narrator", "Eileen", "Chelsea"]
+    inside = []
+    for name, tile in ctx.layout.tiles(cast, "Eileen", 512, 512).items():
+        portrait = ctx.cast.portrait(name, (tile.width, tile.height))
+        assert portrait.image.shape == (tile.height, tile.width, 3)
+        x0, y0, x1, y1 = portrait.face.box
+        inside.append(x0 >= 0 and y0 >= 0 and x1 <= tile.width and y1 <= tile.height)
+        eyes = all(0 <= x < tile.width and 0 <= y < tile.height for x, y in portrait.face.eyes)
+        inside[-1] = inside[-1] and eyes
+    assert all(inside) if whole else not all(inside)

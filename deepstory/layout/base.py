@@ -26,6 +26,10 @@ class Tile:
 
 
 class Layout(ABC):
+    #: When set, every portrait is scaled so that its face box plus this fraction of its size on each side
+    #: fits in its tile (small tiles would otherwise cut faces); ``None``: cover the tile, crop around the face.
+    face_margin: float | None = None
+
     @abstractmethod
     def on_stage(self, speakers: Sequence[str]) -> list[str]:
         """Who is on screen all the time, given the story's speakers in order of appearance.

@@ -23,7 +23,8 @@ class StageLayout(Layout):
 
     ``characters`` fixes who is on stage and in which order (default: everyone
     who speaks).  ``highlight`` outlines the speaker's tile in that RGB colour
-    (``null`` for none).
+    (``null`` for none).  ``face_margin``: every face is kept whole in its tile,
+    with this fraction of its size around it (``null``: cover the tile and crop).
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class StageLayout(Layout):
         background: Sequence[int] = (24, 24, 32),
         highlight: Sequence[int] | None = (240, 190, 60),
         highlight_width: int = 4,
+        face_margin: float | None = 0.15,
     ) -> None:
         self.characters = list(characters) if characters else None
         self.columns = columns
@@ -41,6 +43,7 @@ class StageLayout(Layout):
         self.background = tuple(int(v) for v in background)
         self.highlight = tuple(int(v) for v in highlight) if highlight is not None else None
         self.highlight_width = int(highlight_width)
+        self.face_margin = None if face_margin is None else float(face_margin)
 
     def on_stage(self, speakers: Sequence[str]) -> list[str]:
         if self.characters is None:
@@ -99,4 +102,5 @@ class StageLayout(Layout):
             "background": self.background,
             "highlight": self.highlight,
             "highlight_width": self.highlight_width,
+            "face_margin": self.face_margin,
         }

@@ -122,12 +122,21 @@ def _to_rgb(im: Image.Image, background: Sequence[int]) -> Image.Image:
 
 
 def fit_portrait(
-    path: Path | str | Image.Image, face: Face, width: int, height: int, crop: Sequence[float] | None = None
+    path: Path | str | Image.Image,
+    face: Face,
+    width: int,
+    height: int,
+    crop: Sequence[float] | None = None,
+    face_margin: float | None = None,
 ) -> Portrait:
     """Scale the image to cover ``width x height`` and crop around the face.
 
     ``crop`` ([x0, y0, x1, y1] in source pixels) first cuts the part of the
     image to show, e.g. to frame a face that is small in a large photo.
+    ``face_margin``: when set, the face box plus this fraction of its size on
+    every side must fit whole; where covering would cut it, the image is
+    scaled down until it fits, and the rest of the tile is covered by a
+    blurred, covering copy of the same image.
     """
     im = path if isinstance(path, Image.Image) else load_image(path)[0]
     if crop is not None:
@@ -138,6 +147,12 @@ def fit_portrait(
         face = face.transformed(1.0, x0, y0)
     iw, ih = im.size
     scale = max(width / iw, height / ih)
+    if face_margin is not None:
+        fw = (face.box[2] - face.box[0]) * (1 + 2 * face_margin)
+        fh = (face.box[3] - face.box[1]) * (1 + 2 * face_margin)
+        fits = min(width / max(fw, 1e-6), height / max(fh, 1e-6))
+        if fits < scale:
+            return _framed(im, face, width, height, fits)
     sw, sh = max(width, round(iw * scale)), max(height, round(ih * scale))
     cx = (face.box[0] + face.box[2]) / 2 * scale
     cy = (face.box[1] + face.box[3]) / 2 * scale
@@ -146,3 +161,22 @@ def fit_portrait(
     resized = im.resize((sw, sh), Image.Resampling.LANCZOS) if (sw, sh) != (iw, ih) else im
     pixels = np.asarray(resized.crop((ox, oy, ox + width, oy + height)), dtype=np.uint8)
     return Portrait(image=np.ascontiguousarray(pixels), face=face.transformed(scale, ox, oy))
+
+
+def _framed(im: Image.Image, face: Face, width: int, height: int, scale: float) -> Portrait:
+    """The image at ``scale`` (smaller than covering), its face centred where it can be, over a blurred cover."""
+    from PIL import ImageFilter
+
+    iw, ih = im.size
+    cover = max(width / iw, height / ih)
+    back = im.resize((max(width, round(iw * cover)), max(height, round(ih * cover))), Image.Resampling.BILINEAR)
+    back = back.crop((0, 0, width, height)).filter(ImageFilter.GaussianBlur(radius=max(2, width // 24)))
+    sw, sh = max(1, round(iw * scale)), max(1, round(ih * scale))
+    small = im.resize((sw, sh), Image.Resampling.LANCZOS)
+    cx, cy = (face.box[0] + face.box[2]) / 2 * scale, (face.box[1] + face.box[3]) / 2 * scale
+    # Centre the face; keep the picture over the tile where it is large enough to cover that side.
+    ox = round(width / 2 - cx) if sw < width else int(np.clip(round(width / 2 - cx), width - sw, 0))
+    oy = round(height / 2 - cy) if sh < height else int(np.clip(round(height / 2 - cy), height - sh, 0))
+    back.paste(small, (ox, oy))
+    pixels = np.asarray(back, dtype=np.uint8)
+    return Portrait(image=np.ascontiguousarray(pixels), face=face.transformed(scale, -ox, -oy))

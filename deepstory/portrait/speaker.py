@@ -43,6 +43,7 @@ def speaker_portrait(
     index: int = 0,
     background: Sequence[int] = (255, 255, 255),
     face: Face | None = None,
+    face_margin: float | None = None,
 ) -> tuple[Face, Portrait]:
     """A speakers-config entry -> (face in loaded-image pixels, portrait fitted to ``width x height``).
 
@@ -50,6 +51,7 @@ def speaker_portrait(
     lists with one entry per image.  Configured pixels refer to the file as it
     is; a huge image reduced on load has them scaled to match.  A ``face``
     found earlier for this image (the first value returned) skips detection.
+    ``face_margin``: keep the face box plus this margin whole (see :func:`fit_portrait`).
     """
     images = speaker_images(spec)
     suffix = f"[{index}]" if len(images) > 1 else ""
@@ -66,7 +68,7 @@ def speaker_portrait(
     if crop is not None and scale != 1.0:
         crop = _scaled(crop, scale)
     try:
-        return face, fit_portrait(image, face, width, height, crop)
+        return face, fit_portrait(image, face, width, height, crop, face_margin)
     except ValueError as exc:
         raise ImageError(f"{where}.crop{suffix}: {exc}") from None
 

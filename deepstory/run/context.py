@@ -204,9 +204,12 @@ class Cast:
     Faces are found once per image; portraits are fitted once per size.
     """
 
-    def __init__(self, speakers: DictConfig, background: tuple[int, int, int]) -> None:
+    def __init__(
+        self, speakers: DictConfig, background: tuple[int, int, int], face_margin: float | None = None
+    ) -> None:
         self.config = speakers
         self.background = background
+        self.face_margin = face_margin  # the layout's: keep faces whole in small tiles
         self._portraits: dict[tuple, Portrait] = {}
         self._keys: dict[tuple, str] = {}
         self._faces: dict[tuple, Face] = {}
@@ -238,6 +241,7 @@ class Cast:
                 index=image,
                 background=self.background,
                 face=self._faces.get((speaker, image)),
+                face_margin=self.face_margin,
             )
             self._faces[(speaker, image)] = face
             self._portraits[which] = portrait
@@ -249,7 +253,12 @@ class Cast:
         if which not in self._keys:
             crop = OmegaConf.to_container(self.config[speaker], resolve=True).get("crop")  # type: ignore[union-attr]
             self._keys[which] = digest(
-                file_digest(self.images(speaker)[image]), vars(self.face(speaker, image)), crop, image, list(size)
+                file_digest(self.images(speaker)[image]),
+                vars(self.face(speaker, image)),
+                crop,
+                image,
+                list(size),
+                *([] if self.face_margin is None else [self.face_margin]),  # single layout: keys as before
             )
         return self._keys[which]
 

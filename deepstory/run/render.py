@@ -32,13 +32,14 @@ def config_hash(cfg: DictConfig) -> str:
 def build_context(cfg: DictConfig, run_dir: Path, console: Console) -> RunContext:
     """Everything fixed for the run, from the config: files, media constants, cast, layout, executor, cache."""
     media = Media.from_config(cfg)
+    layout = instantiate(cfg.layout, "layout")
     return RunContext(
         cfg=cfg,
         config_hash=config_hash(cfg),
         files=RunFiles(Path(run_dir)),
         media=media,
-        cast=Cast(cfg.speakers, media.background),
-        layout=instantiate(cfg.layout, "layout"),
+        cast=Cast(cfg.speakers, media.background, layout.face_margin),
+        layout=layout,
         executor=instantiate(cfg.executor, "executor"),
         cache=Cache(Path(str(cfg.cache_dir)).expanduser()),
         progress=Progress(console),
