@@ -60,6 +60,14 @@ def silent_frames(segments: Sequence[Segment], frames: int, sample_rate: int, fp
     return mask
 
 
+def shut_threshold(opening: np.ndarray, energy: np.ndarray, silent: np.ndarray) -> float:
+    """The opening at or below which the mouth counts as shut: a fifth of its 90th percentile while speaking."""
+    if not len(opening):
+        return 0.0
+    speaking = opening[~silent & (energy > np.percentile(energy, 50))]
+    return 0.2 * float(np.percentile(speaking, 90)) if speaking.size else 0.0
+
+
 def score(opening: np.ndarray, energy: np.ndarray, silent: np.ndarray) -> dict:
     def pearson(a, b):
         if len(a) < 3 or a.std() == 0 or b.std() == 0:
@@ -72,8 +80,7 @@ def score(opening: np.ndarray, energy: np.ndarray, silent: np.ndarray) -> dict:
         for lag in range(-MAX_LAG, MAX_LAG + 1)
     }
     best = max(lags, key=lambda lag: lags[lag])
-    speaking = opening[~silent & (energy > np.percentile(energy, 50))] if n else opening
-    closed_threshold = 0.2 * float(np.percentile(speaking, 90)) if speaking.size else 0.0
+    closed_threshold = shut_threshold(opening, energy, silent)
     closed = float((opening[silent] <= closed_threshold).mean()) if silent.any() else 1.0
     return {
         "pearson": round(lags[0], 4),
@@ -102,14 +109,13 @@ def phone_score(
 ) -> dict:
     """How well mouths follow the phones: P/B/M shut, open vowels open, and how well opening tells them apart.
 
-    "Shut" is the threshold of :func:`score` (a fifth of the 90th percentile of
+    "Shut" is :func:`shut_threshold`, as in :func:`score` (a fifth of the 90th percentile of
     the opening while speaking).  ``auc``: the chance that an open-vowel frame
     is more open than a P/B/M frame (1.0 = always; ties count half).
     """
     if not bilabial.any() or not vowel.any():
         return {}
-    speaking = opening[~silent & (energy > np.percentile(energy, 50))]
-    shut = 0.2 * float(np.percentile(speaking, 90)) if speaking.size else 0.0
+    shut = shut_threshold(opening, energy, silent)
     closed, wide = opening[bilabial], opening[vowel]
     greater = (wide[:, None] > closed[None, :]).mean() + 0.5 * (wide[:, None] == closed[None, :]).mean()
     return {
