@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -271,6 +275,43 @@ class Progress:
     bars: Bars | None = None
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interrupted: threading.Event = field(default_factory=threading.Event)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Ctrl-C (SIGINT) stops the render even when Python swallows its ``KeyboardInterrupt``.
+
+        Python runs a signal handler at the next bytecode, which may be inside a
+        weakref callback or a finalizer, whose exceptions are printed and
+        ignored (seen: ``importlib``'s module-lock callback during a lazy
+        import). The handler therefore also latches the signal, and
+        :meth:`check` (called by every progress step and between stages)
+        raises it again.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def latch(signum: int, frame: Any) -> None:
+            self.interrupted.set()
+            raise KeyboardInterrupt
+
+        def unraisable(info: Any) -> None:  # the lost raise is latched: no traceback for it
+            if not issubclass(info.exc_type, KeyboardInterrupt):
+                hook(info)
+
+        previous, hook = signal.signal(signal.SIGINT, latch), sys.unraisablehook
+        sys.unraisablehook = unraisable
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            sys.unraisablehook = hook
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` if Ctrl-C came, even if its first raise was lost."""
+        if self.interrupted.is_set():
+            raise KeyboardInterrupt
 
     def warn(self, message: str) -> None:
         """A problem that does not stop the render: shown, and kept for the manifest."""
@@ -283,6 +324,7 @@ class Progress:
         task = bars.add_task(description, total=total) if bars is not None else None
 
         def advance(n: int = 1) -> None:
+            self.check()
             if bars is not None and task is not None:
                 bars.advance(task, n)
 

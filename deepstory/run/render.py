@@ -86,7 +86,7 @@ def run_stages(ctx: RunContext, stages: list[Stage]) -> None:
     quick = 0
     while quick < len(stages) and stages[quick].quick:
         quick += 1
-    with ctx.progress.live():
+    with ctx.progress.live(), ctx.progress.interruptible():
         for i, stage in enumerate(stages):
             if i == quick:
                 for later in stages[quick:]:
@@ -97,5 +97,6 @@ def run_stages(ctx: RunContext, stages: list[Stage]) -> None:
             finally:
                 stage.close()
             release_memory()
+            ctx.progress.check()
             ctx.progress.note(stage.name, seconds=time.perf_counter() - t0)
     ctx.progress.bars = None
