@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from deepstory.animate.base import Animator
 from deepstory.files import atomic_path
-from deepstory.motion.track import FACE
+from deepstory.motion.track import FACE, MOUTH
 from deepstory.motion.visemes import SHAPES
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
@@ -30,9 +30,7 @@ def shape_rows() -> np.ndarray:
     """One FACE track row per shape of :data:`ORDER`: mouth held, eyes open, head still."""
     rows = FACE.empty(len(ORDER))
     for i, shape in enumerate(ORDER):
-        opening, width = SHAPES[shape]
-        rows[i, FACE.index("open")] = opening
-        rows[i, FACE.index("width")] = width
+        rows[i, [FACE.index(c) for c in MOUTH]] = SHAPES[shape]
     return rows
 
 

@@ -1,20 +1,27 @@
-"""The warp animator on a real portrait: mouth and eyes move, nothing outside the face does."""
+"""The warp animator on real portraits: mouths and lids made of the portrait's own pixels, sprites for drawings."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from omegaconf import OmegaConf
+from scipy import ndimage
 
 from deepstory.animate.warp import WarpAnimator
-from deepstory.motion.track import FACE
+from deepstory.contact import ORDER, shape_rows
+from deepstory.motion.track import FACE, MOUTH
+from deepstory.motion.visemes import SHAPES
 from deepstory.portrait import speaker_portrait
 
 from conftest import compose_cfg
 
 
-def _portrait(size=192):
-    spec = compose_cfg().speakers.Narrator
-    return speaker_portrait(spec, "Narrator", size, size)[1]
+def _portrait(size=192, speaker="Narrator", sprites=False):
+    spec = OmegaConf.to_container(compose_cfg().speakers[speaker], resolve=True)
+    if not sprites:
+        spec.pop("mouths", None)  # the warp's own mouth, on a drawing
+    return speaker_portrait(spec, speaker, size, size)[1]
 
 
 def _motion(n, **values):
@@ -65,3 +72,108 @@ def test_frames_do_not_depend_on_batch_size():
     b = _render(WarpAnimator(batch_size=7), p, motion)
     assert np.array_equal(a, b)
     assert torch.get_num_threads() >= 1
+
+
+def _flat(frame: np.ndarray) -> np.ndarray:
+    """Pixels whose 3x3 neighbourhood holds a single colour (every channel within 1 level)."""
+    rgb = frame.astype(np.int16)
+    spread = ndimage.maximum_filter(rgb, size=(3, 3, 1)) - ndimage.minimum_filter(rgb, size=(3, 3, 1))
+    return spread.max(axis=2) <= 1
+
+
+def _shapes_and_blinks() -> np.ndarray:
+    """Every mouth shape, then blinks at three depths with the mouth at rest."""
+    rows = shape_rows()
+    blinks = np.zeros((3, FACE.width), dtype=np.float32)
+    blinks[:, FACE.index("blink")] = (0.5, 0.8, 1.0)
+    return np.concatenate([rows, blinks])
+
+
+@pytest.mark.parametrize("speaker", ["Eileen", "Chelsea"])
+def test_no_single_colour_region_appears_on_a_photo(speaker):
+    # The issue: painted mouths and lids made flat regions of 150-2,900 px at 512x512.
+    p = _portrait(512, speaker)
+    frames = _render(WarpAnimator(), p, _shapes_and_blinks())
+    already = _flat(p.image)
+    limit = 0.0005 * p.image.shape[0] * p.image.shape[1]  # 0.05% of the frame: 131 px
+    for i, frame in enumerate(frames):
+        labels, n = ndimage.label(_flat(frame) & ~already)
+        largest = np.bincount(labels.ravel())[1:].max() if n else 0
+        assert largest <= limit, (speaker, i, largest)
+
+
+def test_mouth_shapes_move_the_photos_own_teeth():
+    # The astronaut smiles with her upper teeth showing: they stay hers and stay in place; the jaw opens below.
+    p = _portrait(512, "Eileen")
+    frames = _render(WarpAnimator(), p, shape_rows())
+    shape = dict(zip(ORDER, frames))
+    (mx, my), mw = p.face.mouth, p.face.mouth_width
+    xs = slice(int(mx - 0.08 * mw), int(mx + 0.08 * mw))
+
+    def teeth_rows(frame, lo, hi):  # rows of the mouth's middle where teeth (bright, unsaturated) show
+        patch = frame[int(my + lo * mw) : int(my + hi * mw), xs].astype(int)
+        teeth = (patch.min(axis=2) > 190) & (patch.max(axis=2) - patch.min(axis=2) < 35)
+        rows = np.flatnonzero(teeth.mean(axis=1) > 0.5) + int(my + lo * mw)
+        runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)  # the teeth: the longest run, not a highlight
+        return max(runs, key=len)
+
+    rest = teeth_rows(shape["X"], -0.1, 0.25)
+    assert len(rest) >= 5, "the portrait shows teeth at rest"
+    gap = SHAPES["D"][0] * WarpAnimator().jaw_drop * mw
+    upper = teeth_rows(shape["D"], -0.35, 0.25)
+    assert len(upper) >= 0.6 * len(rest) and upper.min() >= rest.min() - 0.25 * gap  # upper teeth stay
+    below = shape["D"][int(rest.max()) : int(rest.max() + gap), xs].astype(int).sum(axis=2) < 240
+    assert below.mean(axis=1).max() > 0.9  # the open mouth under them is dark
+    assert len(teeth_rows(shape["A"], -0.1, 0.25)) <= len(rest) / 3  # pressed lips hide the teeth
+
+
+def test_lids_are_the_skin_above_the_eye():
+    p = _portrait(512, "Chelsea")
+    frames = _render(WarpAnimator(), p, _shapes_and_blinks())
+    shut = frames[-1]
+    (ex, ey), ew = p.face.eyes[0], p.face.eye_width
+    eye = (slice(int(ey - 0.1 * ew), int(ey + 0.1 * ew)), slice(int(ex - 0.2 * ew), int(ex + 0.2 * ew)))
+    skin = (slice(int(ey - 1.1 * ew), int(ey - 0.8 * ew)), slice(int(ex - 0.2 * ew), int(ex + 0.2 * ew)))
+    lid, fur, iris = (x.reshape(-1, 3).astype(float) for x in (shut[eye], p.image[skin], p.image[eye]))
+    # The closed eye has the fur's colour, not the iris's, and the fur's texture (not one colour).
+    assert np.abs(lid.mean(0) - fur.mean(0)).sum() < np.abs(lid.mean(0) - iris.mean(0)).sum()
+    assert lid.std(0).mean() > 0.5 * fur.std(0).mean()
+
+
+def test_a_drawing_speaks_with_its_mouth_sprites():
+    p = _portrait(512, "Narrator", sprites=True)
+    assert p.mouths is not None and set(p.mouths) == set(ORDER)
+    frames = _render(WarpAnimator(), p, shape_rows())
+    (mx, my), mw = p.face.mouth, p.face.mouth_width
+    mouth = (slice(int(my - 0.25 * mw), int(my + 0.4 * mw)), slice(int(mx - 0.5 * mw), int(mx + 0.5 * mw)))
+    darkness = {s: float((f[mouth].astype(int).sum(axis=2) < 250).mean()) for s, f in zip(ORDER, frames)}
+    assert darkness["D"] > darkness["C"] > darkness["B"] and darkness["D"] > 0.25
+    assert darkness["A"] < 0.12 and darkness["X"] < 0.12
+    # Each drawing is its own: no two shapes give the same mouth; outside the sprite nothing changed.
+    flat = frames.reshape(len(frames), -1)
+    assert len({row.tobytes() for row in flat}) == len(ORDER)
+    far = np.ones(p.image.shape[:2], dtype=bool)
+    far[int(my - mw) : int(my + mw), int(mx - 1.1 * mw) : int(mx + 1.1 * mw)] = False
+    assert all(np.array_equal(f[far], p.image[far]) for f in frames)
+
+
+def test_sprites_follow_the_nearest_shape_of_any_track():
+    # A blend between shapes shows the nearer one's drawing (2D animation holds drawings).
+    p = _portrait(256, "Narrator", sprites=True)
+    rows = np.zeros((2, FACE.width), dtype=np.float32)
+    cols = [FACE.index(c) for c in MOUTH]
+    rows[0, cols] = 0.8 * np.array(SHAPES["D"]) + 0.2 * np.array(SHAPES["C"])
+    rows[1, cols] = SHAPES["D"]
+    a, b = _render(WarpAnimator(), p, rows)
+    assert np.array_equal(a, b)
+
+
+def test_a_sprite_set_needs_every_shape_and_only_shapes():
+    from deepstory.errors import ImageError
+    from deepstory.portrait.sprites import load_mouths
+
+    spec = OmegaConf.to_container(compose_cfg().speakers.Narrator.mouths, resolve=True)
+    with pytest.raises(ImageError, match=r"speakers.Narrator.mouths: no sprite for mouth shape\(s\) G"):
+        load_mouths({k: v for k, v in spec.items() if k != "G"}, "speakers.Narrator.mouths")
+    with pytest.raises(ImageError, match=r"speakers.Narrator.mouths.K: not a mouth shape"):
+        load_mouths({**spec, "K": spec["A"]}, "speakers.Narrator.mouths")

@@ -335,6 +335,24 @@ def test_disk_full(box):
         subprocess.run(["umount", str(small)])
 
 
+@pytest.mark.parametrize(
+    "problem, words",
+    [("missing", ["no such file"]), ("text", ["not an image"]), ("opaque", ["no transparency", "mode RGB"])],
+)
+def test_bad_mouth_sprite_is_named_before_any_speech(box, problem, words):
+    sprite = box.inputs / "C.png"
+    if problem == "text":
+        sprite.write_text("not a png")
+    elif problem == "opaque":
+        from PIL import Image
+
+        Image.new("RGB", (160, 120), (200, 100, 100)).save(sprite)
+    story = box.story("Narrator: Once upon a time.\n")
+    proc = box.render(f"speakers.Narrator.mouths.C={sprite}", story=story)
+    _fails(proc, 2, "speakers.Narrator.mouths.C", *words)
+    assert not list(box.run_dir.rglob("*.wav")), "speech was synthesized before the sprite was checked"
+
+
 def test_ffmpeg_missing_or_failing(box):
     story = box.story("Eileen: Hello.\n")
     _fails(box.render(story=story, env={"IMAGEIO_FFMPEG_EXE": str(box.inputs / "no-ffmpeg")}), 1, "ffmpeg", "not found")

@@ -1,13 +1,31 @@
 """Animate a still portrait with a motion track, in torch, in frame batches.
 
-Only the region around the face moves.  Per batch of frames: the jaw drop,
-upper lip and dark mouth interior are made in a small window around the mouth,
-the eyelids in windows around the eyes (all in the still face's coordinates),
-then one ``grid_sample`` moves the head (tilt about the chin, drift, nod),
-easing to nothing at the region's edge; the result becomes uint8 and is
-permuted to ``HWC`` on the device, then pasted over the still portrait.  Pixels outside that region are the portrait's
-own, untouched, in every frame.  Each frame depends only on its own motion row,
-so frames are identical whatever the batch or chunk size.
+Only the region around the face moves, and everything it shows is the
+portrait's own pixels, moved:
+
+* **Mouth.**  The portrait is split at the line between the lips.  Per frame,
+  the content above the line (upper lip, upper teeth) and below it (lower
+  lip, lower teeth, chin) is shifted vertically, most at the mouth's middle
+  and easing out towards the corners and the chin: the jaw drops, the upper
+  lip rises a little, a P/B/M presses the lips together (the band between
+  them, teeth included, is hidden), an F/V tucks the lower lip under the upper
+  lip and teeth, a rounded shape narrows the mouth and thickens the lips.
+  Where neither part reaches, the mouth is open: its interior is the lip line
+  stretched and darkened with depth (darker towards the back and under the
+  upper lip), tinted with the darkest colour of the portrait's own mouth.
+  A portrait's own teeth move with their jaw; none are painted.
+* **Lids.**  The skin above each eye slides down over it along a curved lid
+  edge, with a lash line darkened from the pixels under it.
+* **Head.**  One ``grid_sample`` moves the head (tilt about the chin, drift,
+  nod), easing to nothing at the region's edge.
+
+A portrait with mouth sprites (``speakers.<Name>.mouths``) gets the sprite of
+the nearest mouth shape pasted at its mouth instead of the mouth warp (the 2D
+animation convention for drawn characters).  The result becomes uint8 and is
+permuted to ``HWC`` on the device, then pasted over the still portrait: pixels
+outside the region are the portrait's own, untouched, in every frame.  Each
+frame depends only on its own motion row, so frames are identical whatever
+the batch or chunk size.
 """
 
 from __future__ import annotations
@@ -21,14 +39,15 @@ import torch
 import torch.nn.functional as F
 
 from deepstory.animate.base import Animator
-from deepstory.motion.track import FACE
+from deepstory.motion.track import FACE, MOUTH, SHAPE_NAMES
+from deepstory.motion.visemes import nearest_shape
 from deepstory.portrait import Portrait
 
-_OPEN, _BLINK, _DX, _DY, _ROLL, _NOD, _WIDTH = (
-    FACE.index(c) for c in ("open", "blink", "dx", "dy", "roll", "nod", "width")
-)
+_BLINK, _DX, _DY, _ROLL, _NOD = (FACE.index(c) for c in ("blink", "dx", "dy", "roll", "nod"))
+_MOUTH = [FACE.index(c) for c in MOUTH]
 MAX_SHIFT = 0.05  # head translation, fraction of the face size
 MAX_ROLL = 3.0  # head tilt, degrees
+SPRITE_WIDTH = 2.0  # a mouth sprite's canvas is this many mouth widths wide, centred on the mouth
 
 
 def _ramp(v: torch.Tensor, a, b) -> torch.Tensor:
@@ -37,6 +56,48 @@ def _ramp(v: torch.Tensor, a, b) -> torch.Tensor:
         return torch.ones_like(v)
     t = ((v - a) / (b - a)).clamp(0, 1)
     return t * t * (3 - 2 * t)
+
+
+def _sample(source: torch.Tensor, region: tuple[int, int, int, int], sx: torch.Tensor, sy: torch.Tensor):
+    """``source`` ([B or 1, 3, h, w], the region's pixels) read at frame coordinates ``sx, sy`` ([B, h', w'])."""
+    x0, y0, x1, y1 = region
+    grid = torch.stack([2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
+    if source.shape[0] != grid.shape[0]:
+        source = source.expand(grid.shape[0], -1, -1, -1)
+    return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def _lip_gap(crop: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, face: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per column of the region, the frame rows (top, bottom) of the gap between the lips at rest (``[1, w]``).
+
+    Where a portrait shows teeth (``face.teeth``), the gap is the run of rows
+    at the mouth's middle where most pixels are bright and unsaturated, in one
+    run reaching the mouth's centre line, curving up towards the corners as a
+    smile does.  Otherwise, and when no such run is found, a thin seam at the
+    centre line.
+    """
+    (mx, my), mw = face.mouth, face.mouth_width
+    row_y, col_x = ys[:, 0], xs[0]
+    top, bottom = my - 0.025 * mw, my + 0.025 * mw
+    cols = ((col_x - mx).abs() < 0.2 * mw).nonzero().flatten()
+    rows = ((row_y > my - 0.25 * mw) & (row_y < my + 0.35 * mw)).nonzero().flatten()
+    curve = torch.zeros_like(col_x)
+    if face.teeth and len(cols) >= 2 and len(rows) >= 3:
+        patch = crop[:, rows][:, :, cols]
+        low, high = patch.min(dim=0).values, patch.max(dim=0).values
+        teeth = ((low > 150) & (high - low < 45)).float().mean(dim=1) > 0.5
+        runs, start = [], None
+        for i, t in enumerate(teeth.tolist() + [False]):
+            if t and start is None:
+                start = i
+            elif not t and start is not None:
+                runs.append((float(row_y[rows[start]]), float(row_y[rows[i - 1]]) + 1))
+                start = None
+        near = [r for r in runs if r[0] - 0.1 * mw <= my <= r[1] + 0.1 * mw and r[1] - r[0] >= 3]
+        if near:
+            top, bottom = max(near, key=lambda r: r[1] - r[0])
+            curve = 0.12 * mw * ((col_x - mx) / (0.5 * mw)).clamp(-1, 1) ** 2
+    return (top - curve).unsqueeze(0), (bottom - curve).unsqueeze(0)
 
 
 @dataclass
@@ -49,7 +110,9 @@ class PreparedPortrait:
     xs: torch.Tensor  # float [h, w] frame x of each crop pixel
     ys: torch.Tensor
     head_mask: torch.Tensor  # float [h, w]
-    lid_colors: torch.Tensor  # float [eyes, 3]
+    throat: torch.Tensor  # float [1, 3, 1, 1]: the darkest colour of the portrait's own mouth
+    lips: tuple[torch.Tensor, torch.Tensor]  # [1, w] per column: frame y of the lips' gap at rest (top, bottom)
+    sprites: list[tuple[torch.Tensor, int, int]] | None  # per SHAPE_NAMES: RGBA [4, h, w] 0..1, left, top
     portrait: Portrait
 
 
@@ -69,8 +132,6 @@ class WarpAnimator(Animator):
         batch_size: int = 16,
         jaw_drop: float = 0.42,
         margin: float = 0.25,
-        mouth_color: tuple[int, int, int] = (52, 14, 22),
-        teeth_color: tuple[int, int, int] = (226, 220, 206),
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"animator batch_size must be at least 1, got {batch_size}")
@@ -78,16 +139,13 @@ class WarpAnimator(Animator):
         self.batch_size = int(batch_size)
         self.jaw_drop = float(jaw_drop)
         self.margin = float(margin)
-        self.mouth_color = torch.tensor(mouth_color, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.teeth_color = torch.tensor(teeth_color, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
     def identity(self) -> dict[str, Any]:
         return {
             "backend": type(self).__qualname__,
             "jaw_drop": self.jaw_drop,
             "margin": self.margin,
-            "mouth_color": self.mouth_color.flatten().tolist(),
-            "teeth_color": self.teeth_color.flatten().tolist(),
+            "version": 2,  # own-pixel mouths and lids, mouth channels round/bite/press, sprites
             "device": self.device.type,
         }
 
@@ -111,14 +169,43 @@ class WarpAnimator(Animator):
         mask_x = mask_x * (_ramp(xs, x1 - 1, min(fx1, x1 - 1)) if x1 < W else 1.0)
         mask_y = _ramp(ys, y0, max(fy0, y0)) if y0 > 0 else torch.ones_like(ys)
         mask_y = mask_y * (_ramp(ys, y1 - 1, min(fy1, y1 - 1)) if y1 < H else 1.0)
-        lid_colors = []
-        for ex, ey in face.eyes:
-            r = face.eye_width
-            ring = ((xs - ex) ** 2 + (ys - ey + 0.9 * r) ** 2).sqrt() < 0.35 * r
-            pixels = crop[0].permute(1, 2, 0)[ring]
-            lid_colors.append(pixels.median(dim=0).values if len(pixels) else crop[0].mean(dim=(1, 2)))
-        lids = torch.stack(lid_colors) if lid_colors else torch.zeros(0, 3, device=self.device)
-        return PreparedPortrait(still, crop, (x0, y0, x1, y1), xs, ys, mask_x * mask_y, lids, portrait)
+        (mx, my), mw = face.mouth, face.mouth_width
+        near = ((xs - mx).abs() < 0.4 * mw) & ((ys - my).abs() < 0.12 * mw + 1)
+        pixels = crop[0].permute(1, 2, 0)[near]
+        if len(pixels):  # the darkest tenth of the mouth line: lips' shadow, the gap between them
+            darkest = pixels[pixels.sum(dim=1) <= pixels.sum(dim=1).quantile(0.1)]
+            throat = darkest.mean(dim=0) * 0.6
+        else:
+            throat = torch.tensor([40.0, 14.0, 18.0], device=self.device)
+        lips = _lip_gap(crop[0], ys, xs, face)
+        return PreparedPortrait(
+            still,
+            crop,
+            (x0, y0, x1, y1),
+            xs,
+            ys,
+            mask_x * mask_y,
+            throat.view(1, 3, 1, 1),
+            lips,
+            self._sprites(portrait),
+            portrait,
+        )
+
+    def _sprites(self, portrait: Portrait) -> list[tuple[torch.Tensor, int, int]] | None:
+        """The portrait's mouth sprites as RGBA tensors scaled to its mouth, with where each goes."""
+        if not portrait.mouths:
+            return None
+        (mx, my), mw = portrait.face.mouth, portrait.face.mouth_width
+        out = []
+        for name in SHAPE_NAMES:
+            rgba = portrait.mouths[name]
+            h, w = rgba.shape[:2]
+            tw = max(1, round(SPRITE_WIDTH * mw))
+            th = max(1, round(h * tw / w))
+            t = torch.from_numpy(np.array(rgba)).to(self.device).permute(2, 0, 1).unsqueeze(0).float() / 255
+            t = F.interpolate(t, size=(th, tw), mode="bilinear", align_corners=False, antialias=tw < w)[0]
+            out.append((t, round(mx - tw / 2), round(my - th / 2)))
+        return out
 
     # ------------------------------------------------------------------------------------
     def _window(self, p: PreparedPortrait, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice]:
@@ -128,56 +215,93 @@ class WarpAnimator(Animator):
         ya, yb = max(ry0, math.floor(y0)), min(ry1, math.ceil(y1) + 1)
         return slice(max(0, ya - ry0), max(0, yb - ry0)), slice(max(0, xa - rx0), max(0, xb - rx0))
 
-    def _mouth(self, p: PreparedPortrait, out: torch.Tensor, open_: torch.Tensor, width: torch.Tensor) -> None:
-        """Jaw drop, lip shape, dark interior and upper teeth, in the still face's coordinates, in place."""
+    def _mouth(self, p: PreparedPortrait, out: torch.Tensor, shape: torch.Tensor) -> None:
+        """The mouth shapes of ``shape`` (``[B, 5]`` MOUTH channels) made of the portrait's own pixels, in place."""
         face = p.portrait.face
         (mx, my), mw = face.mouth, face.mouth_width
-        win = self._window(p, mx - 1.5 * mw, my - 0.65 * mw, mx + 1.5 * mw, my + 1.55 * mw)
+        win = self._window(p, mx - 1.5 * mw, my - 0.7 * mw, mx + 1.5 * mw, my + 1.55 * mw)
         xs, ys = p.xs[win].unsqueeze(0), p.ys[win].unsqueeze(0)
         if xs.numel() == 0:
             return
-        stretch = 1 + 0.16 * width  # spread lips (i, e) widen, rounded lips (o, u) narrow
-        gap = open_ * self.jaw_drop * mw * (1 - 0.2 * width.clamp(max=0).abs())
-        across = torch.exp(-(((xs - mx) / (0.62 * mw)) ** 2))
-        below = _ramp(ys, my - 0.02 * mw, my + 0.02 * mw) * (1 - _ramp(ys, my + 0.35 * mw, my + 1.5 * mw))
-        above = (1 - _ramp(ys, my - 0.02 * mw, my + 0.02 * mw)) * (1 - _ramp(ys, my - 0.1 * mw, my - 0.6 * mw))
-        lips = torch.exp(-(((ys - my) / (0.3 * mw)) ** 2)) * torch.exp(-(((xs - mx) / (0.9 * mw)) ** 2))
-        sx = xs + (mx + (xs - mx) / stretch - xs) * lips
-        sy = ys - 0.75 * gap * across * below + 0.25 * gap * across * above
-        x0, y0, x1, y1 = p.region
-        grid = torch.stack([2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
-        patch = F.grid_sample(
-            p.crop.expand(len(gap), -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=True
-        )
-        cy = my + 0.25 * gap
-        half_h = (0.5 * gap).clamp(min=1e-3)
-        inside = ((xs - mx) / (0.42 * mw * stretch)) ** 2 + ((ys - cy) / half_h) ** 2
-        alpha = (((1 - inside) * (half_h.clamp(max=6) * 1.2)).clamp(0, 1) * (gap > 0.5).float()).unsqueeze(1)
-        top = cy - half_h
-        shade = (0.55 + 0.45 * _ramp(ys, top, cy + half_h)).unsqueeze(1)  # shadow under the upper lip
-        interior = self.mouth_color * shade
-        if face.teeth:
-            band = (1 - _ramp(ys, top + 0.18 * mw * self.jaw_drop, top + 0.26 * mw * self.jaw_drop)) * (open_ > 0.2)
-            band = (band * (1 - ((xs - mx) / (0.3 * mw * stretch)) ** 2).clamp(0, 1)).unsqueeze(1)
-            interior = interior * (1 - band) + self.teeth_color * band
-        out[:, :, win[0], win[1]] = patch * (1 - alpha) + interior * alpha
+        B = shape.shape[0]
+        open_, width, round_, bite, press = (shape[:, i].clamp(-1 if i == 1 else 0, 1).view(B, 1, 1) for i in range(5))
+        stretch = (1 + 0.16 * width) * (1 - 0.2 * round_)  # spread (i, e) wider; rounded (o, u) narrower
+        gap = open_ * self.jaw_drop * mw * (1 - 0.2 * round_)
+        dx = xs - mx
+        # The jaw drops most at the middle, nothing at the corners; presses and bites span the whole mouth.
+        across = (1 - (dx / (0.55 * mw * stretch)) ** 2).clamp(min=0) ** 0.8
+        flat = (1 - (dx / (0.6 * mw)) ** 2).clamp(min=0).sqrt()
+        top_lip, line = (v[:, win[1]].unsqueeze(0) for v in p.lips)  # above `line`: upper lip and teeth
+        hide = (line - top_lip) * press * flat  # a press hides the gap between the lips, teeth and all
+        tuck = 0.1 * mw * bite * flat
+        dy = ys - line
+        lips = torch.exp(-((dy / (0.3 * mw)) ** 2)) * torch.exp(-((dx / (0.9 * mw)) ** 2))
+        sx = xs + (mx + dx / stretch - xs) * lips
+        thick = line + dy / (1 + 0.3 * round_ * lips)  # rounded lips come forward: fuller
+        # Shifts (content moves down when positive) of the part above the line and of the part below.
+        up_w = 1 - _ramp(ys, line - 0.15 * mw, line - 0.6 * mw)
+        down_w = 1 - _ramp(ys, line + 0.35 * mw, line + 1.5 * mw)
+        near_down = 1 - _ramp(ys, line + 0.2 * mw, line + 0.6 * mw)
+        up = (-0.2 * gap * across + 0.5 * hide + 0.45 * tuck) * up_w
+        down = 0.8 * gap * across * down_w - (0.5 * hide + tuck) * near_down
+        s_up, s_down = thick - up, thick - down
+        # Each part shows where its source lies on its side (the hidden band is the upper part's); upper in front.
+        w_up = (s_up < line - hide).float()  # hard: a blend of where to read would read the hidden band
+        w_down = (s_down >= line).float() * (1 - w_up)
+        inner = 1 - w_up - w_down  # the open mouth
+        top, bottom = line - 0.2 * gap * across, line + 0.8 * gap * across
+        depth_t = ((ys - top) / (bottom - top).clamp(min=1e-3)).clamp(0, 1)
+        s_inner = line + (depth_t - 0.5) * 0.2 * mw  # the lip line, stretched over the opening
+        sy = w_up * s_up + w_down * s_down + inner * s_inner
+        patch = _sample(p.crop, p.region, sx, sy)
+        # Depth: darkest at the back (the middle), a shadow under the upper lip.
+        depth = across * (1 - (2 * depth_t - 1).abs())
+        shade = (1 - 0.75 * depth) * (0.6 + 0.4 * _ramp(depth_t, 0.0, 0.35))
+        interior = (0.4 * patch + 0.6 * p.throat) * shade.unsqueeze(1)
+        # The lips' contact line and the tuck's shadow: the pixels there darkened, not painted.
+        contact = torch.exp(-(((ys - my) / (0.012 * mw + 0.6)) ** 2)) * (0.35 * press + 0.3 * bite) * flat
+        inner = inner.unsqueeze(1)
+        out[:, :, win[0], win[1]] = (patch * (1 - inner) + interior * inner) * (1 - contact.unsqueeze(1))
+
+    def _sprite(self, p: PreparedPortrait, out: torch.Tensor, shape: torch.Tensor) -> None:
+        """The sprite of each frame's nearest mouth shape, pasted at the mouth, in place."""
+        assert p.sprites is not None
+        rx0, ry0, rx1, ry1 = p.region
+        nearest = nearest_shape(shape.cpu().numpy())
+        for b, k in enumerate(nearest.tolist()):
+            rgba, left, top = p.sprites[k]
+            h, w = rgba.shape[1:]
+            xa, ya, xb, yb = max(left, rx0), max(top, ry0), min(left + w, rx1), min(top + h, ry1)
+            if xa >= xb or ya >= yb:
+                continue
+            piece = rgba[:, ya - top : yb - top, xa - left : xb - left]
+            alpha = piece[3:4]
+            target = out[b, :, ya - ry0 : yb - ry0, xa - rx0 : xb - rx0]
+            out[b, :, ya - ry0 : yb - ry0, xa - rx0 : xb - rx0] = target * (1 - alpha) + 255 * piece[:3] * alpha
 
     def _eyelids(self, p: PreparedPortrait, out: torch.Tensor, blink: torch.Tensor) -> None:
-        """The lid colour slides down over each eye as it blinks, in place."""
+        """The skin above each eye slides down over it as it blinks, with a lash line, in place."""
         face = p.portrait.face
-        a, b = 0.62 * face.eye_width, 0.42 * face.eye_width
-        for (ex, ey), lid in zip(face.eyes, p.lid_colors):
-            win = self._window(p, ex - a - 2, ey - b - 2, ex + a + 2, ey + b + 2)
+        a, b = 0.75 * face.eye_width, 0.55 * face.lid_height  # the lid's half width, the eye's half height
+        for ex, ey in face.eyes:
+            win = self._window(p, ex - a - 2, ey - 2.0 * b - 2, ex + a + 2, ey + b + 2)
             xs, ys = p.xs[win].unsqueeze(0), p.ys[win].unsqueeze(0)
             if xs.numel() == 0:
                 continue
-            inside = ((1 - ((xs - ex) / a) ** 2 - ((ys - ey) / b) ** 2) * 4).clamp(0, 1)
-            edge = ey - b + 2 * b * blink
-            covered = (inside * ((edge - ys) * 0.8).clamp(0, 1) * (blink > 0.02).float()).unsqueeze(1)
-            lash = (inside * (1 - ((ys - edge).abs() / 1.2).clamp(0, 1)) * (blink > 0.2).float()).unsqueeze(1)
-            patch = out[:, :, win[0], win[1]]
-            patch = patch * (1 - covered) + lid.view(1, 3, 1, 1) * covered
-            out[:, :, win[0], win[1]] = patch * (1 - 0.75 * lash)
+            across = (1 - ((xs - ex) / a) ** 2).clamp(0, 1)  # wider than the eye: covers its corners
+            lid_top = ey - b * across  # the eye's upper edge, curved
+            edge = lid_top + 2 * b * blink * across  # the lid's edge as it comes down
+            brow = ey - 2.0 * b  # stays; the skin between it and the eye stretches down over the eye
+            above = ((edge - ys) + 0.5).clamp(0, 1) * (ys >= brow).float()
+            stretched = brow + (ys - brow) * (lid_top - brow) / (edge - brow).clamp(min=1e-3)
+            sy = ys + (stretched - ys) * above
+            source = out[:, :, win[0], win[1]]
+            rx0, ry0 = int(p.xs[win][0, 0]), int(p.ys[win][0, 0])
+            region = (rx0, ry0, rx0 + source.shape[3], ry0 + source.shape[2])
+            moved = _sample(source, region, xs.expand_as(sy), sy)
+            lash = torch.exp(-(((ys - edge) / (0.05 * face.eye_width + 0.5)) ** 2)) * across.clamp(max=0.8) / 0.8
+            lash = lash * (blink > 0.15).float() * 0.6
+            out[:, :, win[0], win[1]] = moved * (1 - lash.unsqueeze(1))
 
     def _render_batch(self, p: PreparedPortrait, motion: torch.Tensor) -> torch.Tensor:
         """Face edits in small windows of the still face, then one head warp of the region."""
@@ -185,7 +309,7 @@ class WarpAnimator(Animator):
         B = motion.shape[0]
         col = lambda c: motion[:, c].view(B, 1, 1)  # noqa: E731
         out = p.crop.expand(B, -1, -1, -1).clone()
-        self._mouth(p, out, col(_OPEN).clamp(0, 1), col(_WIDTH).clamp(-1, 1))
+        (self._mouth if p.sprites is None else self._sprite)(p, out, motion[:, _MOUTH])
         self._eyelids(p, out, col(_BLINK).clamp(0, 1))
         # Head: rotate about the chin, translate, nod; eased out towards the region's edge.
         fx0, fy0, fx1, fy1 = face.box

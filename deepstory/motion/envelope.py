@@ -7,7 +7,9 @@ Makes :data:`~deepstory.motion.track.FACE` tracks:
 * ``blink`` at seeded random times;
 * ``dx``, ``dy``, ``roll``: slow seeded drift plus breathing;
 * ``nod`` following the speech's loudness rises;
-* ``width`` from the spectral centroid of the speech band.
+* ``width`` from the spectral centroid of the speech band (a narrow mouth is
+  a little rounded: ``round``); ``bite`` and ``press`` stay 0 (loudness
+  cannot tell them; :mod:`deepstory.motion.visemes` can).
 
 Every value is a function of the *global* frame index and the story's audio
 around that frame, never of where a chunk starts: rendering with any
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from deepstory.motion.base import AudioReader, MotionBackend, PhoneReader, stable_seed
-from deepstory.motion.track import FACE
+from deepstory.motion.track import FACE, MOUTH
 from deepstory.portrait import Portrait
 
 
@@ -121,13 +123,19 @@ class EnvelopeMotion(MotionBackend):
         wave = sum(w * np.sin(2 * np.pi * t / p + ph) for w, p, ph in zip(weights, periods, phases))
         return amplitude * self.head_motion * wave / weights.sum()
 
-    def _mouth_shape(
-        self, read: AudioReader, lo: int, hi: int, phones: PhoneReader | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Mouth opening and width of frames ``lo..hi-1``: from the speech band's level and centroid."""
+    def _mouth_shape(self, read: AudioReader, lo: int, hi: int, phones: PhoneReader | None) -> np.ndarray:
+        """The :data:`~deepstory.motion.track.MOUTH` channels of frames ``lo..hi-1``, ``[frames, 5]``.
+
+        From the speech band's level (opening) and centroid (width; a narrow
+        mouth is a little rounded too); loudness alone cannot tell a bite or a
+        press, so those stay 0.
+        """
         db, centroid = self._spectrum(read, lo, hi)
         mouth = self._mouth(db)
-        return mouth, self._width(centroid, mouth)
+        width = self._width(centroid, mouth)
+        out = np.zeros((len(mouth), len(MOUTH)))
+        out[:, 0], out[:, 1], out[:, 2] = mouth, width, 0.5 * np.clip(-width, 0, 1)
+        return out
 
     def track(
         self,
@@ -140,25 +148,21 @@ class EnvelopeMotion(MotionBackend):
     ) -> np.ndarray:
         """The motion of global frames ``[first_frame, first_frame + frames)`` for ``speaker``."""
         lo, hi = first_frame - self.context, first_frame + frames + self.context
-        mouth, width = self._mouth_shape(read, lo, hi, phones)
+        shape = self._mouth_shape(read, lo, hi, phones)
+        mouth = shape[:, 0]
         rise = np.clip(np.diff(mouth, prepend=mouth[0]), 0, None)
         nod = np.convolve(rise, np.hanning(7) / np.hanning(7).sum(), mode="same")
         inner = slice(self.context, self.context + frames)
         own = np.arange(first_frame, first_frame + frames)
         breath = 0.004 * self.head_motion * np.sin(2 * np.pi * 0.25 * own / self.fps)
-        out = np.stack(
-            [
-                mouth[inner],
-                self._blinks(own, speaker),
-                self._drift(own, speaker, "dx", 0.012),
-                self._drift(own, speaker, "dy", 0.008) + breath,
-                self._drift(own, speaker, "roll", 1.5),
-                np.clip(nod[inner] * 3.0, 0, 1),
-                width[inner],
-            ],
-            axis=1,
-        )
-        return out.astype(np.float32)
+        out = FACE.empty(frames)
+        out[:, FACE.index("blink")] = self._blinks(own, speaker)
+        out[:, FACE.index("dx")] = self._drift(own, speaker, "dx", 0.012)
+        out[:, FACE.index("dy")] = self._drift(own, speaker, "dy", 0.008) + breath
+        out[:, FACE.index("roll")] = self._drift(own, speaker, "roll", 1.5)
+        out[:, FACE.index("nod")] = np.clip(nod[inner] * 3.0, 0, 1)
+        out[:, [FACE.index(c) for c in MOUTH]] = shape[inner]
+        return out
 
     def idle(self, first_frame: int, frames: int, speaker: str, portrait: Portrait | None = None) -> np.ndarray:
         """A listener's track: blinks, drift and breathing, mouth shut."""

@@ -14,7 +14,10 @@ Two formats exist:
   - ``blink`` eyelid closure, 0 (open) .. 1 (shut);
   - ``dx``, ``dy`` head translation, in units of the face size; ``roll`` head tilt, degrees;
   - ``nod`` small downward nod, 0 .. 1;
-  - ``width`` mouth shape, -1 rounded (o, u) .. +1 spread (i, e).
+  - ``width`` mouth shape, -1 narrow (o, u) .. +1 spread (i, e);
+  - ``round`` lips pushed forward and rounded (o, u, w), 0 .. 1;
+  - ``bite`` lower lip tucked under the upper teeth (f, v), 0 .. 1;
+  - ``press`` lips pressed together (p, b, m), 0 .. 1.
 
 * :data:`KEYPOINTS` — FOMM (vox-256) keypoints already transferred onto the
   portrait: keypoint ``k``'s position at columns ``2k`` (x) and ``2k+1`` (y),
@@ -56,7 +59,10 @@ class TrackFormat:
         return array.astype(DTYPE, copy=False)
 
 
-FACE = TrackFormat("face", ("open", "blink", "dx", "dy", "roll", "nod", "width"))
+FACE = TrackFormat("face", ("open", "blink", "dx", "dy", "roll", "nod", "width", "round", "bite", "press"))
+MOUTH = ("open", "width", "round", "bite", "press")  # the mouth-shape channels of FACE, in order
+# The mouth shapes (Preston Blair, as in Rhubarb Lip Sync): values in deepstory.motion.visemes.SHAPES.
+SHAPE_NAMES = ("A", "B", "C", "D", "E", "F", "G", "H", "X")
 
 NUM_KP = 10  # FOMM vox-256 keypoints
 KP_VALUES = slice(0, 2 * NUM_KP)

@@ -3,25 +3,25 @@
 Every phone of the speech (aligned in the speech stage, ``deepstory.speech.phones``)
 maps to a Preston Blair mouth shape, as Rhubarb Lip Sync and Papagayo do:
 
-====  ==========================================  =======  =====
-shape  phones (ARPAbet)                           opening  width
-====  ==========================================  =======  =====
-A     P B M: lips pressed                          0.00     0.10
-B     most consonants, and EE (IY IH)               0.18     0.60
-C     EH AE EY AH: open                             0.55     0.35
-D     AA AY AW: wide open                           0.95     0.10
-E     AO ER OY: rounded                             0.60    -0.50
-F     UW OW UH W: puckered                          0.30    -1.00
-G     F V: lower lip to the upper teeth             0.10     0.20
-H     L: tongue up                                  0.40     0.10
-X     silence: rest                                 0.00     0.00
-====  ==========================================  =======  =====
+=====  ======================================  =======  =====  =====  ====  =====
+shape  phones (ARPAbet)                        opening  width  round  bite  press
+=====  ======================================  =======  =====  =====  ====  =====
+A      P B M: lips pressed                      0.00     0.10   0      0     1
+B      most consonants, and EE (IY IH)          0.18     0.60   0      0     0
+C      EH AE EY AH: open                        0.55     0.35   0      0     0
+D      AA AY AW: wide open                      0.95     0.10   0      0     0
+E      AO ER OY: rounded                        0.60    -0.50   0.5    0     0
+F      UW OW UH W: puckered                     0.30    -1.00   1      0     0
+G      F V: lower lip to the upper teeth        0.08     0.20   0      1     0
+H      L: tongue up                             0.40     0.10   0      0     0
+X      silence: rest                            0.00     0.00   0      0     0
+=====  ======================================  =======  =====  =====  ====  =====
 
-The shapes become the ``open`` and ``width`` channels of a
-:data:`~deepstory.motion.track.FACE` track.  Coarticulation: each frame takes
-the shape of the sound ``lead`` seconds ahead of its centre (the mouth
-anticipates), and shapes blend over about three frames; a P, B or M still
-closes the lips completely in the frames it covers.  Loudness scales the
+The shapes become the mouth channels (:data:`~deepstory.motion.track.MOUTH`)
+of a :data:`~deepstory.motion.track.FACE` track, as continuous values.
+Coarticulation: each frame takes the shape of the sound ``lead`` seconds ahead
+of its centre (the mouth anticipates), and shapes blend over about three
+frames; a P, B or M still closes the lips completely in the frames it covers.  Loudness scales the
 opening (``0.6 .. 1.0`` of the shape's).  Blinks, head motion, nods and
 breathing are those of :class:`~deepstory.motion.envelope.EnvelopeMotion`.
 Speech whose sentence could not be aligned falls back to the loudness-driven
@@ -37,11 +37,14 @@ import numpy as np
 
 from deepstory.motion.base import AudioReader, PhoneReader
 from deepstory.motion.envelope import EnvelopeMotion
+from deepstory.motion.track import MOUTH, SHAPE_NAMES
 
-SHAPES = {  # shape: (opening, width)
-    "A": (0.0, 0.1), "B": (0.18, 0.6), "C": (0.55, 0.35), "D": (0.95, 0.1), "E": (0.6, -0.5),
-    "F": (0.3, -1.0), "G": (0.1, 0.2), "H": (0.4, 0.1), "X": (0.0, 0.0),
+SHAPES = {  # shape: its MOUTH channels (opening, width, round, bite, press)
+    "A": (0.0, 0.1, 0.0, 0.0, 1.0), "B": (0.18, 0.6, 0.0, 0.0, 0.0), "C": (0.55, 0.35, 0.0, 0.0, 0.0),
+    "D": (0.95, 0.1, 0.0, 0.0, 0.0), "E": (0.6, -0.5, 0.5, 0.0, 0.0), "F": (0.3, -1.0, 1.0, 0.0, 0.0),
+    "G": (0.08, 0.2, 0.0, 1.0, 0.0), "H": (0.4, 0.1, 0.0, 0.0, 0.0), "X": (0.0, 0.0, 0.0, 0.0, 0.0),
 }  # fmt: skip
+assert tuple(SHAPES) == SHAPE_NAMES
 BILABIALS = frozenset({"P", "B", "M"})
 OPEN_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY", "EH"})
 SHAPE_OF = {
@@ -55,6 +58,12 @@ SHAPE_OF = {
     "L": "H",
     **dict.fromkeys(("SIL", "+NSN+", "+SPN+", "<sil>"), "X"),
 }
+
+
+def nearest_shape(mouth: np.ndarray) -> np.ndarray:
+    """Index into :data:`SHAPE_NAMES` of the shape nearest each row of ``[n, 5]`` MOUTH values."""
+    table = np.array([SHAPES[name] for name in SHAPE_NAMES])
+    return np.argmin(((np.asarray(mouth)[:, None, :] - table[None]) ** 2).sum(-1), axis=1)
 
 
 def shape_of(phone: str) -> str:
@@ -71,36 +80,31 @@ class VisemeMotion(EnvelopeMotion):
         super().__init__(sample_rate, fps, seed=seed, **envelope)
         self.lead = float(lead)
 
-    def _mouth_shape(
-        self, read: AudioReader, lo: int, hi: int, phones: PhoneReader | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        loud, centroid_width = super()._mouth_shape(read, lo, hi, None)
+    def _mouth_shape(self, read: AudioReader, lo: int, hi: int, phones: PhoneReader | None) -> np.ndarray:
+        loudness = super()._mouth_shape(read, lo, hi, None)
         if phones is None:
-            return loud, centroid_width
+            return loudness
         sr, fps = self.sample_rate, self.fps
         centres = np.array([(2 * f + 1) * sr // (2 * fps) for f in range(lo, hi)], dtype=np.int64)
         heard = phones(int(centres[0]) - sr, int(centres[-1]) + sr)
         ahead = centres + int(round(self.lead * sr))
-        opening = np.zeros(len(centres))
-        width = np.zeros(len(centres))
+        shape = np.zeros((len(centres), len(MOUTH)))
         pressed = np.zeros(len(centres), dtype=bool)
         for name, a, b in heard.phones:
-            open_, wide = SHAPES[shape_of(name)]
-            covered = (ahead >= a) & (ahead < b)
-            opening[covered], width[covered] = open_, wide
+            shape[(ahead >= a) & (ahead < b)] = SHAPES[shape_of(name)]
             if name in BILABIALS:
                 pressed |= (centres >= a) & (centres < b)
         # Coarticulation: shapes blend over about three frames.
         kernel = np.array([0.25, 0.5, 0.25])
-        opening = np.convolve(np.pad(opening, 1, mode="edge"), kernel, mode="valid")
-        width = np.convolve(np.pad(width, 1, mode="edge"), kernel, mode="valid")
-        intensity = 0.6 + 0.4 * np.clip(loud, 0, 1)
-        opening = np.clip(opening * intensity, 0, 1)
-        opening[pressed] = 0.0  # lips shut on P, B, M, whatever the neighbours
+        for c in range(shape.shape[1]):
+            shape[:, c] = np.convolve(np.pad(shape[:, c], 1, mode="edge"), kernel, mode="valid")
+        intensity = 0.6 + 0.4 * np.clip(loudness[:, 0], 0, 1)
+        shape[:, 0] = np.clip(shape[:, 0] * intensity, 0, 1)
+        shape[pressed, 0], shape[pressed, 4] = 0.0, 1.0  # lips shut on P, B, M, whatever the neighbours
         for a, b in heard.unaligned:  # no phones: the loudness-driven mouth
             span = (centres >= a) & (centres < b)
-            opening[span], width[span] = loud[span], centroid_width[span]
-        return opening, width
+            shape[span] = loudness[span]
+        return shape
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "lead": self.lead}

@@ -22,7 +22,13 @@ class Face:
     mouth_width: float
     eyes: tuple[tuple[float, float], ...]
     eye_width: float
-    teeth: bool = True  # show upper teeth when the mouth opens
+    teeth: bool = True  # the portrait shows its teeth between the lips (they move with the jaw; hidden by a press)
+    eye_height: float | None = None  # the open eye's height (None: half its width, a human eye)
+
+    @property
+    def lid_height(self) -> float:
+        """How far an eyelid comes down to close the eye."""
+        return self.eye_height if self.eye_height is not None else 0.5 * self.eye_width
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], where: str) -> "Face":
@@ -38,12 +44,19 @@ class Face:
                 eyes=eyes,
                 eye_width=float(cfg["eye_width"]),
                 teeth=bool(cfg.get("teeth", True)),
+                eye_height=None if cfg.get("eye_height") is None else float(cfg["eye_height"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: face landmarks need box, mouth, mouth_width, eyes, eye_width ({exc})") from exc
         if len(box) != 4 or len(mouth) != 2 or any(len(e) != 2 for e in eyes):
             raise ValueError(f"{where}: box is [x0,y0,x1,y1], mouth [x,y], eyes [[x,y],...]")
-        if face.mouth_width <= 0 or face.eye_width <= 0 or box[2] <= box[0] or box[3] <= box[1]:
+        if (
+            face.mouth_width <= 0
+            or face.eye_width <= 0
+            or (face.eye_height is not None and face.eye_height <= 0)
+            or box[2] <= box[0]
+            or box[3] <= box[1]
+        ):
             raise ValueError(f"{where}: face sizes must be positive")
         return face
 
@@ -60,6 +73,7 @@ class Face:
             mouth_width=self.mouth_width * scale,
             eyes=tuple(pt(e) for e in self.eyes),
             eye_width=self.eye_width * scale,
+            eye_height=None if self.eye_height is None else self.eye_height * scale,
         )
 
 
@@ -67,6 +81,7 @@ class Face:
 class Portrait:
     image: np.ndarray  # uint8 [H, W, 3], already at the output size
     face: Face
+    mouths: Mapping[str, np.ndarray] | None = None  # mouth sprites per shape (A-H, X): uint8 RGBA, as drawn
 
 
 MAX_SIDE = 4096  # larger images are reduced on load (landmarks and crops are scaled to match)

@@ -6,11 +6,13 @@ turn); ``face`` and ``crop`` may then be lists with one entry per image.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from deepstory.errors import ImageError
 from deepstory.portrait.detect import locate
 from deepstory.portrait.image import Face, Portrait, fit_portrait, load_image
+from deepstory.portrait.sprites import load_mouths
 
 
 def speaker_images(spec: Mapping[str, Any]) -> list[str]:
@@ -68,9 +70,10 @@ def speaker_portrait(
     if crop is not None and scale != 1.0:
         crop = _scaled(crop, scale)
     try:
-        return face, fit_portrait(image, face, width, height, crop, face_margin)
+        fitted = fit_portrait(image, face, width, height, crop, face_margin)
     except ValueError as exc:
         raise ImageError(f"{where}.crop{suffix}: {exc}") from None
+    return face, replace(fitted, mouths=load_mouths(spec.get("mouths"), f"{where}.mouths"))
 
 
 def _scaled(value: Any, scale: float) -> Any:

@@ -255,7 +255,9 @@ class Cast:
         """Hash of everything that makes this speaker's fitted portrait."""
         which = (speaker, tuple(size), image)
         if which not in self._keys:
-            crop = OmegaConf.to_container(self.config[speaker], resolve=True).get("crop")  # type: ignore[union-attr]
+            spec = OmegaConf.to_container(self.config[speaker], resolve=True)
+            assert isinstance(spec, dict)
+            crop, mouths = spec.get("crop"), spec.get("mouths")
             self._keys[which] = digest(
                 file_digest(self.images(speaker)[image]),
                 vars(self.face(speaker, image)),
@@ -263,6 +265,7 @@ class Cast:
                 image,
                 list(size),
                 *([] if self.face_margin is None else [self.face_margin]),  # single layout: keys as before
+                *([] if not mouths else [{k: file_digest(str(v)) for k, v in sorted(mouths.items())}]),
             )
         return self._keys[which]
 
