@@ -75,7 +75,8 @@ class MotionStage(Stage):
         segments, chunks = files.segments(), files.chunks()
         speech = files.speech_files(segments)
         motion = self.motion
-        identity = motion.identity()
+        # The track's channels are part of every key: a format that grows never reuses an old track.
+        identity = {**motion.identity(), "format": [motion.format.name, *motion.format.channels]}
         on_stage = ctx.on_stage()
         cast = tuple(on_stage)
 
