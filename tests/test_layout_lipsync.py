@@ -140,7 +140,10 @@ def test_stage_keeps_every_face_whole_in_its_tile(tmp_path, margin, whole):
     from deepstory.run.render import build_context
 
     cfg = compose_cfg(
-        "layout=stage", f"layout.face_margin={'null' if margin is None else margin}", f"cache_dir={tmp_path}"
+        "layout=stage",
+        "layout.columns=3",  # one row (null picks 2x2 in a square frame)
+        f"layout.face_margin={'null' if margin is None else margin}",
+        f"cache_dir={tmp_path}",
     )
     ctx = build_context(cfg, tmp_path / "run", Console(file=io.StringIO()))
     cast = ["Narrator", "Eileen", "Chelsea"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -25,10 +25,22 @@ class Tile:
     height: int
 
 
+def frame(size: Sequence[Any], where: str) -> tuple[int, int]:
+    """``size`` as a checked ``(width, height)``: two even whole numbers from 16 to 8192 (H.264 yuv420p)."""
+    if len(size) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= 8192 and v % 2 == 0 for v in size
+    ):
+        raise ValueError(f"{where}={list(size)}: must be [width, height], even whole numbers from 16 to 8192")
+    return int(size[0]), int(size[1])
+
+
 class Layout(ABC):
     #: When set, every portrait is scaled so that its face box plus this fraction of its size on each side
     #: fits in its tile (small tiles would otherwise cut faces); ``None``: cover the tile, crop around the face.
     face_margin: float | None = None
+
+    #: The frame size (width, height) for a config that sets none (``video.width``/``video.height`` null).
+    size: tuple[int, int] = (512, 512)
 
     @abstractmethod
     def on_stage(self, speakers: Sequence[str]) -> list[str]:
@@ -37,6 +49,14 @@ class Layout(ABC):
         Empty when only the speaker is shown.  A ``ValueError`` names a
         configured cast that leaves out a speaker.
         """
+
+    def frame_size(self, speakers: Callable[[], Sequence[str]]) -> tuple[int, int]:
+        """The frame size (width, height, both even) that suits this layout, for a config that sets none.
+
+        ``speakers()`` parses the story and returns its speakers in order of
+        appearance; a layout whose frame depends on its cast calls it.
+        """
+        return self.size
 
     @abstractmethod
     def tiles(self, cast: Sequence[str], speaker: str, width: int, height: int) -> dict[str, Tile]:

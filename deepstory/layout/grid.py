@@ -7,11 +7,18 @@ can be outlined.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from deepstory.layout.base import Layout, Tile
+from deepstory.layout.base import Layout, Tile, frame
+
+#: The frame for a config that sets none, by how many are on stage (``up_to`` null: any number).
+SIZES = (
+    {"up_to": 2, "size": (512, 512)},
+    {"up_to": 6, "size": (1280, 720)},
+    {"up_to": None, "size": (1920, 1080)},
+)
 
 
 def _even(v: float) -> int:
@@ -19,10 +26,14 @@ def _even(v: float) -> int:
 
 
 class StageLayout(Layout):
-    """All characters on screen in a grid of ``columns`` (default: one row), in story order.
+    """All characters on screen in a grid of ``columns``, in story order.
 
+    ``columns`` null: the arrangement that shows the faces largest in the frame
+    (one row for two or three characters in a wide frame, then a grid).
     ``characters`` fixes who is on stage and in which order (default: everyone
-    who speaks).  ``highlight`` outlines the speaker's tile in that RGB colour
+    who speaks).  ``sizes``: the frame for a config that sets none, by how many
+    are on stage, each ``{up_to: N, size: [width, height]}`` (the first that
+    covers the cast; ``up_to`` null: any number).  ``highlight`` outlines the speaker's tile in that RGB colour
     (``null`` for none).  ``face_margin``: every face is kept whole in its tile,
     with this fraction of its size around it (``null``: cover the tile and crop).
     """
@@ -36,6 +47,7 @@ class StageLayout(Layout):
         highlight: Sequence[int] | None = (240, 190, 60),
         highlight_width: int = 4,
         face_margin: float | None = 0.15,
+        sizes: Sequence[Mapping[str, Any]] = SIZES,
     ) -> None:
         self.characters = list(characters) if characters else None
         self.columns = columns
@@ -44,6 +56,14 @@ class StageLayout(Layout):
         self.highlight = tuple(int(v) for v in highlight) if highlight is not None else None
         self.highlight_width = int(highlight_width)
         self.face_margin = None if face_margin is None else float(face_margin)
+        self.sizes: list[tuple[int | None, tuple[int, int]]] = []
+        for i, entry in enumerate(sizes):
+            up_to = entry.get("up_to")
+            if up_to is not None and (isinstance(up_to, bool) or not isinstance(up_to, int) or up_to < 1):
+                raise ValueError(f"layout.sizes.{i}.up_to={up_to!r}: must be a whole number of characters or null")
+            self.sizes.append((up_to, frame(list(entry.get("size") or ()), f"layout.sizes.{i}.size")))
+        if not self.sizes:
+            raise ValueError("layout.sizes: needs at least one {up_to: N, size: [width, height]}")
 
     def on_stage(self, speakers: Sequence[str]) -> list[str]:
         if self.characters is None:
@@ -53,12 +73,31 @@ class StageLayout(Layout):
             raise ValueError(f"layout.characters leaves out speakers of the story: {', '.join(missing)}")
         return list(self.characters)
 
+    def frame_size(self, speakers: Callable[[], Sequence[str]]) -> tuple[int, int]:
+        """The first of ``sizes`` whose ``up_to`` covers the cast (the last one if none does)."""
+        n = len(self.on_stage(speakers()))
+        return next((size for up_to, size in self.sizes if up_to is None or n <= up_to), self.sizes[-1][1])
+
+    def _tile_size(self, n: int, cols: int, width: int, height: int) -> tuple[int, int, int]:
+        rows = math.ceil(n / cols)
+        return rows, _even((width - self.gap * (cols + 1)) / cols), _even((height - self.gap * (rows + 1)) / rows)
+
+    def _columns(self, n: int, width: int, height: int) -> int:
+        """``columns``, or the one whose tiles show the faces largest (a face with its margin is about as
+        wide as high: the tile's shorter side); on a tie, fewer empty tiles, then fewer rows."""
+        if self.columns:
+            return min(n, int(self.columns))
+
+        def score(cols: int) -> tuple[int, int, int]:
+            rows, tw, th = self._tile_size(n, cols, width, height)
+            return min(tw, th), -(rows * cols - n), -rows
+
+        return max(range(1, n + 1), key=score)
+
     def _grid(self, cast: Sequence[str], width: int, height: int) -> dict[str, Tile]:
         n = max(1, len(cast))
-        cols = min(n, int(self.columns) if self.columns else n)
-        rows = math.ceil(n / cols)
-        tw = _even((width - self.gap * (cols + 1)) / cols)
-        th = _even((height - self.gap * (rows + 1)) / rows)
+        cols = self._columns(n, width, height)
+        rows, tw, th = self._tile_size(n, cols, width, height)
         if tw < 16 or th < 16:
             raise ValueError(f"layout=stage: {n} characters do not fit in {width}x{height}")
         tiles = {}
@@ -103,4 +142,4 @@ class StageLayout(Layout):
             "highlight": self.highlight,
             "highlight_width": self.highlight_width,
             "face_margin": self.face_margin,
-        }
+        }  # sizes: not here, the frame size keys every segment already

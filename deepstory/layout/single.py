@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from deepstory.layout.base import Layout, Tile
+from deepstory.layout.base import Layout, Tile, frame
 
 
 class SingleLayout(Layout):
-    """The speaker alone, filling the frame."""
+    """The speaker alone, filling the frame; ``size`` is the frame when the config sets none."""
+
+    def __init__(self, size: Sequence[int] = (512, 512)) -> None:
+        self.size = frame(size, "layout.size")
 
     def on_stage(self, speakers: Sequence[str]) -> list[str]:
         return []

@@ -83,8 +83,8 @@ def validate_config(cfg: DictConfig) -> None:
     _whole(cfg, "sample_rate", 8000, 192000)
     _whole(cfg, "fps", 1, 120)
     _whole(cfg, "max_words", 3, 1000)
-    for key in ("video.width", "video.height"):
-        if _whole(cfg, key, 16, 8192) % 2:
+    for key in ("video.width", "video.height"):  # null: the layout picks (deepstory.run.render.frame_size)
+        if OmegaConf.select(cfg, key) is not None and _whole(cfg, key, 16, 8192) % 2:
             raise UserError(f"{key}={OmegaConf.select(cfg, key)}: must be even (H.264 yuv420p)")
     _whole(cfg, "video.segment_frames", 1, 100000)
     if not cfg.speakers:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
+from typing import Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -12,6 +14,7 @@ from deepstory.cache import Cache, digest
 from deepstory.config import instantiate
 from deepstory.errors import UserError
 from deepstory.files import write_text
+from deepstory.layout import Layout
 from deepstory.media import ffmpeg_exe
 from deepstory.memory import release_memory
 from deepstory.run import report
@@ -29,16 +32,58 @@ def config_hash(cfg: DictConfig) -> str:
     return digest({k: v for k, v in data.items() if k not in UNHASHED})[:16]
 
 
-def build_context(cfg: DictConfig, run_dir: Path, console: Console) -> RunContext:
-    """Everything fixed for the run, from the config: files, media constants, cast, layout, executor, cache."""
-    media = Media.from_config(cfg)
+def _even(value: float) -> int:
+    return max(16, min(8192, 2 * round(value / 2)))
+
+
+def frame_size(cfg: DictConfig, layout: Layout, speakers: Callable[[], Sequence[str]]) -> tuple[int, int]:
+    """``video.width`` x ``video.height``, where null means the layout's size for the story's cast.
+
+    With only one of them set, the other follows the layout's aspect ratio (rounded to an even number).
+    """
+    width, height = OmegaConf.select(cfg, "video.width"), OmegaConf.select(cfg, "video.height")
+    if width is not None and height is not None:
+        return int(width), int(height)
+    try:
+        auto_width, auto_height = layout.frame_size(speakers)
+    except ValueError as exc:  # a configured cast that leaves out a speaker
+        raise UserError(str(exc)) from None
+    if width is not None:
+        return int(width), _even(int(width) * auto_height / auto_width)
+    if height is not None:
+        return _even(int(height) * auto_width / auto_height), int(height)
+    return auto_width, auto_height
+
+
+def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list[Stage] | None = None) -> RunContext:
+    """Everything fixed for the run, from the config: files, media constants, cast, layout, executor, cache.
+
+    The frame size is settled here, once: where ``video.width``/``video.height`` are null the layout
+    picks it for the story's cast (the story stage parses the text early for it).  ``ctx.cfg`` holds
+    the settled size, so the exported config, the config hash and the manifest all name it.
+    """
     layout = instantiate(cfg.layout, "layout")
+    background = tuple(int(v) for v in cfg.video.get("background", (255, 255, 255)))
+    cast = Cast(cfg.speakers, background, layout.face_margin)  # type: ignore[arg-type]
+
+    def speakers() -> list[str]:
+        for stage in stages if stages is not None else build_stages(cfg):
+            found = stage.speakers(cast)
+            if found is not None:
+                return found
+        return []
+
+    width, height = frame_size(cfg, layout, speakers)
+    if (cfg.video.width, cfg.video.height) != (width, height):
+        cfg = copy.deepcopy(cfg)
+        cfg.video.width, cfg.video.height = width, height
+    media = Media.from_config(cfg)
     return RunContext(
         cfg=cfg,
         config_hash=config_hash(cfg),
         files=RunFiles(Path(run_dir)),
         media=media,
-        cast=Cast(cfg.speakers, media.background, layout.face_margin),
+        cast=cast,
         layout=layout,
         executor=instantiate(cfg.executor, "executor"),
         cache=Cache(Path(str(cfg.cache_dir)).expanduser()),
@@ -66,12 +111,12 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     started = time.perf_counter()
     validate_config(cfg)
     ffmpeg_exe()  # a missing encoder fails now, not after the speech
-    ctx = build_context(cfg, run_dir, console)
+    stages = build_stages(cfg)
+    ctx = build_context(cfg, run_dir, console, stages)
     try:
-        stages = build_stages(cfg)
         ctx.files.temp.mkdir(parents=True, exist_ok=True)
         ctx.files.export.mkdir(parents=True, exist_ok=True)
-        write_text(ctx.files.export / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        write_text(ctx.files.export / "config.yaml", OmegaConf.to_yaml(ctx.cfg, resolve=True))
         run_stages(ctx, stages)
     finally:
         ctx.executor.close()

@@ -6,7 +6,9 @@ writes its own, each atomically.  Stages are listed, in order, under
 its settings and its backend nested (``tts: ${models.tts}``), and one generic
 loop (:func:`deepstory.run.render.render`) runs them:
 
-1. every stage is built (config mistakes surface before any work);
+1. every stage is built (config mistakes surface before any work); where the
+   frame size is left to the layout, the stage that parses the story names
+   the story's speakers (:meth:`Stage.speakers`) so the size suits the cast;
 2. the *quick* stages at the head of the list run (parsing the story);
 3. every remaining stage's :meth:`Stage.check` runs (cheap checks that may
    read the story, e.g. the layout's cast), before any expensive work;
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from deepstory.cache import Cache, Output
 
 if TYPE_CHECKING:
-    from deepstory.run.context import RunContext
+    from deepstory.run.context import Cast, RunContext
 
 
 class Stage(ABC):
@@ -47,6 +49,11 @@ class Stage(ABC):
         fails here, before any synthesis).
         """
         self.identity()
+
+    def speakers(self, cast: Cast) -> list[str] | None:
+        """The story's speakers in order of appearance, from the stage that parses the story (``None``: not
+        this stage).  Asked before any stage runs, and only where the frame size follows the cast."""
+        return None
 
     @abstractmethod
     def run(self, ctx: RunContext) -> None:

@@ -7,9 +7,9 @@ from typing import Any, Mapping
 
 from deepstory.errors import ImageError, StoryError, UserError
 from deepstory.files import write_json
-from deepstory.run.context import RunContext
+from deepstory.run.context import Cast, RunContext
 from deepstory.run.stage import Stage
-from deepstory.story.parse import SpeakerMapper, parse_story
+from deepstory.story.parse import SpeakerMapper, Story, parse_story
 
 
 def read_story_text(text_path: str | Path, encoding: str = "utf-8") -> tuple[str, Path]:
@@ -56,11 +56,19 @@ class StoryStage(Stage):
         self.speaker_map = dict(speaker_map or {})
         self.max_words = int(max_words)
 
-    def run(self, ctx: RunContext) -> None:
+    def parse(self, cast: Cast) -> tuple[Story, Path]:
+        """The story file parsed for the configured ``cast`` (reads only the text), and its path."""
         text, path = read_story_text(self.text_path, self.encoding)
-        cast = ctx.cast
         mapper = SpeakerMapper(cast.names, self.default_speaker, self.speaker_map)
         story = parse_story(text, mapper, {s: len(cast.images(s)) for s in cast.names}, max_words=self.max_words)
+        return story, path
+
+    def speakers(self, cast: Cast) -> list[str]:
+        return self.parse(cast)[0].speakers
+
+    def run(self, ctx: RunContext) -> None:
+        cast = ctx.cast
+        story, path = self.parse(cast)
         if not story.sentences:
             raise StoryError(f"story.text_path={path}: nothing to say (no line has a word the voices can speak)")
         for speaker in story.speakers:
