@@ -1,7 +1,10 @@
 """How well the rendered mouths follow the speech, measured on the decoded video.
 
 Per frame, the mouth opening is the mean darkening of the speaker's mouth
-region against the still portrait (an open mouth shows its dark interior); the
+region against the still portrait, counted where the frame is dark (below
+0.7 of the region's median brightness in the still): an open mouth shows its
+dark interior, while lips pressed over a smile's teeth darken the region only
+to the lips' own tone, which is not an opening; the
 speech energy is the RMS of the audio under that frame.  The score is their
 Pearson correlation over the whole video, the lag (in frames) at which the
 correlation peaks, and the share of frames inside silences longer than 0.5 s
@@ -137,7 +140,8 @@ def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray
             continue
         ys, xs = boxes[pose]
         still = stills[pose][ys, xs]
-        darker = np.clip(still - frame[ys, xs].astype(np.float32), 0, None)
+        now = frame[ys, xs].astype(np.float32)
+        darker = np.clip(still - now, 0, None) * (now < 0.7 * float(np.median(still)))
         out.append(float(darker.mean()) / max(1.0, float(still.mean())))
     return np.array(out)
 

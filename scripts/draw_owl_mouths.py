@@ -59,10 +59,11 @@ def draw(shape: str) -> Image.Image:
         d.arc(box(-38, -35, 38, 3), 18, 162, fill=MOUTH, width=s(5))
         d.line([tuple(box(-40, -15, -34, -10)[:2]), tuple(box(-34, -10, 0, 0)[:2])], fill=MOUTH, width=s(4))
         d.line([tuple(box(40, -15, 34, -10)[:2]), tuple(box(34, -10, 0, 0)[:2])], fill=MOUTH, width=s(4))
-    elif shape == "A":  # M B P: lips pressed together, a little wider and thinner than at rest
-        d.chord(box(-38, -8, 38, 10), 0, 180, fill=LIP)
-        d.chord(box(-36, -12, 36, 6), 180, 360, fill=LIP)
-        d.line([tuple(box(-40, -2, 0, 0)[:2]), tuple(box(40, -2, 0, 0)[:2])], fill=MOUTH, width=s(5))
+    elif shape == "A":  # M B P: the rest line, lips pressed thin
+        d.chord(box(-36, -26, 36, 8), 20, 160, fill=LIP)
+        d.arc(box(-38, -35, 38, 3), 18, 162, fill=MOUTH, width=s(6))
+        d.line([tuple(box(-40, -15, -34, -10)[:2]), tuple(box(-34, -10, 0, 0)[:2])], fill=MOUTH, width=s(4))
+        d.line([tuple(box(40, -15, 34, -10)[:2]), tuple(box(34, -10, 0, 0)[:2])], fill=MOUTH, width=s(4))
     elif shape == "B":  # most consonants: slightly open, teeth together
         d.ellipse(box(-33, -9, 33, 11), fill=LIP)
         d.ellipse(box(-30, -6, 30, 8), fill=INSIDE, outline=MOUTH, width=s(3))

@@ -219,7 +219,7 @@ class WarpAnimator(Animator):
         """The mouth shapes of ``shape`` (``[B, 5]`` MOUTH channels) made of the portrait's own pixels, in place."""
         face = p.portrait.face
         (mx, my), mw = face.mouth, face.mouth_width
-        win = self._window(p, mx - 1.5 * mw, my - 0.7 * mw, mx + 1.5 * mw, my + 1.55 * mw)
+        win = self._window(p, mx - 1.2 * mw, my - 0.7 * mw, mx + 1.2 * mw, my + 1.55 * mw)
         xs, ys = p.xs[win].unsqueeze(0), p.ys[win].unsqueeze(0)
         if xs.numel() == 0:
             return
@@ -309,8 +309,21 @@ class WarpAnimator(Animator):
         B = motion.shape[0]
         col = lambda c: motion[:, c].view(B, 1, 1)  # noqa: E731
         out = p.crop.expand(B, -1, -1, -1).clone()
-        (self._mouth if p.sprites is None else self._sprite)(p, out, motion[:, _MOUTH])
-        self._eyelids(p, out, col(_BLINK).clamp(0, 1))
+        # Mouth and lids only where they move (most frames have open eyes; a listener's mouth rests).
+        mouth = motion[:, _MOUTH]
+        moving = (mouth.abs().amax(dim=1) > 1e-4).nonzero().flatten()
+        if len(moving) == len(motion):
+            (self._mouth if p.sprites is None else self._sprite)(p, out, mouth)
+        elif len(moving) or p.sprites is not None:
+            which = moving if p.sprites is None else torch.arange(B, device=motion.device)  # sprites: X too
+            part = out[which]
+            (self._mouth if p.sprites is None else self._sprite)(p, part, mouth[which])
+            out[which] = part
+        blinking = (motion[:, _BLINK] > 0.02).nonzero().flatten()
+        if len(blinking):
+            part = out[blinking]
+            self._eyelids(p, part, motion[blinking, _BLINK].clamp(0, 1).view(-1, 1, 1))
+            out[blinking] = part
         # Head: rotate about the chin, translate, nod; eased out towards the region's edge.
         fx0, fy0, fx1, fy1 = face.box
         fw, fh = fx1 - fx0, fy1 - fy0
