@@ -109,7 +109,10 @@ def test_unaligned_speech_falls_back_to_loudness(speech):
 
 
 def test_a_sentence_that_cannot_be_aligned_warns_and_the_render_goes_on(tmp_path):
-    """This demo line in Chelsea's eSpeak voice defeats the aligner (measured); its mouth follows loudness."""
+    """This demo line in Chelsea's eSpeak voice defeats the aligner (measured); its mouth follows loudness.
+
+    eSpeak times its own phones (tests/test_espeak_phones.py); ``phones=align`` makes it aligned here.
+    """
     import json
 
     from conftest import render_here
@@ -125,9 +128,11 @@ def test_a_sentence_that_cannot_be_aligned_warns_and_the_render_goes_on(tmp_path
         "video.width=64",
         "video.height=64",
         "stages.lipsync.enabled=false",
+        "stages.speech.phones=align",
     )
     manifest = json.loads((run / "export" / "manifest.json").read_text())
     assert any("could not be aligned" in w for w in manifest["warnings"]), manifest["warnings"]
-    assert json.loads((run / "temp" / "phones" / "s000000.json").read_text())["phones"] is None
+    unaligned = json.loads((run / "temp" / "phones" / "s000000.json").read_text())
+    assert unaligned["phones"] is None and unaligned["source"] == "pocketsphinx"
     assert json.loads((run / "temp" / "phones" / "s000001.json").read_text())["phones"]
     assert (run / "export" / "animated.mp4").is_file()

@@ -1,6 +1,7 @@
 """Mouth shapes from the phonemes (the 2D animation convention), with loudness for intensity.
 
-Every phone of the speech (aligned in the speech stage, ``deepstory.speech.phones``)
+Every phone of the speech (timed in the speech stage: eSpeak NG's own phoneme
+events for eSpeak voices, forced alignment for the others; ``deepstory.speech.phones``)
 maps to a Preston Blair mouth shape, as Rhubarb Lip Sync and Papagayo do:
 
 =====  ======================================  =======  =====  =====  ====  =====
@@ -24,8 +25,8 @@ of its centre (the mouth anticipates), and shapes blend over about three
 frames; a P, B or M still closes the lips completely in the frames it covers.  Loudness scales the
 opening (``0.6 .. 1.0`` of the shape's).  Blinks, head motion, nods and
 breathing are those of :class:`~deepstory.motion.envelope.EnvelopeMotion`.
-Speech whose sentence could not be aligned falls back to the loudness-driven
-mouth.  Every value depends on the global frame and the speech around it
+Speech whose sentence has no phones (it could not be aligned) falls back to the
+loudness-driven mouth.  Every value depends on the global frame and the speech around it
 only, so ``cut_size`` never changes the track.
 """
 

@@ -12,6 +12,11 @@ common knobs mean the same for every engine:
   voice, which speaker (a number or a name).
 
 Anything engine-specific (eSpeak's ``variant``) travels in ``options``.
+
+An engine that knows when it speaks each sound (eSpeak NG, through its phoneme
+events) also gives a sentence's phone timings (:meth:`SpeechBackend.phones`);
+for every other engine the speech stage finds them by forced alignment of the
+samples with the text (``deepstory.speech.phones``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
+
+from deepstory.speech.phones import Phone
 
 FORMANT_RANGE = (0.5, 2.0)
 VOICE_KEYS = ("engine", "model", "speaker", "pitch", "formant", "rate")
@@ -88,6 +95,8 @@ class SpeechBackend(ABC):
     engine: ClassVar[str] = ""
     #: The pip extra that installs the engine (``pip install 'deepstory[<extra>]'``).
     extra: ClassVar[str] = ""
+    #: Where :meth:`phones` gets its timings (``temp/phones/*.json`` "source"); "" where it gives none.
+    phone_source: ClassVar[str] = ""
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = int(sample_rate)
@@ -99,6 +108,21 @@ class SpeechBackend(ABC):
         Must be deterministic: the same text and voice give the same samples.
         May return an empty array when the text has nothing speakable.
         """
+
+    def phones(self, text: str, voice: Voice) -> list[Phone] | None:
+        """The phones of ``synthesize(text, voice)``, timed by the engine itself; ``None``: it gives none.
+
+        ARPAbet names without stress digits (``SIL`` for pauses), in order, in
+        seconds from the first sample :meth:`synthesize` returns, within its
+        duration.  Deterministic, like :meth:`synthesize`.  ``None`` (the
+        default, and wherever an engine cannot time a sentence) makes the
+        speech stage align the samples with the text instead (pocketsphinx).
+        """
+        return None
+
+    def phones_identity(self) -> dict[str, Any] | None:
+        """What makes :meth:`phones`' timings what they are (for their cache key); ``None``: the engine gives none."""
+        return None
 
     def prepare(self, voice: Voice) -> list[str]:
         """Check ``voice`` before any synthesis (its files, its speaker); return warnings.

@@ -6,7 +6,13 @@ driven directly through :mod:`ctypes`:
 
 * ``espeak_Initialize`` runs once per process, in synchronous mode, on first use
   (never at import time); its return value is the native sample rate (22050 Hz).
-* A synth callback collects the int16 chunks that ``espeak_Synth`` produces.
+* A synth callback collects the int16 chunks that ``espeak_Synth`` produces and
+  the phoneme events that come with them (``espeakINITIALIZE_PHONEME_EVENTS``;
+  enabling them leaves the samples bit-identical, measured): every phoneme's
+  eSpeak mnemonic and the sample it starts at.  :meth:`EspeakSpeech.phones`
+  turns them into the sentence's phone timings
+  (:mod:`deepstory.speech.espeak_phonemes`), so eSpeak speech needs no forced
+  alignment.
 * eSpeak keeps everything (voice, rate, pitch, the callback, random seed) in global
   state, so every call into the library happens under one module-level lock, and the
   voice and all parameters are set again before each utterance.
@@ -59,13 +65,19 @@ import numpy as np
 
 from deepstory.errors import UserError
 from deepstory.speech.base import SpeechBackend, Voice
+from deepstory.speech.espeak_phonemes import ARPABET, TIMING_VERSION, PhonemeEvent, timed_phones
+from deepstory.speech.phones import Phone
 from deepstory.speech.shaping import shape
 
 __all__ = ["EspeakSpeech", "pitch_parameter"]
 
 # --- constants from eSpeak NG's speak_lib.h ------------------------------------------
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
+_espeakINITIALIZE_PHONEME_EVENTS = 0x0001  # send an espeakEVENT_PHONEME for every phoneme
 _espeakINITIALIZE_DONT_EXIT = 0x8000  # report errors instead of calling exit()
+_espeakEVENT_LIST_TERMINATED = 0
+_espeakEVENT_PHONEME = 7
+_MAX_EVENTS = 100_000  # per callback: a list that never terminates is read no further
 _espeakCHARS_UTF8 = 1
 _POS_CHARACTER = 1
 _EE_OK = 0
@@ -92,8 +104,28 @@ _PITCH_CALIBRATION = (
     (60, 1.7), (70, 3.4), (80, 5.2), (90, 7.1), (100, 8.8),
 )  # fmt: skip
 
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    """``espeak_EVENT`` (speak_lib.h)."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # ms into the utterance's samples
+        ("sample", ctypes.c_int),  # the same in samples (exact; measured, see espeak_phonemes)
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),  # id.string: the phoneme's mnemonic for espeakEVENT_PHONEME
+    ]
+
+
 # int callback(short *wav, int numsamples, espeak_EVENT *events); non-zero aborts.
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 # --- process-wide library state (all guarded by _LOCK) --------------------------------
 _LOCK = threading.RLock()
@@ -120,7 +152,10 @@ class _Library:
         self._declare(lib)
 
         rate = lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, os.fsencode(data_path), _espeakINITIALIZE_DONT_EXIT
+            _AUDIO_OUTPUT_SYNCHRONOUS,
+            _BUFFER_MS,
+            os.fsencode(data_path),
+            _espeakINITIALIZE_DONT_EXIT | _espeakINITIALIZE_PHONEME_EVENTS,
         )
         if rate <= 0:
             raise RuntimeError(
@@ -136,6 +171,8 @@ class _Library:
             self._set_seed.restype = None
 
         self._chunks: list[bytes] = []
+        self._events: list[PhonemeEvent] = []
+        self._collected = 0  # samples received so far in this utterance
         # Kept on the instance: the C side only holds a raw pointer to it.
         self._callback = _SYNTH_CALLBACK(self._collect)
         lib.espeak_SetSynthCallback(self._callback)
@@ -176,9 +213,21 @@ class _Library:
         lib.espeak_Info.argtypes = [ctypes.c_void_p]
         lib.espeak_Info.restype = ctypes.c_char_p
 
-    def _collect(self, wav, numsamples, _events) -> int:
+    def _collect(self, wav, numsamples, events) -> int:
+        start = self._collected
         if numsamples > 0 and wav:
             self._chunks.append(ctypes.string_at(wav, numsamples * ctypes.sizeof(ctypes.c_short)))
+            self._collected += numsamples
+        if events:
+            for i in range(_MAX_EVENTS):
+                event = events[i]
+                if event.type == _espeakEVENT_LIST_TERMINATED:
+                    break
+                if event.type == _espeakEVENT_PHONEME:
+                    name = event.id.string.decode("utf-8", "replace")
+                    self._events.append(
+                        PhonemeEvent(name, int(event.sample), int(event.audio_position), start, self._collected)
+                    )
         return 0
 
     def _check(self, what: str, code: int) -> None:
@@ -195,8 +244,10 @@ class _Library:
             )
         self._check(f"espeak_SetVoiceByName({voice_name!r})", code)
 
-    def speak(self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int) -> np.ndarray:
-        """Synthesize ``text`` and return the raw int16 samples at ``native_rate``.
+    def speak(
+        self, text: str, voice_name: str, rate: int, pitch: int, pitch_range: int
+    ) -> tuple[np.ndarray, list[PhonemeEvent]]:
+        """Synthesize ``text``: the raw int16 samples at ``native_rate`` and its phoneme events, in order.
 
         Callers must hold ``_LOCK``.
         """
@@ -217,15 +268,15 @@ class _Library:
 
         data = text.encode("utf-8", "replace") + b"\0"
         buf = ctypes.create_string_buffer(data, len(data))
-        self._chunks = []
+        self._chunks, self._events, self._collected = [], [], 0
         try:
             code = lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0, _espeakCHARS_UTF8, None, None)
             self._check("espeak_Synth", code)
             self._check("espeak_Synchronize", lib.espeak_Synchronize())
-            raw = b"".join(self._chunks)
+            raw, events = b"".join(self._chunks), self._events
         finally:
-            self._chunks = []
-        return np.frombuffer(raw, dtype="<i2").copy()
+            self._chunks, self._events, self._collected = [], [], 0
+        return np.frombuffer(raw, dtype="<i2").copy(), events
 
 
 def _elf_symbols(path: str) -> tuple[dict[str, tuple[int, int, int]], list[int]]:
@@ -303,11 +354,12 @@ def pitch_parameter(semitones: float, base_pitch: int = 50) -> int:
     return int(min(_PITCH_MAX, max(_PITCH_MIN, round(value))))
 
 
-def _trim_zeros(samples: np.ndarray) -> np.ndarray:
+def _spoken_span(samples: np.ndarray) -> tuple[int, int] | None:
+    """First and last non-zero sample (eSpeak pads utterances with exact zeros), or None if all are zero."""
     nonzero = np.flatnonzero(samples)
     if nonzero.size == 0:
-        return samples[:0]
-    return samples[nonzero[0] : nonzero[-1] + 1]
+        return None
+    return int(nonzero[0]), int(nonzero[-1])
 
 
 class EspeakSpeech(SpeechBackend):
@@ -315,6 +367,13 @@ class EspeakSpeech(SpeechBackend):
 
     ``pitch`` and ``rate`` are eSpeak's own; ``formant`` is shaped with the WORLD
     vocoder (:mod:`deepstory.speech.shaping`) at eSpeak's native rate.
+
+    :meth:`phones` gives each sentence's phone timings from eSpeak's own phoneme
+    events.  They stay true to the samples :meth:`synthesize` returns: both trim
+    the same leading and trailing zeros, the rate change is eSpeak's own (the
+    events are timed after it), WORLD shaping keeps every sample where it was
+    (same length, no time change), and resampling to ``sample_rate`` keeps times
+    in seconds.
 
     ``language`` is an eSpeak voice file name (``espeak-ng-data/lang/*/<name>``, matched
     case-insensitively): "en-us", "en" (British English), "de", "fr", ...  Language tags
@@ -326,6 +385,7 @@ class EspeakSpeech(SpeechBackend):
 
     engine = "espeak"
     extra = "espeak"
+    phone_source = "espeak"  # its own phoneme events
 
     def __init__(
         self,
@@ -351,6 +411,8 @@ class EspeakSpeech(SpeechBackend):
         self.base_pitch = int(base_pitch)
         self.pitch_range = int(pitch_range)
         self._lib = _library()  # loads and initialises the library on first construction
+        # The phones of the last utterance spoken: the speech stage asks for them right after synthesis.
+        self._last_phones: tuple[tuple[str, str, int, int], list[Phone] | None] | None = None
         with _LOCK:
             self._lib.select_voice(language)  # unknown language -> ValueError now, not mid-render
 
@@ -379,17 +441,26 @@ class EspeakSpeech(SpeechBackend):
         return pitch_parameter(voice.pitch, self.base_pitch)
 
     # -- SpeechBackend ----------------------------------------------------------------
+    def _speak(self, text: str, voice: Voice) -> tuple[np.ndarray, tuple[int, int] | None]:
+        """eSpeak's raw samples for ``text`` and their spoken span; remembers the utterance's phones."""
+        name, rate, pitch = self.voice_name(voice), self.rate_wpm(voice), self.pitch_value(voice)
+        with _LOCK:
+            samples, events = self._lib.speak(text, name, rate, pitch, self.pitch_range)
+        span = _spoken_span(samples)
+        phones = None
+        if span is not None:
+            phones = timed_phones(events, span[0], span[1], len(samples), self._lib.native_rate)
+        self._last_phones = ((text, name, rate, pitch), phones)
+        return samples, span
+
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         text = text.replace("\0", " ")
         if not text.strip():
             return np.zeros(0, dtype=np.float32)
-        name = self.voice_name(voice)
-        with _LOCK:
-            samples = self._lib.speak(text, name, self.rate_wpm(voice), self.pitch_value(voice), self.pitch_range)
-        samples = _trim_zeros(samples)
-        if samples.size == 0:
+        samples, span = self._speak(text, voice)
+        if span is None:
             return np.zeros(0, dtype=np.float32)
-        audio = samples.astype(np.float32) / np.float32(32768.0)
+        audio = samples[span[0] : span[1] + 1].astype(np.float32) / np.float32(32768.0)
         native = self._lib.native_rate
         if voice.formant != 1.0:
             audio = np.clip(shape(audio, native, 0.0, voice.formant), -1.0, 1.0)
@@ -400,6 +471,32 @@ class EspeakSpeech(SpeechBackend):
             audio = resample_poly(audio, self.sample_rate // g, native // g).astype(np.float32)
             np.clip(audio, -1.0, 1.0, out=audio)
         return audio
+
+    def phones(self, text: str, voice: Voice) -> list[Phone] | None:
+        """The phones of ``synthesize(text, voice)``, from eSpeak's phoneme events (module doc).
+
+        Reuses the events of the utterance just synthesized; otherwise speaks
+        ``text`` again without shaping (deterministic: the same events).
+        ``None`` when eSpeak sent none that can be trusted (nothing spoken,
+        eSpeak's sonic speed-up at 450 wpm): the speech stage aligns instead.
+        """
+        text = text.replace("\0", " ")
+        if not text.strip():
+            return None
+        key = (text, self.voice_name(voice), self.rate_wpm(voice), self.pitch_value(voice))
+        if self._last_phones is None or self._last_phones[0] != key:
+            self._speak(text, voice)
+        assert self._last_phones is not None
+        phones = self._last_phones[1]
+        return None if phones is None else list(phones)
+
+    def phones_identity(self) -> dict[str, Any]:
+        return {
+            "source": self.phone_source,
+            "espeak_version": self._lib.version,
+            "timing": TIMING_VERSION,
+            "table": sorted(ARPABET.items()),
+        }
 
     def identity(self) -> dict[str, Any]:
         ident = super().identity()

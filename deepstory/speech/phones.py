@@ -1,5 +1,9 @@
 """Phone timings of a sentence's speech: which sound is made when, by forced alignment.
 
+An engine that times its own phones gives them instead
+(:meth:`deepstory.speech.base.SpeechBackend.phones`: eSpeak NG's phoneme events,
+``deepstory.speech.espeak_phonemes``); alignment times the others' speech.
+
 The text is known, so this is alignment, not recognition: pocketsphinx's
 bundled English model (``set_align_text``, then ``set_alignment`` for phones)
 finds where each word and each of its phones (ARPAbet, as in the CMU

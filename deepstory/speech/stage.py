@@ -1,4 +1,12 @@
-"""Each sentence in its character's voice -> ``temp/speech/sNNNNNN.wav``; then the timeline."""
+"""Each sentence in its character's voice -> ``temp/speech/sNNNNNN.wav``; then the timeline.
+
+With every sentence's speech come its phone timings, ``temp/phones/sNNNNNN.json``:
+``{"text": ..., "source": "espeak" | "pocketsphinx", "phones": [[name, start s, end s], ...] | null}``.
+They come from the engine where it times its own sounds (eSpeak NG's phoneme
+events: :meth:`~deepstory.speech.base.SpeechBackend.phones`), otherwise from
+forced alignment of the speech with the text (pocketsphinx,
+:func:`deepstory.speech.phones.align`); ``null`` where neither gives any.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ from deepstory.speech.phones import align
 from deepstory.timeline import build_segments
 
 EngineFactory = Callable[[], SpeechBackend]
+ALIGNED = "pocketsphinx"  # the "source" of phones found by forced alignment
 
 
 class SpeechStage(Stage):
@@ -27,19 +36,23 @@ class SpeechStage(Stage):
     names one with ``voice.engine``) speak for the others.  Before any
     synthesis every character's voice is checked (files, speakers); each voice
     file is released after the last sentence that uses it.
+
+    ``phones``: ``true`` (or ``engine``) times the phones of every sentence,
+    from the engine where it gives them, else by alignment; ``align`` always
+    aligns (pocketsphinx); ``false`` makes none (mouths follow loudness).
     """
 
     def __init__(
         self,
         tts: SpeechBackend,
         engines: Mapping[str, EngineFactory] | None = None,
-        phones: bool = True,
+        phones: bool | str | None = True,
         enabled: bool = True,
     ) -> None:
         super().__init__(enabled)
         self.tts = tts
         self.engines = dict(engines or {})
-        self.phones = bool(phones)
+        self.phones = _phone_mode(phones)
         self._built: dict[str, SpeechBackend] = {}
 
     def engine_for(self, voice: Voice) -> SpeechBackend:
@@ -89,10 +102,12 @@ class SpeechStage(Stage):
             self.make(ctx, out, partial(_speak, engine, sentence.text, voice, rate))
             lengths.append(wav_frames(out.dest))
             made.append(out.key)
-            if self.phones:  # cached with the speech: keyed by it
+            if self.phones is not None:  # cached with the speech: keyed by it and by where timings come from
+                own = engine.phones_identity() if self.phones == "engine" else None
+                timer = engine if own is not None else None
                 # Counted as the "phones" cache kind: the speech stage's own counts stay one per sentence.
-                timed = Cache.output("phones", ctx.files.phones(sentence.index), out.key)
-                self.make(ctx, timed, partial(_align, out.dest, sentence.text))
+                timed = Cache.output("phones", ctx.files.phones(sentence.index), out.key, own or {"source": ALIGNED})
+                self.make(ctx, timed, partial(_time_phones, timer, voice, out.dest, sentence.text))
                 if read_json(timed.dest).get("phones") is None:
                     unaligned.append(sentence.index)
             if last[(id(engine), voice.model)] == sentence.index:
@@ -121,8 +136,27 @@ def _speak(engine: SpeechBackend, text: str, voice: Voice, rate: int, tmp: Path)
     write_wav(tmp, engine.synthesize(text, voice), rate)
 
 
-def _align(speech: Path, text: str, tmp: Path) -> None:
-    """The phones of one sentence's speech file, by forced alignment; ``null`` when it fails."""
-    audio, rate = read_wav(speech)
-    phones = align(audio, rate, text)
-    write_json(tmp, {"text": text, "phones": None if phones is None else [[p.name, p.start, p.end] for p in phones]})
+def _phone_mode(value: bool | str | None) -> str | None:
+    """``stages.speech.phones`` as "engine", "align" or None (off)."""
+    if value is None or value is False or str(value).lower() in ("false", "off", "none", "null"):
+        return None
+    if value is True or str(value).lower() in ("true", "engine"):
+        return "engine"
+    if str(value).lower() == "align":
+        return "align"
+    raise UserError(f"stages.speech.phones={value}: expected true (engine, else alignment), align or false")
+
+
+def _time_phones(engine: SpeechBackend | None, voice: Voice, speech: Path, text: str, tmp: Path) -> None:
+    """The phones of one sentence's speech file: from ``engine`` if given and it times them, else by alignment.
+
+    ``null`` when neither gives any.
+    """
+    phones, source = None, ALIGNED
+    if engine is not None:
+        phones, source = engine.phones(text, voice), engine.phone_source
+    if phones is None:
+        audio, rate = read_wav(speech)
+        phones, source = align(audio, rate, text), ALIGNED
+    listed = None if phones is None else [[p.name, p.start, p.end] for p in phones]
+    write_json(tmp, {"text": text, "source": source, "phones": listed})
