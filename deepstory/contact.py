@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from deepstory.animate.base import Animator
 from deepstory.files import atomic_path
-from deepstory.motion.track import FACE, MOUTH
+from deepstory.motion.track import FACE, MOUTH, SHAPE_NAMES
 from deepstory.motion.visemes import SHAPES
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
@@ -31,6 +31,7 @@ def shape_rows() -> np.ndarray:
     rows = FACE.empty(len(ORDER))
     for i, shape in enumerate(ORDER):
         rows[i, [FACE.index(c) for c in MOUTH]] = SHAPES[shape]
+        rows[i, FACE.index("shape")] = 1 + SHAPE_NAMES.index(shape)
     return rows
 
 

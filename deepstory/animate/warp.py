@@ -45,6 +45,7 @@ from deepstory.portrait import Portrait
 
 _BLINK, _DX, _DY, _ROLL, _NOD = (FACE.index(c) for c in ("blink", "dx", "dy", "roll", "nod"))
 _MOUTH = [FACE.index(c) for c in MOUTH]
+_SHAPE = FACE.index("shape")
 MAX_SHIFT = 0.05  # head translation, fraction of the face size
 MAX_ROLL = 3.0  # head tilt, degrees
 SPRITE_WIDTH = 2.0  # a mouth sprite's canvas is this many mouth widths wide, centred on the mouth
@@ -267,7 +268,9 @@ class WarpAnimator(Animator):
         """The sprite of each frame's nearest mouth shape, pasted at the mouth, in place."""
         assert p.sprites is not None
         rx0, ry0, rx1, ry1 = p.region
-        nearest = nearest_shape(shape.cpu().numpy())
+        values = shape.cpu().numpy()
+        named = values[:, -1].round().astype(int) - 1  # the sound's own shape where the track names one
+        nearest = np.where(named >= 0, named, nearest_shape(values[:, : len(MOUTH)]))
         for b, k in enumerate(nearest.tolist()):
             rgba, left, top = p.sprites[k]
             h, w = rgba.shape[1:]
@@ -313,11 +316,11 @@ class WarpAnimator(Animator):
         mouth = motion[:, _MOUTH]
         moving = (mouth.abs().amax(dim=1) > 1e-4).nonzero().flatten()
         if len(moving) == len(motion):
-            (self._mouth if p.sprites is None else self._sprite)(p, out, mouth)
+            (self._mouth if p.sprites is None else self._sprite)(p, out, motion[:, [*_MOUTH, _SHAPE]])
         elif len(moving) or p.sprites is not None:
             which = moving if p.sprites is None else torch.arange(B, device=motion.device)  # sprites: X too
             part = out[which]
-            (self._mouth if p.sprites is None else self._sprite)(p, part, mouth[which])
+            (self._mouth if p.sprites is None else self._sprite)(p, part, motion[which][:, [*_MOUTH, _SHAPE]])
             out[which] = part
         blinking = (motion[:, _BLINK] > 0.02).nonzero().flatten()
         if len(blinking):

@@ -17,7 +17,9 @@ Two formats exist:
   - ``width`` mouth shape, -1 narrow (o, u) .. +1 spread (i, e);
   - ``round`` lips pushed forward and rounded (o, u, w), 0 .. 1;
   - ``bite`` lower lip tucked under the upper teeth (f, v), 0 .. 1;
-  - ``press`` lips pressed together (p, b, m), 0 .. 1.
+  - ``press`` lips pressed together (p, b, m), 0 .. 1;
+  - ``shape`` the mouth shape of the sound being made, unblended: 1 + its index
+    in :data:`SHAPE_NAMES`, or 0 where no phone is known (mouth sprites use it).
 
 * :data:`KEYPOINTS` — FOMM (vox-256) keypoints already transferred onto the
   portrait: keypoint ``k``'s position at columns ``2k`` (x) and ``2k+1`` (y),
@@ -59,7 +61,7 @@ class TrackFormat:
         return array.astype(DTYPE, copy=False)
 
 
-FACE = TrackFormat("face", ("open", "blink", "dx", "dy", "roll", "nod", "width", "round", "bite", "press"))
+FACE = TrackFormat("face", ("open", "blink", "dx", "dy", "roll", "nod", "width", "round", "bite", "press", "shape"))
 MOUTH = ("open", "width", "round", "bite", "press")  # the mouth-shape channels of FACE, in order
 # The mouth shapes (Preston Blair, as in Rhubarb Lip Sync): values in deepstory.motion.visemes.SHAPES.
 SHAPE_NAMES = ("A", "B", "C", "D", "E", "F", "G", "H", "X")

@@ -90,9 +90,12 @@ class VisemeMotion(EnvelopeMotion):
         heard = phones(int(centres[0]) - sr, int(centres[-1]) + sr)
         ahead = centres + int(round(self.lead * sr))
         shape = np.zeros((len(centres), len(MOUTH)))
+        named = np.zeros(len(centres))  # the shape of the sound ahead, unblended (for sprites)
         pressed = np.zeros(len(centres), dtype=bool)
         for name, a, b in heard.phones:
             shape[(ahead >= a) & (ahead < b)] = SHAPES[shape_of(name)]
+            # A drawing is held for the sound it shows: the shape of the phone at the frame's centre.
+            named[(centres >= a) & (centres < b)] = 1 + SHAPE_NAMES.index(shape_of(name))
             if name in BILABIALS:
                 pressed |= (centres >= a) & (centres < b)
         # Coarticulation: shapes blend over about three frames.
@@ -102,10 +105,12 @@ class VisemeMotion(EnvelopeMotion):
         intensity = 0.6 + 0.4 * np.clip(loudness[:, 0], 0, 1)
         shape[:, 0] = np.clip(shape[:, 0] * intensity, 0, 1)
         shape[pressed, 0], shape[pressed, 4] = 0.0, 1.0  # lips shut on P, B, M, whatever the neighbours
+        named[pressed] = 1 + SHAPE_NAMES.index("A")
+        out = np.concatenate([shape, named[:, None]], axis=1)
         for a, b in heard.unaligned:  # no phones: the loudness-driven mouth
             span = (centres >= a) & (centres < b)
-            shape[span] = loudness[span]
-        return shape
+            out[span] = loudness[span]
+        return out
 
     def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "lead": self.lead}
+        return {**super().identity(), "lead": self.lead, "version": 2}  # 2: round/bite/press/shape channels
