@@ -39,9 +39,9 @@ def test_demo_story_lip_sync(tmp_path):
     manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
     sync = manifest["lipsync"]
     # Mouths follow the phonemes (the viseme motion, the default), measured on the decoded video.
-    # 0.946 since eSpeak's phones come from its events (0.951 before): Chelsea's own frames went from 0.957 to
-    # 0.965 shut, but her wider vowels lowered the shared "shut" threshold, which two Narrator frames now miss.
-    assert sync["bilabials_shut"] >= 0.94 and sync["bilabial_frames"] > 100, sync
+    # The goals: P/B/M shut >= 0.95, AUC >= 0.97 (measured here: 1.00 and 0.98; 512x512: 0.99 and 0.99).
+    assert sync["bilabials_shut"] >= 0.95 and sync["bilabial_frames"] > 100, sync
+    assert sync["open_vowels_open"] >= 0.9, sync
     assert sync["bilabial_vowel_auc"] >= 0.97 and sync["open_vowel_frames"] > 300, sync
     assert sync["pearson"] >= 0.5, sync  # and still move with the speech's energy
     assert abs(sync["best_lag_frames"]) <= 1, sync
