@@ -5,7 +5,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
 
 
 def resample(audio: np.ndarray, ratio: float, max_denominator: int = 512) -> np.ndarray:
@@ -13,6 +12,8 @@ def resample(audio: np.ndarray, ratio: float, max_denominator: int = 512) -> np.
     frac = Fraction(ratio).limit_denominator(max_denominator)
     if frac == 1 or audio.size == 0:
         return audio.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly  # 1-3 s to import: only when a voice's rate differs
+
     out = resample_poly(audio.astype(np.float64), frac.numerator, frac.denominator)
     return out.astype(np.float32)
 
