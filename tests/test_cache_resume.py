@@ -50,9 +50,11 @@ def test_second_identical_run_is_all_cache_hits(reference, tiny_story, tmp_path)
     cache = run_dir.parent / "cache"
     render_here(again, *tiny_args(tiny_story, cache))
     stages = _manifest(again)["stages"]
-    for stage in ("speech", "chunk", "motion", "animate", "compose"):
+    for stage in ("speech", "chunk", "motion", "animate", "compose", "faces"):
         assert stages[stage]["misses"] == 0 and stages[stage]["hits"] > 0, (stage, stages[stage])
     assert decoded_digest(again / "export" / "animated.mp4") == expected
+    # Faces are found once per image and kept: the re-run placed them without looking again.
+    assert sorted(p.name for p in (again / "temp" / "faces").iterdir()) == ["Eileen-0.json", "Narrator-0.json"]
 
 
 def test_same_config_same_output_with_fresh_cache(reference, tiny_story, tmp_path):

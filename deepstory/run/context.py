@@ -26,7 +26,7 @@ from rich.progress import Progress as Bars
 
 from deepstory.cache import Cache, digest, file_digest
 from deepstory.executor import Executor
-from deepstory.files import read_json
+from deepstory.files import read_json, write_json
 from deepstory.layout import Layout
 from deepstory.media import read_wav
 from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
@@ -202,18 +202,30 @@ class Media:
         )
 
 
+FACE_FINDER = "locate-1"  # names the face finder (deepstory.portrait.detect) in the keys of found faces
+
+
 class Cast:
     """The configured speakers: each one's voice, and its portraits fitted to any size with the face found.
 
-    Faces are found once per image; portraits are fitted once per size.
+    Faces are found once per image; portraits are fitted once per size.  With a
+    ``cache`` and a ``folder``, a found face is kept in the cache (kind
+    ``faces``, keyed by the image's bytes and the configured landmarks) and
+    placed at ``folder/<speaker>-<image>.json``, so a re-run finds no face again.
     """
 
     def __init__(
-        self, speakers: DictConfig, background: tuple[int, int, int], face_margin: float | None = None
+        self,
+        speakers: DictConfig,
+        background: tuple[int, int, int],
+        face_margin: float | None = None,
+        cache: Cache | None = None,
+        folder: Path | None = None,
     ) -> None:
         self.config = speakers
         self.background = background
         self.face_margin = face_margin  # the layout's: keep faces whole in small tiles
+        self.cache, self.folder = cache, folder
         self._portraits: dict[tuple, Portrait] = {}
         self._keys: dict[tuple, str] = {}
         self._faces: dict[tuple, Face] = {}
@@ -238,6 +250,8 @@ class Cast:
         """The speaker's ``image``-th portrait fitted to ``size``."""
         which = (speaker, tuple(size), image)
         if which not in self._portraits:
+            if (speaker, image) not in self._faces:
+                self._found_face(speaker, image)
             face, portrait = speaker_portrait(
                 self.config[speaker],
                 f"speakers.{speaker}",
@@ -250,6 +264,28 @@ class Cast:
             self._faces[(speaker, image)] = face
             self._portraits[which] = portrait
         return self._portraits[which]
+
+    def _found_face(self, speaker: str, image: int) -> None:
+        """The face of the speaker's ``image``-th image from the cache, found and kept there if missing."""
+        if self.cache is None or self.folder is None:
+            return
+        path = self.images(speaker)[image]
+        if not Path(path).is_file():
+            return  # speaker_portrait names the missing image
+        spec = OmegaConf.to_container(self.config[speaker], resolve=True)
+        assert isinstance(spec, dict)
+        out = Cache.output(
+            "faces", self.folder / f"{speaker}-{image}.json", FACE_FINDER, file_digest(path), spec.get("face"), image
+        )
+
+        def find(tmp: Path) -> None:
+            face = speaker_portrait(
+                self.config[speaker], f"speakers.{speaker}", 64, 64, index=image, background=self.background
+            )[0]
+            write_json(tmp, {k: v for k, v in vars(face).items()})
+
+        self.cache.get(out, find)
+        self._faces[(speaker, image)] = Face.from_config(read_json(out.dest), f"{out.dest}")
 
     def portrait_key(self, speaker: str, size: tuple[int, int], image: int = 0) -> str:
         """Hash of everything that makes this speaker's fitted portrait."""

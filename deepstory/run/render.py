@@ -64,7 +64,9 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
     """
     layout = instantiate(cfg.layout, "layout")
     background = tuple(int(v) for v in cfg.video.get("background", (255, 255, 255)))
-    cast = Cast(cfg.speakers, background, layout.face_margin)  # type: ignore[arg-type]
+    cache = Cache(Path(str(cfg.cache_dir)).expanduser())
+    files = RunFiles(Path(run_dir))
+    cast = Cast(cfg.speakers, background, layout.face_margin, cache, files.temp / "faces")  # type: ignore[arg-type]
 
     def speakers() -> list[str]:
         for stage in stages if stages is not None else build_stages(cfg):
@@ -81,12 +83,12 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
     return RunContext(
         cfg=cfg,
         config_hash=config_hash(cfg),
-        files=RunFiles(Path(run_dir)),
+        files=files,
         media=media,
         cast=cast,
         layout=layout,
         executor=instantiate(cfg.executor, "executor"),
-        cache=Cache(Path(str(cfg.cache_dir)).expanduser()),
+        cache=cache,
         progress=Progress(console),
     )
 
