@@ -16,18 +16,16 @@ from pathlib import Path
 import pytest
 
 from browser import Browser, find_chromium
-from conftest import ROOT, render_here, run_cli, tiny_args
+from conftest import ROOT, run_cli, tiny_args
 
-SIZE = 96
 #: Where the browser test leaves its screenshot for a reviewer (``DEEPSTORY_REPORT_SHOTS`` to choose).
 SHOTS = Path(os.environ.get("DEEPSTORY_REPORT_SHOTS", ROOT / "outputs" / "test-screenshots"))
 
 
 @pytest.fixture(scope="module")
-def report_run(tmp_path_factory, tiny_story) -> Path:
-    """A small render with several chunks, cut_size cuts among them, and its report."""
-    base = tmp_path_factory.mktemp("report")
-    return render_here(base / "run", *tiny_args(tiny_story, base / "cache", SIZE), "cut_size=30000")
+def report_run(tiny_render) -> Path:
+    """The session's tiny render (several chunks, cut_size cuts among them) and its report."""
+    return tiny_render
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +133,15 @@ def test_report_plays_seeks_and_navigates_in_chromium(report_run, chromium):
         assert browser.errors() == []
 
 
-def test_sweep_report_lists_every_job(tiny_story, tmp_path):
-    """A two-job sweep through run.py: the callback writes report.html with a row and a report link per job."""
+def test_sweep_report_lists_every_job(tiny_story, tiny_render, tmp_path):
+    """A two-job sweep through run.py: the callback writes report.html with a row and a report link per job.
+
+    It shares the tiny render's cache: the speech and (cut_size changes no picture) the video are found there.
+    """
     sweep = tmp_path / "sweep"
     result = run_cli(
         "-m",
-        *tiny_args(tiny_story, tmp_path / "cache", 64),
+        *tiny_args(tiny_story, tiny_render.parent / "cache"),
         "cut_size=30000,800000",
         "stages.contact.enabled=false",
         f"hydra.sweep.dir={sweep}",
@@ -160,3 +161,39 @@ def test_sweep_report_lists_every_job(tiny_story, tmp_path):
         assert rows == 2 and browser.errors() == []
         SHOTS.mkdir(parents=True, exist_ok=True)
         browser.screenshot(SHOTS / "sweep-report.png")
+
+
+def test_webvtt_escapes_markup_and_keeps_cues_whole():
+    from deepstory.compose import webvtt
+
+    vtt = webvtt([(0, 22050, "Eileen: a <b> & c --> d"), (22050, 44100, "Narrator: one\n\ntwo")], 22050)
+    assert vtt.splitlines()[:5] == [
+        "WEBVTT",
+        "",
+        "1",
+        "00:00:00.000 --> 00:00:01.000",
+        "Eileen: a &lt;b&gt; &amp; c --&gt; d",
+    ]
+    assert vtt.splitlines()[6:10] == ["2", "00:00:01.000 --> 00:00:02.000", "Narrator: one", "two"]
+
+
+def test_sweep_page_lists_a_failed_job_and_the_callback_can_be_off(tmp_path):
+    from omegaconf import OmegaConf
+
+    from deepstory.report.sweep import SweepReport, sweep_page
+
+    for n, cut in enumerate((400000, 800000)):
+        job = tmp_path / f"cut_size={cut}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- cut_size={cut}\n- seed=1\n", encoding="utf-8")
+        (job / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  job:\n    num: {n}\n", encoding="utf-8")
+    (tmp_path / "cut_size=400000" / "export").mkdir()
+    manifest = {"stages": {"total": {"seconds": 3.0, "peak_rss_mib": 500.0}}, "audio": {"seconds": 6.0}, "chunks": [1]}
+    (tmp_path / "cut_size=400000" / "export" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    page = sweep_page(tmp_path)
+    assert "failed (no manifest)" in page and "Against cut_size" in page and "0.50" in page  # RTF 3 s / 6 s
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    SweepReport(enabled=False).on_multirun_end(config)
+    assert not (tmp_path / "report.html").exists()
+    SweepReport().on_multirun_end(config)
+    assert (tmp_path / "report.html").is_file()

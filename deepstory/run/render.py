@@ -138,13 +138,11 @@ def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage]
     quick = 0
     while quick < len(stages) and stages[quick].quick:
         quick += 1
-    if quick == len(stages) and not checked:
-        for later in also_check:
-            later.check(ctx)
+    to_check = [] if checked else [*stages[quick:], *also_check]
     with ctx.progress.live(), ctx.progress.interruptible():
         for i, stage in enumerate(stages):
-            if i == quick and not checked:
-                for later in [*stages[quick:], *also_check]:
+            if i == quick:
+                for later in to_check:
                     later.check(ctx)
             t0 = time.perf_counter()
             reset_peak()
@@ -156,4 +154,7 @@ def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage]
             release_memory()
             ctx.progress.check()
             ctx.progress.note(stage.name, seconds=time.perf_counter() - t0, peak_rss_mib=peak)
+        if quick == len(stages):  # only quick stages: the later ones are still checked
+            for later in to_check:
+                later.check(ctx)
     ctx.progress.bars = None
