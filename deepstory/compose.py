@@ -1,4 +1,5 @@
-"""The last stage: segments + speech -> ``export/combined.wav``, ``export/animated.mp4``, ``export/animated.srt``."""
+"""The last stage: segments + speech -> ``export/combined.wav``, ``export/animated.mp4``, ``export/animated.srt``
+(and the same subtitles as WebVTT, ``export/animated.vtt``, for browsers)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,25 @@ from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
 
 
-def srt_time(sample: int, sample_rate: int) -> str:
+def srt_time(sample: int, sample_rate: int, separator: str = ",") -> str:
+    """``HH:MM:SS,mmm`` (SRT); WebVTT writes the same with ``separator="."``."""
     ms = round(sample * 1000 / sample_rate)
     h, rest = divmod(ms, 3_600_000)
     m, rest = divmod(rest, 60_000)
     s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+    return f"{h:02d}:{m:02d}:{s:02d}{separator}{ms:03d}"
+
+
+def webvtt(cues: list[tuple[int, int, str]], sample_rate: int) -> str:
+    """WebVTT of ``(first sample, end sample, text)`` cues: the SRT's cues with a dot in the times, the
+    text escaped (``&``, ``<`` and ``>`` are markup there, and ``-->`` would break the cue) and no empty
+    line inside a cue (it would end it)."""
+    out = ["WEBVTT", ""]
+    for n, (a, b, text) in enumerate(cues, start=1):
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        lines = [ln for ln in escaped.splitlines() if ln.strip()] or ["…"]
+        out += [str(n), f"{srt_time(a, sample_rate, '.')} --> {srt_time(b, sample_rate, '.')}", *lines, ""]
+    return "\n".join(out)
 
 
 class ComposeStage(Stage):
@@ -38,13 +52,16 @@ class ComposeStage(Stage):
                 wav.write(reader.read(seg.start, seg.end))
         advance(1)
         cues = []
-        for n, seg in enumerate(segments, start=1):
+        for seg in segments:
             s = sentences[seg.sentence]
-            cues.append(
-                f"{n}\n{srt_time(seg.speech_start, rate)} --> "
-                f"{srt_time(seg.speech_end, rate)}\n{s.character or s.speaker}: {s.text}\n"
-            )
-        write_text(files.subtitles, "\n".join(cues))
+            cues.append((seg.speech_start, seg.speech_end, f"{s.character or s.speaker}: {s.text}"))
+        write_text(
+            files.subtitles,
+            "\n".join(
+                f"{n}\n{srt_time(a, rate)} --> {srt_time(b, rate)}\n{text}\n" for n, (a, b, text) in enumerate(cues, 1)
+            ),
+        )
+        write_text(files.web_subtitles, webvtt(cues, rate))
         advance(1)
         video = read_json(files.clips_file)["segments"]
         clips = [files.clip(j) for j in range(len(video))]

@@ -147,7 +147,8 @@ def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray
 
 
 class LipSyncStage(Stage):
-    """Measures the finished video: ``export/lipsync.json`` (the score above), cached with the video."""
+    """Measures the finished video: ``temp/lipsync_series.npz`` (per frame) and ``export/lipsync.json`` (the
+    score above), both cached with the video."""
 
     def run(self, ctx: RunContext) -> None:
         files, media = ctx.files, ctx.media
@@ -176,19 +177,47 @@ class LipSyncStage(Stage):
             )
             stills[(speaker, image)] = still.astype(np.float32) @ luma
         video_key = read_json(files.video_key)["key"]
-        out = self.output(
-            files.lipsync, video_key, sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes)
-        )
-        advance = ctx.progress.bar("Measuring lip sync", 1)
+        measured_boxes = sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes)
+        series = self.output(files.lipsync_series, video_key, measured_boxes, SERIES_VERSION)
+        out = self.output(files.lipsync, video_key, measured_boxes)
+        advance = ctx.progress.bar("Measuring lip sync", 2)
 
-        def produce(tmp: Path) -> None:
+        def measure_series(tmp: Path) -> None:
             frames = decode_frames(files.video, width, height, gray=True)
             opening = measure(frames, pose_at, boxes, stills)[:total]
             energy = frame_energy(files.reader(segments).read, total, media.sample_rate, media.fps)
             silent = silent_frames(segments, total, media.sample_rate, media.fps)
             heard = files.speech_files(segments).phones(0, segments[-1].end if segments else 0, media.sample_rate)
             bilabial, vowel = phone_classes(heard, total, media.sample_rate, media.fps)
-            write_json(tmp, {**score(opening, energy, silent), **phone_score(opening, energy, silent, bilabial, vowel)})
+            save_series(tmp, opening=opening, energy=energy, silent=silent, bilabial=bilabial, vowel=vowel)
 
+        def produce(tmp: Path) -> None:
+            s = load_series(files.lipsync_series)
+            opening, energy, silent = s["opening"], s["energy"], s["silent"]
+            write_json(
+                tmp,
+                {**score(opening, energy, silent), **phone_score(opening, energy, silent, s["bilabial"], s["vowel"])},
+            )
+
+        self.make(ctx, series, measure_series)
+        advance(1)
         self.make(ctx, out, produce)
         advance(1)
+
+
+#: Names the layout of ``temp/lipsync_series.npz`` in its cache key.
+SERIES_VERSION = "series-1"
+
+
+def save_series(
+    dest: Path, opening: np.ndarray, energy: np.ndarray, silent: np.ndarray, bilabial: np.ndarray, vowel: np.ndarray
+) -> None:
+    """The per-frame series behind the score (``temp/lipsync_series.npz``, read by the report)."""
+    with open(dest, "wb") as f:  # a file object: np.savez would add ".npz" to a temporary name
+        np.savez_compressed(f, opening=opening, energy=energy, silent=silent, bilabial=bilabial, vowel=vowel)
+
+
+def load_series(path: Path) -> dict[str, np.ndarray]:
+    """``opening``, ``energy`` (floats) and ``silent``, ``bilabial``, ``vowel`` (bools), one value per frame."""
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}

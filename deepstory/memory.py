@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import sys
 from typing import Any
 
 
@@ -22,3 +23,43 @@ def free_device(device: Any) -> None:
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def reset_peak() -> bool:
+    """Start measuring this process's peak resident set afresh (Linux: ``/proc/self/clear_refs``); False elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_mib() -> float:
+    """This process's peak resident set in MiB since the last :func:`reset_peak` (Linux ``VmHWM``).
+
+    Where the peak cannot be reset it is the process's peak since it started (``ru_maxrss``).  Child
+    processes (the ffmpeg encoders) and Ray workers are not counted.
+    """
+    kib = _status_kib("VmHWM")
+    if kib is None:
+        try:
+            import resource
+
+            kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            if sys.platform == "darwin":  # bytes there
+                kib //= 1024
+        except (ImportError, OSError):
+            return 0.0
+    return round(kib / 1024, 1)

@@ -25,6 +25,7 @@ KNOWN_KEYS = {
     "debug",
     "video",
     "stages",
+    "report",
 }
 
 # Extra words for values the user must set (``???`` in the config).

@@ -138,6 +138,11 @@ class RunFiles:
         return self.export / "animated.srt"
 
     @property
+    def web_subtitles(self) -> Path:
+        """The subtitles as WebVTT, for browsers (the report's ``<track>``)."""
+        return self.export / "animated.vtt"
+
+    @property
     def video_key(self) -> Path:
         return self.temp / "export.json"
 
@@ -146,8 +151,17 @@ class RunFiles:
         return self.export / "lipsync.json"
 
     @property
+    def lipsync_series(self) -> Path:
+        """Per frame: mouth opening, speech energy, long-silence and phone-class masks (``.npz``)."""
+        return self.temp / "lipsync_series.npz"
+
+    @property
     def manifest(self) -> Path:
         return self.export / "manifest.json"
+
+    @property
+    def report(self) -> Path:
+        return self.export / "report.html"
 
     # -- loaders ----------------------------------------------------------------------------
     def sentences(self) -> list[Sentence]:

@@ -16,7 +16,7 @@ from deepstory.errors import UserError
 from deepstory.files import write_text
 from deepstory.layout import Layout
 from deepstory.media import ffmpeg_exe
-from deepstory.memory import release_memory
+from deepstory.memory import peak_mib, release_memory, reset_peak
 from deepstory.run import report
 from deepstory.run.checks import validate_config
 from deepstory.run.context import Cast, Media, Progress, RunContext, RunFiles
@@ -111,6 +111,7 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     """Render ``cfg`` into ``run_dir``; returns the context (paths and figures)."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
+    reset_peak()
     validate_config(cfg)
     ffmpeg_exe()  # a missing encoder fails now, not after the speech
     stages = build_stages(cfg)
@@ -119,31 +120,43 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
         ctx.files.temp.mkdir(parents=True, exist_ok=True)
         ctx.files.export.mkdir(parents=True, exist_ok=True)
         write_text(ctx.files.export / "config.yaml", OmegaConf.to_yaml(ctx.cfg, resolve=True))
-        run_stages(ctx, stages)
+        run_stages(ctx, [s for s in stages if not s.reports], also_check=[s for s in stages if s.reports])
     finally:
         ctx.executor.close()
-    ctx.progress.note("total", seconds=time.perf_counter() - started)
+    peaks = [stat["peak_rss_mib"] for stat in ctx.progress.stats.values() if "peak_rss_mib" in stat]
+    ctx.progress.note("total", seconds=time.perf_counter() - started, peak_rss_mib=max(peaks, default=peak_mib()))
     report.write_manifest(ctx, stages)
+    run_stages(ctx, [s for s in stages if s.reports], checked=True)  # they read the manifest
     report.summarize(ctx)
     return ctx
 
 
-def run_stages(ctx: RunContext, stages: list[Stage]) -> None:
-    """The quick stages, then every other stage's check, then the other stages, each closed when done."""
+def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage] = (), checked: bool = False) -> None:
+    """The quick stages, then every other stage's check (and ``also_check``'s, stages run later), then the
+    other stages, each closed when done.  ``checked``: the checks ran before.
+
+    Each stage's wall time and this process's peak resident set while it ran (MiB) go to the manifest.
+    """
     quick = 0
     while quick < len(stages) and stages[quick].quick:
         quick += 1
+    to_check = [] if checked else [*stages[quick:], *also_check]
     with ctx.progress.live(), ctx.progress.interruptible():
         for i, stage in enumerate(stages):
             if i == quick:
-                for later in stages[quick:]:
+                for later in to_check:
                     later.check(ctx)
             t0 = time.perf_counter()
+            reset_peak()
             try:
                 stage.run(ctx)
             finally:
                 stage.close()
+            peak = peak_mib()
             release_memory()
             ctx.progress.check()
-            ctx.progress.note(stage.name, seconds=time.perf_counter() - t0)
+            ctx.progress.note(stage.name, seconds=time.perf_counter() - t0, peak_rss_mib=peak)
+        if quick == len(stages):  # only quick stages: the later ones are still checked
+            for later in to_check:
+                later.check(ctx)
     ctx.progress.bars = None

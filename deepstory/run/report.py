@@ -147,9 +147,12 @@ def summarize(ctx: RunContext) -> None:
             counts = cache.get(name, {"hits": 0, "misses": 0})
             done = counts["hits"] + counts["misses"]
             note = f"  ({counts['hits']}/{done} cached)" if done else ""
-            table.add_row(f"time: {name}", f"{stat['seconds']:.1f} s{note}")
-    total = ctx.progress.stats.get("total", {}).get("seconds", 0.0)
-    table.add_row("time: total", f"{total:.1f} s")
+            peak = f", peak {stat['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in stat else ""
+            table.add_row(f"time: {name}", f"{stat['seconds']:.1f} s{note}{peak}")
+    total_stat = ctx.progress.stats.get("total", {})
+    total = total_stat.get("seconds", 0.0)
+    peak = f", peak {total_stat['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in total_stat else ""
+    table.add_row("time: total", f"{total:.1f} s{peak}")
     if audio_seconds:
         table.add_row("real-time factor", f"{total / audio_seconds:.2f}")
     if files.lipsync.is_file():
@@ -167,4 +170,6 @@ def summarize(ctx: RunContext) -> None:
             )
     if files.video.is_file():
         table.add_row("output", str(files.video))
+    if files.report.is_file():
+        table.add_row("report", str(files.report))
     ctx.progress.console.print(table)

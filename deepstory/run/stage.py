@@ -12,7 +12,10 @@ loop (:func:`deepstory.run.render.render`) runs them:
 2. the *quick* stages at the head of the list run (parsing the story);
 3. every remaining stage's :meth:`Stage.check` runs (cheap checks that may
    read the story, e.g. the layout's cast), before any expensive work;
-4. the remaining stages run, each :meth:`Stage.close`\\ d when done.
+4. the remaining stages run, each :meth:`Stage.close`\\ d when done;
+5. ``export/manifest.json`` is written, then the *reporting* stages run
+   (:attr:`Stage.reports`): they read the manifest, so they show the whole
+   render's figures; their own time is in the summary, not the manifest.
 
 Outputs that are worth keeping go through :meth:`Stage.output` and the cache:
 a stage states what an output depends on and how to make it; the cache finds
@@ -38,6 +41,8 @@ class Stage(ABC):
     name: str = "stage"
     #: A quick stage (no synthesis, no rendering) runs before the other stages are checked.
     quick: bool = False
+    #: A reporting stage runs after ``export/manifest.json`` is written, and reads it (``deepstory.report``).
+    reports: bool = False
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = bool(enabled)
