@@ -1,0 +1,102 @@
+"""How close a render comes to its floor: speech synthesis plus encoding, measured in the same run.
+
+A render can never be faster than synthesizing its speech and encoding its
+frames.  For one story this script measures, on this machine, one after the
+other:
+
+* **TTS alone**: the story and speech stages only (every sentence spoken with
+  its character's voice and shaping, no phone timings), from a fresh cache;
+* **encoder alone**: x264 with the renderer's settings encoding as many frames
+  as the render has, from a still, at the same size;
+* **the full render** from a fresh cache (the real CLI, peak memory of the
+  process tree included);
+
+and prints each figure and the ratio of the render to the floor, per size.
+
+    python benchmarks/floor.py                               # the demo at 256 and 512
+    python benchmarks/floor.py --minutes 30 --sizes 512      # a generated 30-minute story
+    python benchmarks/floor.py --json floor.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scale import encode_alone, make_story, render  # noqa: E402
+
+from deepstory.config import asset  # noqa: E402
+
+SPEECH_ONLY = [  # the story and speech stages only, without phone timings: synthesis alone
+    *(f"stages.{s}.enabled=false" for s in ("chunk", "motion", "animate", "compose", "contact", "lipsync", "report")),
+    "stages.speech.phones=false",
+]
+
+
+def tts_alone(story: Path, workdir: Path) -> float:
+    """Seconds of the speech stage alone, fresh cache (the story stage's parsing is not counted)."""
+    (workdir / "tts").mkdir(parents=True, exist_ok=True)
+    out = render(story, 256, workdir / "tts", SPEECH_ONLY)
+    return float(out["manifest"]["stages"]["speech"]["seconds"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="a generated story of this length (default: the demo)"
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--workdir", type=Path, default=None, help="runs and caches (default: a temp dir)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for the full renders")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="deepstory-floor-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.minutes is None:
+        story = Path(asset("stories/chapter3.txt"))
+    else:
+        story = workdir / f"story-{args.minutes:g}min.txt"
+        story.write_text(make_story(args.minutes), encoding="utf-8")
+    t0 = time.perf_counter()
+    tts = tts_alone(story, workdir)
+    print(f"story {story.name}: TTS alone {tts:.1f} s (measured in {time.perf_counter() - t0:.0f} s)")
+    print(
+        f"{'size':>5} {'audio':>7} {'frames':>7} {'TTS':>6} {'encode':>7} {'floor':>6} {'render':>7} {'ratio':>6} {'peak RSS':>9}"
+    )
+    rows = []
+    for size in args.sizes:
+        (workdir / f"full-{size}").mkdir(parents=True, exist_ok=True)
+        full = render(story, size, workdir / f"full-{size}", list(args.overrides))
+        manifest = full["manifest"]
+        frames, audio = manifest["video"]["frames"], manifest["audio"]["seconds"]
+        encode = encode_alone(frames, size, workdir)
+        floor = tts + encode
+        row = {
+            "size": size,
+            "audio_s": round(audio, 1),
+            "frames": frames,
+            "tts_s": round(tts, 1),
+            "encode_s": round(encode, 1),
+            "floor_s": round(floor, 1),
+            "render_s": round(full["wall"], 1),
+            "ratio": round(full["wall"] / floor, 2),
+            "peak_rss_mib": round(full["peak"] / 2**20),
+            "stages_s": {k: round(v.get("seconds", 0.0), 1) for k, v in manifest["stages"].items()},
+        }
+        rows.append(row)
+        print(
+            f"{size:5d} {audio:6.0f}s {frames:7d} {tts:5.1f}s {encode:6.1f}s {floor:5.1f}s {full['wall']:6.1f}s "
+            f"{row['ratio']:5.2f}x {row['peak_rss_mib']:6d} MiB"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
