@@ -21,7 +21,7 @@ from deepstory.media import read_wav, wav_frames, write_wav
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
 from deepstory.speech.base import SpeechBackend, Voice
-from deepstory.speech.phones import align
+from deepstory.speech.phones import Aligner, align
 from deepstory.timeline import build_segments
 
 EngineFactory = Callable[[], SpeechBackend]
@@ -54,6 +54,7 @@ class SpeechStage(Stage):
         self.engines = dict(engines or {})
         self.phones = _phone_mode(phones)
         self._built: dict[str, SpeechBackend] = {}
+        self._aligner = Aligner()  # one decoder for the run's sentences
 
     def engine_for(self, voice: Voice) -> SpeechBackend:
         """The engine that speaks ``voice``: ``models.tts``, or the engine it names (built once)."""
@@ -107,7 +108,7 @@ class SpeechStage(Stage):
                 timer = engine if own is not None else None
                 # Counted as the "phones" cache kind: the speech stage's own counts stay one per sentence.
                 timed = Cache.output("phones", ctx.files.phones(sentence.index), out.key, own or {"source": ALIGNED})
-                self.make(ctx, timed, partial(_time_phones, timer, voice, out.dest, sentence.text))
+                self.make(ctx, timed, partial(_time_phones, timer, voice, out.dest, sentence.text, self._aligner))
                 if read_json(timed.dest).get("phones") is None:
                     unaligned.append(sentence.index)
             if last[(id(engine), voice.model)] == sentence.index:
@@ -121,6 +122,7 @@ class SpeechStage(Stage):
         write_json(ctx.files.timeline, {"sample_rate": rate, "segments": [vars(s) for s in segments]})
 
     def close(self) -> None:
+        self._aligner.close()
         self.tts.close()
         for engine in self._built.values():
             engine.close()  # kept for identity(): closed engines reload on use
@@ -147,7 +149,9 @@ def _phone_mode(value: bool | str | None) -> str | None:
     raise UserError(f"stages.speech.phones={value}: expected true (engine, else alignment), align or false")
 
 
-def _time_phones(engine: SpeechBackend | None, voice: Voice, speech: Path, text: str, tmp: Path) -> None:
+def _time_phones(
+    engine: SpeechBackend | None, voice: Voice, speech: Path, text: str, aligner: Aligner, tmp: Path
+) -> None:
     """The phones of one sentence's speech file: from ``engine`` if given and it times them, else by alignment.
 
     ``null`` when neither gives any.
@@ -157,6 +161,6 @@ def _time_phones(engine: SpeechBackend | None, voice: Voice, speech: Path, text:
         phones, source = engine.phones(text, voice), engine.phone_source
     if phones is None:
         audio, rate = read_wav(speech)
-        phones, source = align(audio, rate, text), ALIGNED
+        phones, source = align(audio, rate, text, aligner), ALIGNED
     listed = None if phones is None else [[p.name, p.start, p.end] for p in phones]
     write_json(tmp, {"text": text, "source": source, "phones": listed})
