@@ -17,22 +17,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from draw_narrator import CREAM, LIP, MOUTH, SCALE, s  # the portrait's own colours and supersampling
 from PIL import Image, ImageDraw, ImageFilter
 
 W, H = 160, 120  # sprite canvas; the mouth's centre is at its middle
-SCALE = 4  # supersampling factor
-CREAM = (243, 225, 190)
-MOUTH = (92, 40, 36)  # the outline of the mouth, as in the portrait
 INSIDE = (58, 22, 24)
 TONGUE = (206, 104, 104)
 TEETH = (250, 248, 240)
-LIP = (214, 132, 120)
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "deepstory" / "assets" / "mouths" / "hoot"
-
-
-def s(v: float) -> int:
-    return int(round(v * SCALE))
 
 
 def box(x0: float, y0: float, x1: float, y1: float) -> list[int]:
