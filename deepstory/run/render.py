@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from deepstory.cache import Cache, digest
+from deepstory.cache import DEFAULT_VERIFY, JOURNAL, Cache, digest
 from deepstory.config import instantiate
 from deepstory.errors import UserError
 from deepstory.files import write_text
@@ -23,7 +23,7 @@ from deepstory.run.context import Cast, Media, Progress, RunContext, RunFiles
 from deepstory.run.stage import Stage
 
 # Keys that never change what is rendered, left out of the config hash.
-UNHASHED = ("cache_dir", "debug")
+UNHASHED = ("cache_dir", "cache", "debug")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -78,6 +78,12 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
         cfg = copy.deepcopy(cfg)
         cfg.video.width, cfg.video.height = width, height
     media = Media.from_config(cfg)
+    progress = Progress(console)
+    cache = Cache(
+        Path(str(cfg.cache_dir)).expanduser(),
+        verify=str(OmegaConf.select(cfg, "cache.verify", default=DEFAULT_VERIFY)),
+        warn=progress.warn,  # a damaged entry is a warning of the run, kept in the manifest
+    )
     return RunContext(
         cfg=cfg,
         config_hash=config_hash(cfg),
@@ -86,8 +92,8 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
         cast=cast,
         layout=layout,
         executor=instantiate(cfg.executor, "executor"),
-        cache=Cache(Path(str(cfg.cache_dir)).expanduser()),
-        progress=Progress(console),
+        cache=cache,
+        progress=progress,
     )
 
 
@@ -113,15 +119,17 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     ffmpeg_exe()  # a missing encoder fails now, not after the speech
     stages = build_stages(cfg)
     ctx = build_context(cfg, run_dir, console, stages)
-    try:
-        ctx.files.temp.mkdir(parents=True, exist_ok=True)
-        ctx.files.export.mkdir(parents=True, exist_ok=True)
-        write_text(ctx.files.export / "config.yaml", OmegaConf.to_yaml(ctx.cfg, resolve=True))
-        run_stages(ctx, stages)
-    finally:
-        ctx.executor.close()
-    ctx.progress.note("total", seconds=time.perf_counter() - started)
-    report.write_manifest(ctx, stages)
+    # The lease keeps prune off every entry this render uses until its manifest lists them.
+    with ctx.cache.lease(Path(run_dir), Path(run_dir) / JOURNAL):
+        try:
+            ctx.files.temp.mkdir(parents=True, exist_ok=True)
+            ctx.files.export.mkdir(parents=True, exist_ok=True)
+            write_text(ctx.files.export / "config.yaml", OmegaConf.to_yaml(ctx.cfg, resolve=True))
+            run_stages(ctx, stages)
+        finally:
+            ctx.executor.close()
+        ctx.progress.note("total", seconds=time.perf_counter() - started)
+        report.write_manifest(ctx, stages)
     report.summarize(ctx)
     return ctx
 
