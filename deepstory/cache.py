@@ -64,6 +64,7 @@ DEFAULT_VERIFY = "full"  # measured: a few percent of a warm re-render of the de
 #: Folders of the cache root that hold no entries.
 RESERVED = ("locks", "leases", "damaged")
 RECORD = ".record"
+NO_RECORD = "no record of its size and SHA-256"
 LEASE = ".lease"
 #: A run dir's list of the cache keys its renders used (kept when the manifest is missing).
 JOURNAL = Path("temp") / "cache-keys.txt"
@@ -109,7 +110,7 @@ def damage(entry: Path, full: bool) -> str | None:
         record = json.loads(record_path(entry).read_text(encoding="utf-8"))
         want_size, want_hash = int(record["size"]), str(record["sha256"])
     except FileNotFoundError:
-        return "no record of its size and SHA-256"
+        return NO_RECORD
     except (OSError, ValueError, KeyError, TypeError):
         return "its record is unreadable"
     if size != want_size:
@@ -175,6 +176,7 @@ class Cache:
         self.misses: Counter[str] = Counter()
         self.used: dict[str, list[str]] = {}
         self.damaged: list[Path] = []  # where the damaged entries this cache met were moved
+        self.unrecorded = 0  # entries without a record met (made again in place, one warning)
         self._lease: _Lease | None = None
 
     @staticmethod
@@ -206,6 +208,14 @@ class Cache:
             return False
         if why is None:
             return True
+        if why == NO_RECORD:  # made before entries had records (or put there by hand): not trusted, replaced
+            if not self.unrecorded:
+                self.warn(
+                    f"cache entry {out.stage}/{entry.name} has no record of its size and SHA-256 (made by an "
+                    "older version?): made again, as is every such entry this run meets"
+                )
+            self.unrecorded += 1
+            return False
         aside = set_aside(self.root, entry)
         self.damaged.append(aside)
         self.warn(f"cache entry {out.stage}/{entry.name} was damaged ({why}): moved to {aside}, made again")

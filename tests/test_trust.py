@@ -135,8 +135,6 @@ def test_a_hit_checks_the_size_always_and_the_hash_with_verify_full(tmp_path):
     assert not Cache(root, verify="full").has(out)
     spoil(entry, "truncated")
     assert not Cache(root, verify="size").has(out)
-    record_path(entry).unlink()
-    assert damage(entry, full=False) == "no record of its size and SHA-256"
     # A damaged hit: warned, moved aside (not deleted), made again.
     warnings: list[str] = []
     again = Cache(root, warn=warnings.append)
@@ -145,6 +143,12 @@ def test_a_hit_checks_the_size_always_and_the_hash_with_verify_full(tmp_path):
     assert len(warnings) == 1 and "speech/" in warnings[0] and "moved to" in warnings[0]
     (aside,) = again.damaged
     assert aside.is_file() and aside.parent == root / "damaged" / "speech" and aside.read_bytes() == b"0123456789" * 5
+    # An entry without a record (an older version's cache) is not trusted either: made again in place.
+    record_path(entry).unlink()
+    assert damage(entry, full=False) == "no record of its size and SHA-256"
+    assert again.get(out, lambda tmp: tmp.write_bytes(b"made again")) is False
+    assert entry.read_bytes() == b"made again" and damage(entry, full=True) is None
+    assert again.unrecorded == 1 and len(warnings) == 2 and "no record" in warnings[1]
 
 
 @pytest.mark.parametrize("how", DAMAGES)
