@@ -279,6 +279,7 @@ def test_tiny_huge_and_non_square_images(tmp_path):
         ("fps=100000", ["fps=100000"]),
         ("sample_rate=0", ["sample_rate=0"]),
         ("video.width=101", ["even"]),
+        ("cache.verify=sometimes", ["cache.verify='sometimes'", "size, full"]),
         ("models=nope", ["models/nope"]),
         ("models.tts._target_=deepstory_missing_backend.Speech", ["deepstory_missing_backend"]),
     ],

@@ -20,7 +20,7 @@ import socket
 import time
 from typing import Any, Callable, Iterable, Iterator
 
-from deepstory.cache import Cache, digest
+from deepstory.cache import DEFAULT_VERIFY, Cache, digest
 from deepstory.errors import DeepstoryError, EnvironmentFailure
 from deepstory.executor.base import Executor, Job
 
@@ -28,8 +28,8 @@ from deepstory.executor.base import Executor, Job
 class _Worker:
     """A Ray actor: keeps each backend it is sent (by id), then runs jobs with it."""
 
-    def __init__(self, cache_root: str):
-        self.cache = Cache(cache_root)
+    def __init__(self, cache_root: str, verify: str = DEFAULT_VERIFY):
+        self.cache = Cache(cache_root, verify=verify)
         self.backends: dict[str, Any] = {}
         self.done = 0
         self.seconds = 0.0
@@ -95,15 +95,14 @@ class RayExecutor(Executor):
             actor = ray.remote(
                 num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=-1, max_task_retries=self.max_retries
             )(_Worker)
-            self._actors = [actor.remote(str(cache.root.resolve())) for _ in range(self.workers)]
+            self._actors = [actor.remote(str(cache.root.resolve()), cache.verify) for _ in range(self.workers)]
         return self._actors
 
     def run(self, cache: Cache, jobs: list[Job], backend: Any, advance: Callable[[int], None]) -> None:
         ray = self.ray
         todo: list[Job] = []
         for job in jobs:  # cached results need no worker
-            if cache.has(job.out):
-                cache.record(job.out, made=False)
+            if cache.reuse(job.out):  # a whole entry, placed and counted (a damaged one is set aside)
                 advance(job.weight)
             else:
                 todo.append(job)

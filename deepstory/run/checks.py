@@ -5,6 +5,7 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from deepstory.cache import DEFAULT_VERIFY, VERIFY_MODES
 from deepstory.errors import DeepstoryError, UserError
 
 # Top-level keys a run understands; anything else is a typo (Hydra already rejects unknown
@@ -21,6 +22,7 @@ KNOWN_KEYS = {
     "cut_size",
     "seed",
     "cache_dir",
+    "cache",
     "max_words",
     "debug",
     "video",
@@ -88,6 +90,9 @@ def validate_config(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) is not None and _whole(cfg, key, 16, 8192) % 2:
             raise UserError(f"{key}={OmegaConf.select(cfg, key)}: must be even (H.264 yuv420p)")
     _whole(cfg, "video.segment_frames", 1, 100000)
+    verify = OmegaConf.select(cfg, "cache.verify", default=DEFAULT_VERIFY)
+    if verify not in VERIFY_MODES:
+        raise UserError(f"cache.verify={verify!r}: must be one of {', '.join(VERIFY_MODES)}")
     if not cfg.speakers:
         raise UserError("speakers: no speakers configured")
     for name, spec in cfg.speakers.items():

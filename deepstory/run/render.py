@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from deepstory.cache import Cache, digest
+from deepstory.cache import DEFAULT_VERIFY, JOURNAL, Cache, digest
 from deepstory.config import instantiate
 from deepstory.errors import UserError
 from deepstory.files import write_text
@@ -23,7 +23,7 @@ from deepstory.run.context import Cast, Media, Progress, RunContext, RunFiles
 from deepstory.run.stage import Stage
 
 # Keys that never change what is rendered, left out of the config hash.
-UNHASHED = ("cache_dir", "debug")
+UNHASHED = ("cache_dir", "cache", "debug")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -64,7 +64,12 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
     """
     layout = instantiate(cfg.layout, "layout")
     background = tuple(int(v) for v in cfg.video.get("background", (255, 255, 255)))
-    cache = Cache(Path(str(cfg.cache_dir)).expanduser())
+    progress = Progress(console)
+    cache = Cache(
+        Path(str(cfg.cache_dir)).expanduser(),
+        verify=str(OmegaConf.select(cfg, "cache.verify", default=DEFAULT_VERIFY)),
+        warn=progress.warn,  # a damaged entry is a warning of the run, kept in the manifest
+    )
     files = RunFiles(Path(run_dir))
     cast = Cast(cfg.speakers, background, layout.face_margin, cache, files.temp / "faces")  # type: ignore[arg-type]
 
@@ -89,7 +94,7 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
         layout=layout,
         executor=instantiate(cfg.executor, "executor"),
         cache=cache,
-        progress=Progress(console),
+        progress=progress,
     )
 
 
@@ -116,17 +121,19 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     ffmpeg_exe()  # a missing encoder fails now, not after the speech
     stages = build_stages(cfg)
     ctx = build_context(cfg, run_dir, console, stages)
-    try:
-        ctx.files.temp.mkdir(parents=True, exist_ok=True)
-        ctx.files.export.mkdir(parents=True, exist_ok=True)
-        write_text(ctx.files.export / "config.yaml", OmegaConf.to_yaml(ctx.cfg, resolve=True))
-        run_stages(ctx, [s for s in stages if not s.reports], also_check=[s for s in stages if s.reports])
-    finally:
-        ctx.executor.close()
-    peaks = [stat["peak_rss_mib"] for stat in ctx.progress.stats.values() if "peak_rss_mib" in stat]
-    ctx.progress.note("total", seconds=time.perf_counter() - started, peak_rss_mib=max(peaks, default=peak_mib()))
-    report.write_manifest(ctx, stages)
-    run_stages(ctx, [s for s in stages if s.reports], checked=True)  # they read the manifest
+    # The lease keeps prune off every entry this render uses until its manifest lists them.
+    with ctx.cache.lease(Path(run_dir), Path(run_dir) / JOURNAL):
+        try:
+            ctx.files.temp.mkdir(parents=True, exist_ok=True)
+            ctx.files.export.mkdir(parents=True, exist_ok=True)
+            write_text(ctx.files.export / "config.yaml", OmegaConf.to_yaml(ctx.cfg, resolve=True))
+            run_stages(ctx, [s for s in stages if not s.reports], also_check=[s for s in stages if s.reports])
+        finally:
+            ctx.executor.close()
+        peaks = [stat["peak_rss_mib"] for stat in ctx.progress.stats.values() if "peak_rss_mib" in stat]
+        ctx.progress.note("total", seconds=time.perf_counter() - started, peak_rss_mib=max(peaks, default=peak_mib()))
+        report.write_manifest(ctx, stages)
+        run_stages(ctx, [s for s in stages if s.reports], checked=True)  # they read the manifest
     report.summarize(ctx)
     return ctx
 
