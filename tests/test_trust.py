@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 SIZE = 96
 STORY = "Eileen: Hello Chelsea, I am home.\nThe cat looked up and said nothing.\n"
-KINDS = ("speech", "phones", "chunk", "motion", "animate", "compose", "lipsync")
+KINDS = ("faces", "speech", "phones", "chunk", "motion", "animate", "compose", "lipsync")
 DAMAGES = ("truncated", "zero-filled", "flipped byte")
 
 
