@@ -46,7 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--frames", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (a render uses torch's default, all cores)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (a render uses torch's default, all cores)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
