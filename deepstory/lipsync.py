@@ -132,17 +132,20 @@ def phone_score(
 
 def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray:
     """Per-frame mouth opening from decoded grayscale frames; ``pose_at[frame]`` keys the speaker's box and still."""
+    # Per pose, once: its still's mouth region, the brightness below which a pixel counts as dark, its mean.
+    regions = {pose: stills[pose][boxes[pose]] for pose in boxes}
+    dark = {pose: 0.7 * float(np.median(still)) for pose, still in regions.items()}
+    scale = {pose: max(1.0, float(still.mean())) for pose, still in regions.items()}
     out = []
     for i, frame in enumerate(frames_gray):
         pose = pose_at.get(i)
         if pose is None:
             out.append(0.0)
             continue
-        ys, xs = boxes[pose]
-        still = stills[pose][ys, xs]
-        now = frame[ys, xs].astype(np.float32)
-        darker = np.clip(still - now, 0, None) * (now < 0.7 * float(np.median(still)))
-        out.append(float(darker.mean()) / max(1.0, float(still.mean())))
+        still = regions[pose]
+        now = frame[boxes[pose]].astype(np.float32)
+        darker = np.clip(still - now, 0, None) * (now < dark[pose])
+        out.append(float(darker.mean()) / scale[pose])
     return np.array(out)
 
 

@@ -101,6 +101,16 @@ def _lip_gap(crop: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, face: Any) 
     return (top - curve).unsqueeze(0), (bottom - curve).unsqueeze(0)
 
 
+def _edit(out: torch.Tensor, where: torch.Tensor | None, edit: Any, motion: torch.Tensor) -> None:
+    """``edit(frames, their motion rows)`` in place on the frames of ``out`` where ``where`` holds (None: all)."""
+    if where is None or bool(where.all()):
+        edit(out, motion)
+    elif bool(where.any()):
+        part = out[where]
+        edit(part, motion[where])
+        out[where] = part
+
+
 @dataclass
 class PreparedPortrait:
     """A portrait's tensors on the device, built once per chunk."""
@@ -313,20 +323,17 @@ class WarpAnimator(Animator):
         col = lambda c: motion[:, c].view(B, 1, 1)  # noqa: E731
         out = p.crop.expand(B, -1, -1, -1).clone()
         # Mouth and lids only where they move (most frames have open eyes; a listener's mouth rests).
-        mouth = motion[:, _MOUTH]
-        moving = (mouth.abs().amax(dim=1) > 1e-4).nonzero().flatten()
-        if len(moving) == len(motion):
-            (self._mouth if p.sprites is None else self._sprite)(p, out, motion[:, [*_MOUTH, _SHAPE]])
-        elif len(moving) or p.sprites is not None:
-            which = moving if p.sprites is None else torch.arange(B, device=motion.device)  # sprites: X too
-            part = out[which]
-            (self._mouth if p.sprites is None else self._sprite)(p, part, motion[which][:, [*_MOUTH, _SHAPE]])
-            out[which] = part
-        blinking = (motion[:, _BLINK] > 0.02).nonzero().flatten()
-        if len(blinking):
-            part = out[blinking]
-            self._eyelids(p, part, motion[blinking, _BLINK].clamp(0, 1).view(-1, 1, 1))
-            out[blinking] = part
+        # A sprite is pasted on every frame: the rest shape X has its drawing too.
+        moving = motion[:, _MOUTH].abs().amax(dim=1) > 1e-4
+        mouth = self._mouth if p.sprites is None else self._sprite
+        _edit(
+            out,
+            moving if p.sprites is None else None,
+            lambda part, rows: mouth(p, part, rows[:, [*_MOUTH, _SHAPE]]),
+            motion,
+        )
+        blink = lambda part, rows: self._eyelids(p, part, rows[:, _BLINK].clamp(0, 1).view(-1, 1, 1))  # noqa: E731
+        _edit(out, motion[:, _BLINK] > 0.02, blink, motion)
         # Head: rotate about the chin, translate, nod; eased out towards the region's edge.
         fx0, fy0, fx1, fy1 = face.box
         fw, fh = fx1 - fx0, fy1 - fy0
@@ -335,11 +342,10 @@ class WarpAnimator(Animator):
         tx = col(_DX).clamp(-MAX_SHIFT, MAX_SHIFT) * fw
         ty = col(_DY).clamp(-MAX_SHIFT, MAX_SHIFT) * fh + col(_NOD).clamp(0, 1) * 0.025 * fh
         rx, ry = p.xs - (fx0 + fx1) / 2, p.ys - fy1
-        x0, y0, x1, y1 = p.region
         gx = p.xs + (cos * rx + sin * ry - rx - tx) * p.head_mask
         gy = p.ys + (-sin * rx + cos * ry - ry - ty) * p.head_mask
-        grid = torch.stack([2 * (gx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (gy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
-        out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        out = _sample(out, p.region, gx, gy)
+        x0, y0, x1, y1 = p.region
         crop = out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
         frames = p.still.unsqueeze(0).expand(B, -1, -1, -1).clone()
         frames[:, y0:y1, x0:x1] = crop

@@ -296,7 +296,7 @@ class Cast:
             face = speaker_portrait(
                 self.config[speaker], f"speakers.{speaker}", 64, 64, index=image, background=self.background
             )[0]
-            write_json(tmp, {k: v for k, v in vars(face).items()})
+            write_json(tmp, vars(face))
 
         self.cache.get(out, find)
         self._faces[(speaker, image)] = Face.from_config(read_json(out.dest), f"{out.dest}")
