@@ -3,6 +3,7 @@
     python -m deepstory.voices                                   # the configured cast
     python -m deepstory.voices speakers.Eileen.voice.pitch=4 speakers.Eileen.voice.formant=1.2
     python -m deepstory.voices speakers=mine --line "Where were you last night?"
+    python -m deepstory.voices --speakers ~/voices/en_US-libritts_r-medium.onnx   # its speakers' names
 
 Writes ``outputs/voices/<NN>-<Name>.wav`` (``--out`` to change) and prints
 each character's engine and voice, pitch, formant, rate and how many seconds
@@ -53,7 +54,8 @@ def audition(overrides: list[str], out: Path, line: str, console: Console) -> Ta
     for column in ("character", "engine and voice", "pitch", "formant", "rate", "s per s", "file"):
         table.add_column(column)
     try:
-        for n, name in enumerate(cfg.speakers, start=1):
+        voices = []  # every voice checked before any synthesis: a bad one fails at once
+        for name in cfg.speakers:
             try:
                 voice = Voice.from_config(cfg.speakers[name].get("voice"), str(name))
             except ValueError as exc:
@@ -61,13 +63,15 @@ def audition(overrides: list[str], out: Path, line: str, console: Console) -> Ta
             engine = stage.engine_for(voice)
             for warning in engine.prepare(voice):
                 console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            voices.append((str(name), voice, engine))
+        for n, (name, voice, engine) in enumerate(voices, start=1):
             started = time.perf_counter()
             audio = engine.synthesize(line.format(name=name), voice)
             seconds = time.perf_counter() - started
-            path = out / f"{n:02d}-{safe_name(str(name))}.wav"
+            path = out / f"{n:02d}-{safe_name(name)}.wav"
             write_wav(path, audio, rate)
             table.add_row(
-                str(name),
+                name,
                 engine.describe(voice),
                 f"{voice.pitch:+.1f}",
                 f"{voice.formant:.2f}",
@@ -81,15 +85,37 @@ def audition(overrides: list[str], out: Path, line: str, console: Console) -> Ta
     return table
 
 
+def speakers_table(model: Path) -> Table:
+    """The speakers of a Piper voice file: each name (for ``voice.speaker``) and its number."""
+    from deepstory.speech.piper import read_voice_config
+
+    config = read_voice_config(model.expanduser(), "--speakers")
+    names = dict(config.get("speaker_id_map") or {})
+    count = int(config["num_speakers"])
+    table = Table(title=f"{model.name}: {count} speaker{'s' if count != 1 else ''}")
+    table.add_column("voice.speaker (name)")
+    table.add_column("number")
+    for name, number in sorted(names.items(), key=lambda item: int(item[1])):
+        table.add_row(str(name), str(number))
+    if not names:
+        table.add_row("(no names)", "0" if count <= 1 else f"0..{count - 1}")
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deepstory.voices", description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="config overrides, as for run.py (speakers=..., models/tts=...)")
     parser.add_argument("--out", type=Path, default=Path("outputs/voices"), help="where the lines go")
     parser.add_argument("--line", default=LINE, help="what every character says ({name} is the character)")
+    parser.add_argument(
+        "--speakers", type=Path, metavar="VOICE.onnx", help="list a Piper voice file's speakers, then stop"
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     try:
-        table = audition(args.overrides, args.out, args.line, console)
+        table = (
+            speakers_table(args.speakers) if args.speakers else audition(args.overrides, args.out, args.line, console)
+        )
     except DeepstoryError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code

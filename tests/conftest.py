@@ -121,7 +121,7 @@ def check_golden(name: str, video: Path) -> None:
         if importlib.metadata.version(p) != v
     }
     if changed:
-        pytest.skip(f"golden digests were recorded with other library versions: {changed}")
+        pytest.skip(f"golden digests were recorded with other library versions (.ci/constraints.txt): {changed}")
     expected = golden["renders"][name]
     frames, audio, count = decoded_digest(video, expected["size"])
     if os.environ.get("DEEPSTORY_RECORD_GOLDEN") == "1":  # re-record after an intended change of the output

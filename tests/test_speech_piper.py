@@ -57,14 +57,17 @@ def test_formant_moves_the_spectrum_not_the_pitch(piper):
 
 
 def test_shaping_keeps_the_words(piper):
-    """The demo's shaped voice stays as intelligible as the bundled voice: WER within +0.05 (pocketsphinx)."""
+    """Eileen's shaping in the demo cast keeps her as intelligible as the bundled voice: WER within +0.05.
+
+    (pocketsphinx; the sentences are in no benchmark: benchmarks/voices.py measures its own prose.)
+    """
     text = [
-        "The morning train was late again, so she walked the long way to the bakery.",
-        "Children liked to stand on the bridge and drop leaves into the water below.",
-        "He carried a heavy bag and a wooden box full of shells from the coast.",
-        "They measured the posts and wrote a list of what to buy on Saturday.",
-        "In the summer the river was slow and clear, but after a storm it turned brown.",
-        "She listened, cut the cake, and made a pot of strong tea for her brother.",
+        "The farmer opened the gate and let the sheep into the green field.",
+        "My sister found an old map in the attic behind a box of letters.",
+        "We waited at the station for an hour because the last bus had left.",
+        "The teacher wrote three words on the board and asked us to read them.",
+        "A small dog ran across the road and hid under a parked car.",
+        "After dinner he washed the plates and put the milk back in the fridge.",
     ]
     words = sum(len(t.split()) for t in text)
 
@@ -73,4 +76,4 @@ def test_shaping_keeps_the_words(piper):
 
     plain = wer(Voice())
     assert plain < 0.4
-    assert wer(Voice(pitch=5.0, formant=1.15, rate=1.05)) <= plain + 0.05
+    assert wer(Voice(pitch=5.0, formant=1.12, rate=1.0)) <= plain + 0.05

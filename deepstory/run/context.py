@@ -98,6 +98,11 @@ class RunFiles:
         return SpeechFiles((), self.temp / "speech").phones_path(sentence)
 
     @property
+    def voices(self) -> Path:
+        """Who spoke each character: ``{name: {"voice": engine and voice in words, **voice settings}}``."""
+        return self.temp / "voices.json"
+
+    @property
     def timeline(self) -> Path:
         return self.temp / "timeline.json"
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Hashable, Mapping
 
 import numpy as np
 
@@ -139,8 +139,12 @@ class SpeechBackend(ABC):
         """The engine and voice that speak ``voice``, in a few words (for the audition table)."""
         return self.engine or type(self).__name__
 
+    def loaded_for(self, voice: Voice) -> Hashable:
+        """What :meth:`release` drops for ``voice`` (by default its voice file): voices with equal values share it."""
+        return voice.model
+
     def release(self, voice: Voice) -> None:
-        """Drop what was loaded for ``voice`` alone; called after its character's last sentence."""
+        """Drop what was loaded for ``voice``; called after the last sentence of every voice that shares it."""
 
     def close(self) -> None:
         """Release models and memory; called when the speech stage is done."""

@@ -431,6 +431,15 @@ class EspeakSpeech(SpeechBackend):
             )
         return f"{self.language}+{variant}"
 
+    def prepare(self, voice: Voice) -> list[str]:
+        """Warns where ``voice`` sets what eSpeak NG does not use (a Piper voice file or speaker)."""
+        where = f"speakers.{voice.character}.voice" if voice.character else "voice"
+        return [
+            f"{where}.{key}={value}: eSpeak NG speaks this character and ignores it (set voice.variant instead)"
+            for key, value in (("model", voice.model), ("speaker", voice.speaker))
+            if value is not None
+        ]
+
     def describe(self, voice: Voice) -> str:
         return f"espeak {self.voice_name(voice)}"
 

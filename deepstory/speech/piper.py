@@ -127,18 +127,20 @@ class PiperSpeech(SpeechBackend):
             return 0 if count > 1 else None
         if count <= 1:
             raise UserError(f"{where}={voice.speaker!r}: {self.model_of(voice).name} has one speaker only")
+        # A name first: some voices name their speakers with numbers (libritts_r: "3922"), and every
+        # speaker number has a name where a voice has a map.  Otherwise a whole number is the speaker number.
+        if str(voice.speaker) in names:
+            return int(names[str(voice.speaker)])
+        listed = ", ".join(list(names)[:MAX_LISTED]) + (", ..." if len(names) > MAX_LISTED else "")
+        named = f"; {len(names)} names: {listed}" if names else ""
         if isinstance(voice.speaker, int) or str(voice.speaker).isdigit():
             number = int(voice.speaker)
             if not 0 <= number < count:
-                raise UserError(f"{where}={number}: {self.model_of(voice).name} has speakers 0..{count - 1}")
+                raise UserError(
+                    f"{where}={voice.speaker!r}: {self.model_of(voice).name} has speakers 0..{count - 1}{named}"
+                )
             return number
-        if voice.speaker not in names:
-            listed = ", ".join(list(names)[:MAX_LISTED]) + (", ..." if len(names) > MAX_LISTED else "")
-            raise UserError(
-                f"{where}={voice.speaker!r}: no such speaker in {self.model_of(voice).name} "
-                f"({len(names)} names: {listed})"
-            )
-        return int(names[str(voice.speaker)])
+        raise UserError(f"{where}={voice.speaker!r}: no such speaker in {self.model_of(voice).name} ({named[2:]})")
 
     def prepare(self, voice: Voice) -> list[str]:
         config = self.config_of(voice)
@@ -188,9 +190,12 @@ class PiperSpeech(SpeechBackend):
         session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         return PiperVoice(session=session, config=config)
 
+    def loaded_for(self, voice: Voice) -> Path:
+        return self.model_of(voice).resolve()
+
     def release(self, voice: Voice) -> None:
         """Drop the voice file's session (its last sentence is spoken)."""
-        if self._voices.pop(self.model_of(voice), None) is not None:
+        if self._voices.pop(self.loaded_for(voice), None) is not None:
             release_memory()
 
     def close(self) -> None:
@@ -206,9 +211,10 @@ class PiperSpeech(SpeechBackend):
             digest = hashlib.sha256(f"{text}|{sorted(voice.settings().items())}".encode()).digest()
             piper_voice = self._load(path, seed=int.from_bytes(digest[:4], "little") & 0x7FFFFFFF)
         else:
-            if path not in self._voices:
-                self._voices[path] = self._load(path)
-            piper_voice = self._voices[path]
+            key = self.loaded_for(voice)  # one session per voice file, however its path is written
+            if key not in self._voices:
+                self._voices[key] = self._load(path)
+            piper_voice = self._voices[key]
         # Phonemize all of espeak's sub-sentences into one utterance: our own
         # splitter already decided where sentences end.
         phonemes: list[str] = []

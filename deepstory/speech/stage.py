@@ -68,7 +68,7 @@ class SpeechStage(Stage):
                 known = sorted({self.tts.engine, *self.engines})
                 raise UserError(f"{where}: no such engine (models.engines has: {', '.join(known)})")
             cls = factory.func if isinstance(factory, partial) else factory
-            extra = getattr(cls, "extra", "") or name
+            extra = (cls.extra if isinstance(cls, type) and issubclass(cls, SpeechBackend) else "") or name
             try:
                 self._built[name] = factory()
             except UserError as exc:
@@ -92,7 +92,7 @@ class SpeechStage(Stage):
         engines = {s: self.engine_for(v) for s, v in voices.items()}
         keys = {s: (engines[s].identity(), engines[s].voice_identity(v)) for s, v in voices.items()}
         # A voice file is released after the last sentence that needs it.
-        last = {(id(engines[x.speaker]), voices[x.speaker].model): x.index for x in sentences}
+        last = {(id(engines[x.speaker]), engines[x.speaker].loaded_for(voices[x.speaker])): x.index for x in sentences}
         lengths, made, unaligned = [], [], []
         for i in ctx.progress.steps("Speaking sentences", len(sentences)):
             sentence = sentences[i]
@@ -111,13 +111,14 @@ class SpeechStage(Stage):
                 self.make(ctx, timed, partial(_time_phones, timer, voice, out.dest, sentence.text, self._aligner))
                 if read_json(timed.dest).get("phones") is None:
                     unaligned.append(sentence.index)
-            if last[(id(engine), voice.model)] == sentence.index:
+            if last[(id(engine), engine.loaded_for(voice))] == sentence.index:
                 engine.release(voice)
         if unaligned:
             ctx.progress.warn(
                 f"{len(unaligned)} sentence(s) could not be aligned to their text (first: "
                 f"{unaligned[0]}); their mouths follow loudness"
             )
+        write_json(ctx.files.voices, {s: {"voice": engines[s].describe(v), **v.settings()} for s, v in voices.items()})
         segments = build_segments(sentences, lengths, rate, made)
         write_json(ctx.files.timeline, {"sample_rate": rate, "segments": [vars(s) for s in segments]})
 
