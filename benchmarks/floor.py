@@ -7,11 +7,12 @@ other:
 * **TTS alone**: the story and speech stages only (every sentence spoken with
   its character's voice and shaping, no phone timings), from a fresh cache;
 * **encoder alone**: x264 with the renderer's settings encoding as many frames
-  as the render has, from a still, at the same size;
+  as the render has, of a moving test pattern (ffmpeg testsrc2), at the same size;
 * **the full render** from a fresh cache (the real CLI, peak memory of the
   process tree included);
 
-and prints each figure and the ratio of the render to the floor, per size.
+and prints each figure and the ratio of the render to the floor, per size (the
+render is given its floor, ``report.floor_seconds``, so its own summary shows it too).
 
     python benchmarks/floor.py                               # the demo at 256 and 512
     python benchmarks/floor.py --minutes 30 --sizes 512      # a generated 30-minute story
@@ -39,11 +40,11 @@ SPEECH_ONLY = [  # the story and speech stages only, without phone timings: synt
 ]
 
 
-def tts_alone(story: Path, workdir: Path) -> float:
-    """Seconds of the speech stage alone, fresh cache (the story stage's parsing is not counted)."""
+def tts_alone(story: Path, workdir: Path) -> tuple[float, int]:
+    """Seconds of the speech stage alone, fresh cache (the story stage's parsing is not counted), and the frames."""
     (workdir / "tts").mkdir(parents=True, exist_ok=True)
     out = render(story, 256, workdir / "tts", SPEECH_ONLY)
-    return float(out["manifest"]["stages"]["speech"]["seconds"])
+    return float(out["manifest"]["stages"]["speech"]["seconds"]), int(out["manifest"]["video"]["frames"])
 
 
 def main() -> None:
@@ -64,7 +65,7 @@ def main() -> None:
         story = workdir / f"story-{args.minutes:g}min.txt"
         story.write_text(make_story(args.minutes), encoding="utf-8")
     t0 = time.perf_counter()
-    tts = tts_alone(story, workdir)
+    tts, frames = tts_alone(story, workdir)
     print(f"story {story.name}: TTS alone {tts:.1f} s (measured in {time.perf_counter() - t0:.0f} s)")
     print(
         f"{'size':>5} {'audio':>7} {'frames':>7} {'TTS':>6} {'encode':>7} {'floor':>6} {'render':>7} {'ratio':>6} {'peak RSS':>9}"
@@ -72,11 +73,13 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         (workdir / f"full-{size}").mkdir(parents=True, exist_ok=True)
-        full = render(story, size, workdir / f"full-{size}", list(args.overrides))
-        manifest = full["manifest"]
-        frames, audio = manifest["video"]["frames"], manifest["audio"]["seconds"]
         encode = encode_alone(frames, size, workdir)
         floor = tts + encode
+        # The render is told its floor: its own summary and manifest show the ratio too.
+        full = render(story, size, workdir / f"full-{size}", [*args.overrides, f"report.floor_seconds={floor:.3f}"])
+        manifest = full["manifest"]
+        assert manifest["video"]["frames"] == frames, "the render and the TTS run disagree on the story's length"
+        audio = manifest["audio"]["seconds"]
         row = {
             "size": size,
             "audio_s": round(audio, 1),

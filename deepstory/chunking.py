@@ -16,8 +16,8 @@ from typing import Sequence
 from deepstory.errors import UserError
 from deepstory.files import write_json
 from deepstory.media import write_wav
-from deepstory.run.context import RunContext
-from deepstory.run.stage import Stage
+from deepstory.run.context import Advance, RunContext
+from deepstory.run.stage import Frontier, Stage
 from deepstory.timeline import Chunk, Segment, SegmentReader, frame_at
 
 MAX_CUT_SIZE = 2**40
@@ -64,20 +64,34 @@ class ChunkStage(Stage):
     is recorded in ``chunks.json`` for the summary.
     """
 
+    follows = True
+
     def __init__(self, cut_size: int, enabled: bool = True) -> None:
         super().__init__(enabled)
         if isinstance(cut_size, bool) or not isinstance(cut_size, int) or not 1 <= cut_size <= MAX_CUT_SIZE:
             raise UserError(f"cut_size={cut_size!r}: must be a whole number from 1 to {MAX_CUT_SIZE}")
         self.cut_size = cut_size
+        self._cut = 0  # chunks cut so far
+        self._advance: Advance | None = None
 
     def run(self, ctx: RunContext) -> None:
-        segments = ctx.files.segments()
-        rate = ctx.media.sample_rate
+        self.follow(ctx, Frontier(done=True, segments=tuple(ctx.files.segments())))
+
+    def follow(self, ctx: RunContext, upstream: Frontier) -> Frontier:
+        """Cut the chunks of the sentences spoken so far; all but the last are final until the story is."""
+        rate, segments = ctx.media.sample_rate, list(upstream.segments)
         chunks = chunk_segments(segments, self.cut_size, rate, ctx.media.fps)
+        final = chunks if upstream.done else chunks[:-1]
+        if self._advance is None:
+            self._advance = ctx.progress.bar("Cutting chunks", None)
         reader = ctx.files.reader(segments)
-        for i in ctx.progress.steps("Cutting chunks", len(chunks)):
-            chunk = chunks[i]
+        for chunk in final[self._cut :]:
             parts = [(s.key, s.pad_before, s.pad_after) for s in segments[chunk.sentences[0] : chunk.sentences[-1] + 1]]
             out = self.output(ctx.files.chunk_audio(chunk), rate, parts)
             self.make(ctx, out, partial(_write_span, reader, chunk.start, chunk.end, rate))
-        write_json(ctx.files.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})
+            self._advance(1)
+        self._cut = len(final)
+        if upstream.done:
+            self._advance.total(len(final))
+            write_json(ctx.files.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})
+        return Frontier(done=upstream.done, segments=upstream.segments, chunks=tuple(final))

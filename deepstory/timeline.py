@@ -55,10 +55,14 @@ class Segment:
 
 
 def build_segments(
-    sentences: Sequence, speech_lengths: Sequence[int], sample_rate: int, keys: Sequence[str] | None = None
+    sentences: Sequence,
+    speech_lengths: Sequence[int],
+    sample_rate: int,
+    keys: Sequence[str] | None = None,
+    start: int = 0,
 ) -> list[Segment]:
-    """Lay sentences end to end; ``speech_lengths[i]`` is sentence i's speech in samples."""
-    segments, position = [], 0
+    """Lay sentences end to end from sample ``start``; ``speech_lengths[i]`` is sentence i's speech in samples."""
+    segments, position = [], start
     keys = keys if keys is not None else [""] * len(sentences)
     for sentence, speech, key in zip(sentences, speech_lengths, keys, strict=True):
         seg = Segment(

@@ -57,10 +57,55 @@ def test_second_identical_run_is_all_cache_hits(reference, tiny_story, tmp_path)
     assert sorted(p.name for p in (again / "temp" / "faces").iterdir()) == ["Eileen-0.json", "Narrator-0.json"]
 
 
+def test_a_cached_rerun_imports_no_heavy_module_it_does_not_use(reference, tiny_story):
+    """Nothing to make: neither scipy.signal (resampling) nor the neural networks are imported (start-up time)."""
+    run_dir, _ = reference
+    probe = (
+        "import json, runpy, sys\n"
+        f"sys.argv = ['run.py', *{tiny_args(tiny_story, run_dir.parent / 'cache')!r}, 'hydra.run.dir=' + sys.argv[1]]\n"
+        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as exc:\n    assert not exc.code\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(run_dir.parent / "cached-rerun")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "deepstory.run.render" in modules  # it did render
+    assert "scipy.signal" not in modules
+    assert not [m for m in modules if m.startswith("deepstory.neural")]
+    manifest = _manifest(run_dir.parent / "cached-rerun")
+    assert all(stat.get("misses", 0) == 0 for stat in manifest["stages"].values())
+
+
 def test_same_config_same_output_with_fresh_cache(reference, tiny_story, tmp_path):
     _, expected = reference
     render_here(tmp_path / "run", *tiny_args(tiny_story, tmp_path / "cache"))
     assert decoded_digest(tmp_path / "run" / "export" / "animated.mp4") == expected
+
+
+@pytest.mark.parametrize("cut_size", [800000, 30000])
+def test_overlapped_stages_make_the_same_files_as_one_after_the_other(reference, tiny_story, tmp_path, cut_size):
+    """overlap=true (speech beside chunk, motion and animation) and overlap=false: every file and frame the same."""
+    made = {}
+    for overlap in ("true", "false"):
+        run_dir = tmp_path / overlap
+        render_here(
+            run_dir, *tiny_args(tiny_story, tmp_path / f"cache-{overlap}"), f"cut_size={cut_size}", f"overlap={overlap}"
+        )
+        temp = run_dir / "temp"
+        made[overlap] = (
+            decoded_digest(run_dir / "export" / "animated.mp4"),
+            sorted((temp / "cache-keys.txt").read_text().splitlines()),  # every output, made in another order
+            *((temp / name).read_text() for name in ("timeline.json", "chunks.json", "animated/segments.json")),
+        )
+    assert made["true"] == made["false"]
+    assert made["true"][0] == reference[1]  # and the same picture as the default cut_size
+    assert len(json.loads(made["true"][3])["chunks"]) > (1 if cut_size == 800000 else 4)
 
 
 def test_sweep_synthesizes_each_sentence_once_and_cut_size_changes_nothing(reference, tiny_story, tmp_path):
@@ -165,15 +210,17 @@ def test_killed_render_resumes_to_the_same_video(reference, tiny_story, tmp_path
     reached = _wait_for(marks[when], proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    spoken = len(list((run_dir / "temp" / "speech").glob("s*.wav")))  # placed only when whole (and cached)
     assert reached, f"the render finished before reaching {when}"
     assert not (run_dir / "export" / "animated.mp4").exists()
     resumed = run_cli(*tiny_args(tiny_story, cache), f"hydra.run.dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert decoded_digest(run_dir / "export" / "animated.mp4") == expected
-    # Work finished before the kill was reused.
+    # Work finished before the kill was reused: every sentence spoken before it (with overlap, the motion
+    # and video of the first chunks are made while later sentences are still being spoken).
     manifest = _manifest(run_dir)
-    if when != "speech":
-        assert _misses(manifest, "speech") == 0
+    sentences = len(json.loads((run_dir / "temp" / "story.json").read_text())["sentences"])
+    assert _misses(manifest, "speech") == sentences - spoken
 
 
 def test_concurrent_renders_share_the_cache(reference, tiny_story, tmp_path):

@@ -16,9 +16,9 @@ from deepstory.files import read_json, write_json
 from deepstory.layout import Layout, Tile
 from deepstory.media import VideoWriter
 from deepstory.portrait import Portrait
-from deepstory.run.context import RunContext
-from deepstory.run.stage import Stage
-from deepstory.timeline import Chunk, overlapping, video_segments
+from deepstory.run.context import Advance, RunContext
+from deepstory.run.stage import Frontier, Stage
+from deepstory.timeline import Chunk, Segment, overlapping, video_segments
 
 # A run of frames with one speaker and image: ((speaker, image), {character on screen: its motion rows}).
 Piece = tuple[tuple[str, int], dict[str, np.ndarray]]
@@ -44,6 +44,8 @@ class AnimateStage(Stage):
         super().__init__(enabled)
         self.animator = animator
         self.crf, self.preset, self.segment_frames = int(crf), preset, int(segment_frames)
+        self._advance: Advance | None = None
+        self._clips: list[str] = []  # cache keys of the segments made so far, in grid order
 
     def check(self, ctx: RunContext) -> None:
         super().check(ctx)
@@ -52,17 +54,56 @@ class AnimateStage(Stage):
         except ValueError as exc:
             raise UserError(str(exc)) from None
 
+    follows = True
+
     def run(self, ctx: RunContext) -> None:
-        made = read_json(ctx.files.motion_format)["format"]
-        accepts = self.animator.accepts.name
-        if made != accepts:
-            raise UserError(
-                f"models.animator ({type(self.animator).__name__}) takes {accepts} motion tracks, but "
-                f"models.motion made {made} tracks: choose a matching pair (see conf/models/)"
+        files = ctx.files
+        self._begin(ctx)
+        chunks = tuple(files.chunks())
+        self.follow(ctx, Frontier(done=True, segments=tuple(files.segments()), chunks=chunks, moved=len(chunks)))
+
+    def _begin(self, ctx: RunContext) -> Advance:
+        """Check the motion stage's track format against the animator (once), and start the progress bar."""
+        if self._advance is None:
+            made = read_json(ctx.files.motion_format)["format"]
+            accepts = self.animator.accepts.name
+            if made != accepts:
+                raise UserError(
+                    f"models.animator ({type(self.animator).__name__}) takes {accepts} motion tracks, but "
+                    f"models.motion made {made} tracks: choose a matching pair (see conf/models/)"
+                )
+            self._advance = ctx.progress.bar("Animating frames", None, frames=True)
+        return self._advance
+
+    def follow(self, ctx: RunContext, upstream: Frontier) -> Frontier:
+        """Animate and encode every segment of the grid whose frames all have their motion."""
+        advance = self._begin(ctx)
+        moved = [c for c in upstream.chunks[: upstream.moved] if c.frames > 0]
+        ready = moved[-1].first_frame + moved[-1].frames if moved else 0
+        done = upstream.done and upstream.moved == len(upstream.chunks)
+        # The grid is fixed from frame 0: a full segment is final once its frames are; the last, shorter
+        # one only when the story is.
+        grid = [(a, b) for a, b in video_segments(ready, self.segment_frames) if done or b - a == self.segment_frames]
+        if grid[len(self._clips) :]:
+            jobs = self._jobs(ctx, moved, list(upstream.segments), grid, len(self._clips))
+            ctx.executor.run(ctx.cache, jobs, self.animator, advance)
+            self._clips += [job.out.key for job in jobs]
+        if done:
+            advance.total(ready)
+            write_json(
+                ctx.files.clips_file,
+                {
+                    "segment_frames": self.segment_frames,
+                    "segments": [{"frames": list(g), "key": key} for g, key in zip(grid, self._clips)],
+                },
             )
-        chunks = [c for c in ctx.files.chunks() if c.frames > 0]
-        total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
-        grid = video_segments(total, self.segment_frames)
+            ctx.progress.note(self.name, frames=ready)
+        return Frontier(done=done, segments=upstream.segments, chunks=upstream.chunks, moved=upstream.moved)
+
+    def _jobs(
+        self, ctx: RunContext, chunks: list[Chunk], segments: list[Segment], grid: list[tuple[int, int]], first: int
+    ) -> list[Job]:
+        """Jobs for the segments ``grid[first:]``."""
         width, height = ctx.media.size
         layout, cast = ctx.layout, ctx.on_stage()
         encoder = {
@@ -73,9 +114,10 @@ class AnimateStage(Stage):
             "fps": ctx.media.fps,
         }
         identity = self.animator.identity()
-        images = ctx.image_runs()
+        images = ctx.image_runs(segments)
         jobs = []
-        for j, (start, stop) in enumerate(grid):
+        for j in range(first, len(grid)):
+            start, stop = grid[j]
             pieces = self._pieces(ctx, chunks, cast, images, start, stop)
             portraits: dict[tuple, Portrait] = {}
             fingerprint = []
@@ -101,15 +143,7 @@ class AnimateStage(Stage):
                 stop - start,
             )
             jobs.append(Job(out, task, weight=stop - start))
-        ctx.executor.run(ctx.cache, jobs, self.animator, ctx.progress.bar("Animating frames", total))
-        write_json(
-            ctx.files.clips_file,
-            {
-                "segment_frames": self.segment_frames,
-                "segments": [{"frames": list(g), "key": job.out.key} for g, job in zip(grid, jobs)],
-            },
-        )
-        ctx.progress.note(self.name, frames=total)
+        return jobs
 
     def close(self) -> None:
         self.animator.close()

@@ -121,6 +121,7 @@ class PreparedPortrait:
     xs: torch.Tensor  # float [h, w] frame x of each crop pixel
     ys: torch.Tensor
     head_mask: torch.Tensor  # float [h, w]
+    head_basis: torch.Tensor  # float [5, h, w]: grid x, grid y, mask*rx, mask*ry, mask (see _render_batch)
     throat: torch.Tensor  # float [1, 3, 1, 1]: the darkest colour of the portrait's own mouth
     lips: tuple[torch.Tensor, torch.Tensor]  # [1, w] per column: frame y of the lips' gap at rest (top, bottom)
     sprites: list[tuple[torch.Tensor, int, int]] | None  # per SHAPE_NAMES: RGBA [4, h, w] 0..1, left, top
@@ -140,7 +141,7 @@ class WarpAnimator(Animator):
     def __init__(
         self,
         device: str | torch.device = "cpu",
-        batch_size: int = 16,
+        batch_size: int = 4,
         jaw_drop: float = 0.42,
         margin: float = 0.25,
     ) -> None:
@@ -156,7 +157,7 @@ class WarpAnimator(Animator):
             "backend": type(self).__qualname__,
             "jaw_drop": self.jaw_drop,
             "margin": self.margin,
-            "version": 2,  # own-pixel mouths and lids, mouth channels round/bite/press, sprites
+            "version": 3,  # 2: own-pixel mouths and lids, mouth channels, sprites; 3: rounding at +0.5 (one pass)
             "device": self.device.type,
         }
 
@@ -189,13 +190,21 @@ class WarpAnimator(Animator):
         else:
             throat = torch.tensor([40.0, 14.0, 18.0], device=self.device)
         lips = _lip_gap(crop[0], ys, xs, face)
+        head_mask = mask_x * mask_y
+        # The head warp moves each pixel by an affine map of its offset from the chin, scaled by the mask:
+        # in grid_sample's coordinates, x or y plus three of these maps times a number per frame.
+        rx, ry = xs - (fx0 + fx1) / 2, ys - fy1
+        nx = 2 * (xs - x0) / max(1, x1 - x0 - 1) - 1
+        ny = 2 * (ys - y0) / max(1, y1 - y0 - 1) - 1
+        basis = torch.stack([nx, ny, head_mask * rx, head_mask * ry, head_mask])
         return PreparedPortrait(
             still,
             crop,
             (x0, y0, x1, y1),
             xs,
             ys,
-            mask_x * mask_y,
+            head_mask,
+            basis,
             throat.view(1, 3, 1, 1),
             lips,
             self._sprites(portrait),
@@ -320,7 +329,6 @@ class WarpAnimator(Animator):
         """Face edits in small windows of the still face, then one head warp of the region."""
         face = p.portrait.face
         B = motion.shape[0]
-        col = lambda c: motion[:, c].view(B, 1, 1)  # noqa: E731
         out = p.crop.expand(B, -1, -1, -1).clone()
         # Mouth and lids only where they move (most frames have open eyes; a listener's mouth rests).
         # A sprite is pasted on every frame: the rest shape X has its drawing too.
@@ -337,18 +345,21 @@ class WarpAnimator(Animator):
         # Head: rotate about the chin, translate, nod; eased out towards the region's edge.
         fx0, fy0, fx1, fy1 = face.box
         fw, fh = fx1 - fx0, fy1 - fy0
-        theta = col(_ROLL).clamp(-MAX_ROLL, MAX_ROLL) * (math.pi / 180)
-        cos, sin = torch.cos(theta), torch.sin(theta)
-        tx = col(_DX).clamp(-MAX_SHIFT, MAX_SHIFT) * fw
-        ty = col(_DY).clamp(-MAX_SHIFT, MAX_SHIFT) * fh + col(_NOD).clamp(0, 1) * 0.025 * fh
-        rx, ry = p.xs - (fx0 + fx1) / 2, p.ys - fy1
-        gx = p.xs + (cos * rx + sin * ry - rx - tx) * p.head_mask
-        gy = p.ys + (-sin * rx + cos * ry - ry - ty) * p.head_mask
-        out = _sample(out, p.region, gx, gy)
+        theta = motion[:, _ROLL].clamp(-MAX_ROLL, MAX_ROLL) * (math.pi / 180)
+        cos, sin = torch.cos(theta) - 1, torch.sin(theta)
+        tx = motion[:, _DX].clamp(-MAX_SHIFT, MAX_SHIFT) * fw
+        ty = motion[:, _DY].clamp(-MAX_SHIFT, MAX_SHIFT) * fh + motion[:, _NOD].clamp(0, 1) * 0.025 * fh
         x0, y0, x1, y1 = p.region
-        crop = out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        sx, sy = 2 / max(1, x1 - x0 - 1), 2 / max(1, y1 - y0 - 1)
+        nx, ny, mrx, mry, mask = p.head_basis
+        view = lambda v: v.view(B, 1, 1)  # noqa: E731
+        gx = torch.addcmul(nx, mrx, view(sx * cos)).addcmul_(mry, view(sx * sin)).addcmul_(mask, view(-sx * tx))
+        gy = torch.addcmul(ny, mrx, view(-sy * sin)).addcmul_(mry, view(sy * cos)).addcmul_(mask, view(-sy * ty))
+        grid = torch.stack([gx, gy], dim=-1)
+        out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=True)
         frames = p.still.unsqueeze(0).expand(B, -1, -1, -1).clone()
-        frames[:, y0:y1, x0:x1] = crop
+        # Rounded to the nearest value (+0.5, then truncated by the uint8 copy), permuted to HWC in the same copy.
+        frames[:, y0:y1, x0:x1] = out.add_(0.5).clamp_(0, 255).permute(0, 2, 3, 1)
         return frames
 
     @torch.inference_mode()

@@ -23,12 +23,14 @@ from typing import Any, Callable, Iterable, Iterator
 from deepstory.cache import DEFAULT_VERIFY, Cache, digest
 from deepstory.errors import DeepstoryError, EnvironmentFailure
 from deepstory.executor.base import Executor, Job
+from deepstory.memory import tune_allocator
 
 
 class _Worker:
     """A Ray actor: keeps each backend it is sent (by id), then runs jobs with it."""
 
     def __init__(self, cache_root: str, verify: str = DEFAULT_VERIFY):
+        tune_allocator()  # as the render's own process does
         self.cache = Cache(cache_root, verify=verify)
         self.backends: dict[str, Any] = {}
         self.done = 0

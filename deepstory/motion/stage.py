@@ -13,9 +13,9 @@ from deepstory.executor import Job
 from deepstory.files import write_json, write_npy
 from deepstory.motion.base import MotionBackend
 from deepstory.portrait import Portrait
-from deepstory.run.context import RunContext, SpeechFiles
-from deepstory.run.stage import Stage
-from deepstory.timeline import overlapping, sample_at
+from deepstory.run.context import Advance, RunContext, SpeechFiles
+from deepstory.run.stage import Frontier, Stage
+from deepstory.timeline import Chunk, Segment, overlapping, sample_at
 
 
 @dataclass
@@ -63,20 +63,54 @@ class MotionTask:
 class MotionStage(Stage):
     """Motion tracks with ``motion`` (``models.motion``), chunk by chunk, through the run's executor.
 
-    Writes ``temp/motion/track.json``: the track format, which the animate stage checks against its animator.
+    Writes ``temp/motion/track.json`` first: the track format, which the animate stage checks against its animator.
     """
+
+    follows = True
 
     def __init__(self, motion: MotionBackend, enabled: bool = True) -> None:
         super().__init__(enabled)
         self.motion = motion
+        self._made = 0  # chunks whose tracks are made, from the first
+        self._advance: Advance | None = None
+        self._identity: dict[str, Any] | None = None
 
     def run(self, ctx: RunContext) -> None:
+        files = ctx.files
+        self.follow(ctx, Frontier(done=True, segments=tuple(files.segments()), chunks=tuple(files.chunks())))
+
+    def follow(self, ctx: RunContext, upstream: Frontier) -> Frontier:
+        """The tracks of every final chunk whose audio, context included, is spoken."""
         files, rate, fps = ctx.files, ctx.media.sample_rate, ctx.media.fps
-        segments, chunks = files.segments(), files.chunks()
-        speech = files.speech_files(segments)
         motion = self.motion
-        # The track's channels are part of every key: a format that grows never reuses an old track.
-        identity = {**motion.identity(), "format": [motion.format.name, *motion.format.channels]}
+        if self._advance is None:
+            # The format first: the animate stage checks it against its animator before any frame.
+            write_json(files.motion_format, {"format": motion.format.name, "channels": list(motion.format.channels)})
+            self._advance = ctx.progress.bar("Motion tracks", None)
+        segments, chunks = list(upstream.segments), upstream.chunks
+        spoken = segments[-1].end if segments else 0
+        ready = self._made
+        while ready < len(chunks) and (
+            upstream.done
+            or sample_at(chunks[ready].first_frame + chunks[ready].frames + motion.context + 1, rate, fps) <= spoken
+        ):
+            ready += 1
+        jobs = [job for chunk in chunks[self._made : ready] for job in self._jobs(ctx, chunk, segments)]
+        ctx.executor.run(ctx.cache, jobs, motion, self._advance)
+        self._made = ready
+        done = upstream.done and ready == len(chunks)
+        if done:
+            self._advance.total(sum(1 + bool(ctx.on_stage()) for _ in chunks))
+        return Frontier(done=done, segments=upstream.segments, chunks=chunks, moved=ready)
+
+    def _jobs(self, ctx: RunContext, chunk: Chunk, segments: list[Segment]) -> list[Job]:
+        """The speaker's track of ``chunk`` and, with a cast on stage, the listeners' tracks."""
+        files, rate, fps, motion = ctx.files, ctx.media.sample_rate, ctx.media.fps, self.motion
+        speech = files.speech_files(segments)
+        if self._identity is None:
+            # The track's channels are part of every key: a format that grows never reuses an old track.
+            self._identity = {**motion.identity(), "format": [motion.format.name, *motion.format.channels]}
+        identity = self._identity
         on_stage = ctx.on_stage()
         cast = tuple(on_stage)
 
@@ -86,46 +120,42 @@ class MotionStage(Stage):
         def portrait_keys(who) -> list[str]:
             return [ctx.cast.portrait_key(m, ctx.tile_size(m, on_stage)) for m in who] if motion.needs_portrait else []
 
-        jobs = []
-        for chunk in chunks:
-            lo = sample_at(chunk.first_frame - motion.context, rate, fps)
-            hi = sample_at(chunk.first_frame + chunk.frames + motion.context + 1, rate, fps)
-            heard = [(s.start, s.pad_before, s.speech, s.key) for s in overlapping(segments, lo, hi)]
+        lo = sample_at(chunk.first_frame - motion.context, rate, fps)
+        hi = sample_at(chunk.first_frame + chunk.frames + motion.context + 1, rate, fps)
+        heard = [(s.start, s.pad_before, s.speech, s.key) for s in overlapping(segments, lo, hi)]
+        out = self.output(
+            files.motion(chunk),
+            identity,
+            chunk.speaker,
+            chunk.first_frame,
+            chunk.frames,
+            heard,
+            portrait_keys([chunk.speaker]),
+        )
+        jobs = [
+            Job(
+                out,
+                MotionTask(
+                    speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits([chunk.speaker]), (), rate
+                ),
+            )
+        ]
+        if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
             out = self.output(
-                files.motion(chunk),
+                files.cast_motion(chunk),
+                "cast",
                 identity,
-                chunk.speaker,
+                cast,
                 chunk.first_frame,
                 chunk.frames,
-                heard,
-                portrait_keys([chunk.speaker]),
+                portrait_keys(cast),
             )
             jobs.append(
                 Job(
-                    out,
-                    MotionTask(
-                        speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits([chunk.speaker]), (), rate
-                    ),
+                    out, MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits(cast), cast, rate)
                 )
             )
-            if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
-                out = self.output(
-                    files.cast_motion(chunk),
-                    "cast",
-                    identity,
-                    cast,
-                    chunk.first_frame,
-                    chunk.frames,
-                    portrait_keys(cast),
-                )
-                jobs.append(
-                    Job(
-                        out,
-                        MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits(cast), cast, rate),
-                    )
-                )
-        ctx.executor.run(ctx.cache, jobs, motion, ctx.progress.bar("Motion tracks", len(jobs)))
-        write_json(files.motion_format, {"format": motion.format.name, "channels": list(motion.format.channels)})
+        return jobs
 
     def close(self) -> None:
         self.motion.close()

@@ -16,13 +16,22 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.progress import Progress as Bars
+from rich.text import Text
 
 from deepstory.cache import Cache, digest, file_digest
 from deepstory.executor import Executor
@@ -325,6 +334,39 @@ class Cast:
         return self._keys[which]
 
 
+class RateColumn(ProgressColumn):
+    """Items per second of a bar (frames per second on the frame bars)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
+
+
+RENDER = "Render (frames, all stages)"
+
+
+@dataclass
+class Advance:
+    """``advance(n)`` moves a progress bar on (and raises ``KeyboardInterrupt`` if Ctrl-C came)."""
+
+    progress: Progress
+    task: Any  # the bar's rich task id; None without live bars
+    frames: bool = False  # its units are the story's frames: the whole render's row moves on with it
+
+    def __call__(self, n: int = 1) -> None:
+        self.progress.check()
+        bars = self.progress.bars
+        if bars is not None and self.task is not None:
+            bars.advance(self.task, n)
+            if self.frames and self.progress.overall is not None:
+                bars.advance(self.progress.overall, n)
+
+    def total(self, total: int) -> None:
+        """The bar's total, once known (or a better estimate)."""
+        if self.progress.bars is not None and self.task is not None:
+            self.progress.bars.update(self.task, total=total)
+
+
 @dataclass
 class Progress:
     """Progress bars while stages run; warnings and per-stage figures kept for the manifest and summary."""
@@ -334,6 +376,7 @@ class Progress:
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     interrupted: threading.Event = field(default_factory=threading.Event)
+    overall: Any = None  # the whole render's row (frames made of the story's, estimated until spoken)
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -376,17 +419,19 @@ class Progress:
         self.warnings.append(message)
         self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
-    def bar(self, description: str, total: int) -> Callable[[int], None]:
-        """A progress bar; returns ``advance(n)``."""
+    def bar(self, description: str, total: int | None, frames: bool = False) -> Advance:
+        """A progress bar (``total`` None: not known yet, see :meth:`Advance.total`); returns ``advance(n)``.
+
+        ``frames``: it counts the story's frames, and the whole render's row counts them too.
+        """
         bars = self.bars
         task = bars.add_task(description, total=total) if bars is not None else None
+        return Advance(self, task, frames)
 
-        def advance(n: int = 1) -> None:
-            self.check()
-            if bars is not None and task is not None:
-                bars.advance(task, n)
-
-        return advance
+    def expect_frames(self, frames: float) -> None:
+        """The story's length in frames, or an estimate while it is being spoken: the whole render's total."""
+        if self.bars is not None and self.overall is not None:
+            self.bars.update(self.overall, total=max(1, int(frames)))
 
     def steps(self, description: str, total: int) -> Iterator[int]:
         """``range(total)`` with a progress bar."""
@@ -399,16 +444,21 @@ class Progress:
         """Figures of a stage for the manifest (``frames=...``)."""
         self.stats.setdefault(stage, {}).update(figures)
 
-    def live(self) -> Bars:
+    def live(self, overall: bool = True) -> Bars:
+        """Live progress bars; ``overall``: with the whole render's row (not for the reporting stages)."""
         self.bars = Bars(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            RateColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
         )
+        # Elapsed, frames per second and time left for the whole render: its frames are the story's
+        # (estimated from the sentences spoken so far until all are), made by the animate stage.
+        self.overall = self.bars.add_task(RENDER, total=None) if overall else None
         return self.bars
 
 
@@ -436,10 +486,10 @@ class RunContext:
         tile = self.layout.tiles(on_stage, speaker, *self.media.size).get(speaker)
         return (tile.width, tile.height) if tile is not None else self.media.size
 
-    def image_runs(self) -> list[tuple[int, int, int]]:
-        """``(image index, first frame, end frame)`` for every sentence: which picture shows when."""
+    def image_runs(self, segments: Sequence[Segment] | None = None) -> list[tuple[int, int, int]]:
+        """``(image index, first frame, end frame)`` for every sentence of ``segments`` (default: the timeline's)."""
         sentences = self.files.sentences()
         return [
             (sentences[seg.sentence].image, self.media.frame_at(seg.start), self.media.frame_at(seg.end))
-            for seg in self.files.segments()
+            for seg in (self.files.segments() if segments is None else segments)
         ]

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
 from rich.table import Table
 
 from deepstory.cache import file_digest
@@ -56,6 +57,12 @@ def _written(ctx: RunContext) -> tuple[list[Sentence], list[Segment], list[Chunk
         files.segments() if files.timeline.is_file() else [],
         files.chunks() if files.chunks_file.is_file() else [],
     )
+
+
+def _floor(ctx: RunContext) -> float | None:
+    """``report.floor_seconds``: this story's floor at this size, measured by benchmarks/floor.py (None: not measured)."""
+    floor = OmegaConf.select(ctx.cfg, "report.floor_seconds", default=None)
+    return float(floor) if floor else None
 
 
 def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
@@ -110,6 +117,10 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
     }
     if files.lipsync.is_file():
         manifest["lipsync"] = read_json(files.lipsync)
+    floor = _floor(ctx)
+    if floor:
+        total = figures.get("total", {}).get("seconds", 0.0)
+        manifest["floor"] = {"seconds": floor, "ratio": round(total / floor, 3)}
     manifest["warnings"] = ctx.progress.warnings
     manifest["executor"] = ctx.executor.describe()
     if media.device.startswith("cuda"):
@@ -155,6 +166,9 @@ def summarize(ctx: RunContext) -> None:
     table.add_row("time: total", f"{total:.1f} s{peak}")
     if audio_seconds:
         table.add_row("real-time factor", f"{total / audio_seconds:.2f}")
+    floor = _floor(ctx)
+    if floor:
+        table.add_row("floor", f"{total / floor:.2f}x the floor ({floor:.1f} s: speech synthesis + encoding alone)")
     if files.lipsync.is_file():
         sync = read_json(files.lipsync)
         table.add_row(

@@ -17,6 +17,17 @@ loop (:func:`deepstory.run.render.render`) runs them:
    (:attr:`Stage.reports`): they read the manifest, so they show the whole
    render's figures; their own time is in the summary, not the manifest.
 
+With ``overlap: true`` (the default) the stages from speech to animation run
+side by side: the speech stage *leads* (:meth:`Stage.lead`, in a thread),
+publishing after every sentence what is final so far (a :class:`Frontier`),
+and each stage after it *follows* (:meth:`Stage.follow`): it makes the
+outputs that what is final allows (a chunk once its last sentence is spoken,
+its motion once the audio around it exists, a video segment once its motion
+exists), so the first frames are encoded while later sentences are still
+being spoken.  Run alone, a following stage reads the whole story's files
+into a finished frontier and follows it once: the same code makes every
+output either way, so the files are identical.
+
 Outputs that are worth keeping go through :meth:`Stage.output` and the cache:
 a stage states what an output depends on and how to make it; the cache finds
 or makes it and counts hits and misses under the stage's name.
@@ -25,13 +36,34 @@ or makes it and counts hits and misses under the stage's name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from deepstory.cache import Cache, Output
+from deepstory.timeline import Chunk, Segment
 
 if TYPE_CHECKING:
     from deepstory.run.context import Cast, RunContext
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """How much of the story is final, while stages run side by side (see the module's doc).
+
+    Each field is a prefix of the finished render's: nothing in it changes when more of the story comes.
+    """
+
+    #: Everything before is finished: the fields hold the whole story.
+    done: bool = False
+    #: Sentences spoken (with their phone timings) and laid end to end, in story order (the speech stage).
+    segments: tuple[Segment, ...] = ()
+    #: Chunks cut from them: every chunk but the last until ``done`` (it may still grow) (the chunk stage).
+    chunks: tuple[Chunk, ...] = ()
+    #: How many of ``chunks``, from the first, have their motion tracks (the motion stage).
+    moved: int = 0
+    #: Figures a following stage adds for the ones after it.
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 class Stage(ABC):
@@ -63,6 +95,26 @@ class Stage(ABC):
     @abstractmethod
     def run(self, ctx: RunContext) -> None:
         """Read earlier stages' files, write this stage's."""
+
+    #: Runs ahead of the stages after it, publishing what is final as it goes (:meth:`lead`).
+    leads: bool = False
+    #: Can run beside the stage before it, on what that stage has finished so far (:meth:`follow`).
+    follows: bool = False
+
+    def lead(self, ctx: RunContext, publish: Callable[[Frontier], None]) -> None:
+        """:meth:`run`, calling ``publish`` with what is final after each step (a leading stage only).
+
+        ``publish`` may raise to stop the stage early (the render stopped behind it).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not lead")
+
+    def follow(self, ctx: RunContext, upstream: Frontier) -> Frontier:
+        """Make every output that ``upstream`` allows and was not made yet; return what is final after this stage.
+
+        Called again and again with growing frontiers, the last time with ``done``, when the stage
+        finishes (writes its index files).  A following stage only.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not follow")
 
     def close(self) -> None:
         """Release the stage's backend (models, device memory); called when the stage is done."""

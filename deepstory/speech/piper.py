@@ -186,6 +186,8 @@ class PiperSpeech(SpeechBackend):
         options.enable_mem_pattern = False
         if self.threads:
             options.intra_op_num_threads = self.threads
+        # Idle threads sleep instead of spinning: the speech shares the cores with the animation (overlap).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text(encoding="utf-8")))
         session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         return PiperVoice(session=session, config=config)

@@ -19,10 +19,10 @@ from deepstory.errors import UserError
 from deepstory.files import read_json, write_json
 from deepstory.media import read_wav, wav_frames, write_wav
 from deepstory.run.context import RunContext
-from deepstory.run.stage import Stage
+from deepstory.run.stage import Frontier, Stage
 from deepstory.speech.base import SpeechBackend, Voice
 from deepstory.speech.phones import Aligner, align
-from deepstory.timeline import build_segments
+from deepstory.timeline import Segment, build_segments
 
 EngineFactory = Callable[[], SpeechBackend]
 ALIGNED = "pocketsphinx"  # the "source" of phones found by forced alignment
@@ -85,7 +85,13 @@ class SpeechStage(Stage):
             for warning in engine.prepare(voice):
                 ctx.progress.warn(warning)
 
+    leads = True
+
     def run(self, ctx: RunContext) -> None:
+        self.lead(ctx, lambda frontier: None)
+
+    def lead(self, ctx: RunContext, publish: Callable[[Frontier], None]) -> None:
+        """Speak the sentences in order; after each, ``publish`` the sentences spoken so far, laid end to end."""
         sentences = ctx.files.sentences()
         rate = ctx.media.sample_rate
         voices = {s: ctx.cast.voice(s) for s in dict.fromkeys(x.speaker for x in sentences)}
@@ -94,6 +100,8 @@ class SpeechStage(Stage):
         # A voice file is released after the last sentence that needs it.
         last = {(id(engines[x.speaker]), engines[x.speaker].loaded_for(voices[x.speaker])): x.index for x in sentences}
         lengths, made, unaligned = [], [], []
+        spoken: list[Segment] = []  # the sentences so far, laid end to end
+        text, said = sum(len(s.text) + 1 for s in sentences), 0
         for i in ctx.progress.steps("Speaking sentences", len(sentences)):
             sentence = sentences[i]
             voice, engine = voices[sentence.speaker], engines[sentence.speaker]
@@ -113,6 +121,11 @@ class SpeechStage(Stage):
                     unaligned.append(sentence.index)
             if last[(id(engine), engine.loaded_for(voice))] == sentence.index:
                 engine.release(voice)
+            spoken += build_segments([sentence], lengths[-1:], rate, made[-1:], start=spoken[-1].end if spoken else 0)
+            said += len(sentence.text) + 1
+            ctx.progress.expect_frames(ctx.media.frame_at(spoken[-1].end) * text / said)  # the story, as spoken so far
+            if i + 1 < len(sentences):
+                publish(Frontier(segments=tuple(spoken)))
         if unaligned:
             ctx.progress.warn(
                 f"{len(unaligned)} sentence(s) could not be aligned to their text (first: "
@@ -121,6 +134,7 @@ class SpeechStage(Stage):
         write_json(ctx.files.voices, {s: {"voice": engines[s].describe(v), **v.settings()} for s, v in voices.items()})
         segments = build_segments(sentences, lengths, rate, made)
         write_json(ctx.files.timeline, {"sample_rate": rate, "segments": [vars(s) for s in segments]})
+        publish(Frontier(done=True, segments=tuple(segments)))
 
     def close(self) -> None:
         self._aligner.close()
