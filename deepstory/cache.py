@@ -273,6 +273,29 @@ class Cache:
         self.used.setdefault(out.stage, []).append(out.key)
         (self.misses if made else self.hits)[out.stage] += 1
 
+    def counts(self) -> dict[str, Any]:
+        """What this cache counted (hits, misses, keys used, damaged entries): for :meth:`merge`."""
+        return {
+            "hits": dict(self.hits),
+            "misses": dict(self.misses),
+            "used": self.used,
+            "damaged": [str(p) for p in self.damaged],
+            "unrecorded": self.unrecorded,
+        }
+
+    def reset_counts(self) -> None:
+        """Count afresh (a copy of this cache in a child process counts only its own work)."""
+        self.hits, self.misses, self.used, self.damaged, self.unrecorded = Counter(), Counter(), {}, [], 0
+
+    def merge(self, counts: dict[str, Any]) -> None:
+        """Add what another copy of this cache counted (a stage that ran in a child process)."""
+        self.hits.update(counts["hits"])
+        self.misses.update(counts["misses"])
+        for stage, keys in counts["used"].items():
+            self.used.setdefault(stage, []).extend(keys)
+        self.damaged += [Path(p) for p in counts["damaged"]]
+        self.unrecorded += counts["unrecorded"]
+
     def summary(self) -> dict[str, dict[str, int]]:
         """``{stage: {"hits": n, "misses": m}}``."""
         stages = sorted(set(self.hits) | set(self.misses))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,10 +17,11 @@ from deepstory.files import write_text
 from deepstory.layout import Layout
 from deepstory.media import ffmpeg_exe
 from deepstory.memory import peak_mib, release_memory, reset_peak, tune_allocator
+from deepstory.run import overlap as overlapping
 from deepstory.run import report
 from deepstory.run.checks import validate_config
 from deepstory.run.context import Cast, Media, Progress, RunContext, RunFiles
-from deepstory.run.stage import Frontier, Stage
+from deepstory.run.stage import Stage
 
 # Keys that never change what is rendered, left out of the config hash.
 UNHASHED = ("cache_dir", "cache", "debug", "overlap")
@@ -146,7 +145,7 @@ def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage]
     other stages, each closed when done.  ``checked``: the checks ran before.
 
     With ``overlap`` on, a leading stage and the following stages after it run side by side
-    (:func:`run_overlapped`).  Each stage's wall time and this process's peak resident set while it ran
+    (:mod:`deepstory.run.overlap`).  Each stage's wall time and this process's peak resident set while it ran
     (MiB) go to the manifest.
     """
     quick = 0
@@ -161,13 +160,13 @@ def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage]
                 for later in to_check:
                     later.check(ctx)
             group = [stages[i]]
-            if overlap and stages[i].leads and i >= quick:
+            if overlap and stages[i].leads and i >= quick and overlapping.available():
                 while i + len(group) < len(stages) and stages[i + len(group)].follows:
                     group.append(stages[i + len(group)])
             t0 = time.perf_counter()
             reset_peak()
             if len(group) > 1:
-                seconds = run_overlapped(ctx, group[0], group[1:])
+                seconds = overlapping.run_overlapped(ctx, group[0], group[1:])
             else:
                 try:
                     group[0].run(ctx)
@@ -185,86 +184,3 @@ def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage]
             for later in to_check:
                 later.check(ctx)
     ctx.progress.bars = None
-
-
-class _Stopped(Exception):
-    """The render stopped behind the leading stage: it stops too."""
-
-
-def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> dict[str, float]:
-    """``leader`` in a thread; here, each of ``followers`` in turn on what is final so far, until all is.
-
-    Returns each stage's seconds: the leader's wall time, and each follower's time in its own work.
-    Every stage is closed when the group ends, however it ends; the leader is stopped (after the
-    sentence it is speaking) if a follower fails or Ctrl-C comes.
-    """
-    changed = threading.Condition()
-    latest: list[Frontier] = []
-    failed: list[BaseException] = []
-    stop, finished = threading.Event(), threading.Event()
-    seconds = {stage.name: 0.0 for stage in followers}
-
-    def publish(frontier: Frontier) -> None:
-        if stop.is_set():
-            raise _Stopped
-        with changed:
-            latest[:] = [frontier]
-            changed.notify()
-
-    def lead() -> None:
-        t0 = time.perf_counter()
-        try:
-            leader.lead(ctx, publish)
-        except _Stopped:
-            pass
-        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
-            failed.append(exc)
-        finally:
-            seconds[leader.name] = time.perf_counter() - t0
-            leader.close()  # its models go as soon as it is done
-            with changed:
-                finished.set()
-                changed.notify()
-
-    # Torch's worker threads spin while they wait: beside the leader's own threads on the same cores
-    # they starve it. The followers' torch takes one thread until the leader is done.
-    torch = sys.modules.get("torch")
-    threads = torch.get_num_threads() if torch is not None else 1
-    if torch is not None:
-        torch.set_num_threads(1)
-    thread = threading.Thread(target=lead, name=f"deepstory-{leader.name}", daemon=True)
-    thread.start()
-    seen: Frontier | None = None
-
-    def news() -> bool:
-        return bool(latest and latest[0] is not seen) or finished.is_set()
-
-    try:
-        while seen is None or not seen.done:
-            with changed:
-                changed.wait_for(news, timeout=0.5)
-                frontier = latest[0] if latest else None
-            ctx.progress.check()
-            if failed:
-                raise failed[0]
-            if frontier is None or frontier is seen:
-                if finished.is_set():
-                    raise RuntimeError(f"stages.{leader.name} ended without finishing the story")
-                continue
-            seen = frontier
-            if torch is not None and finished.is_set():
-                torch.set_num_threads(threads)
-            for stage in followers:
-                t0 = time.perf_counter()
-                frontier = stage.follow(ctx, frontier)
-                seconds[stage.name] += time.perf_counter() - t0
-    finally:
-        stop.set()
-        thread.join()
-        if torch is not None:
-            torch.set_num_threads(threads)
-        for stage in followers:
-            stage.close()
-    if failed:
-        raise failed[0]
-    return seconds

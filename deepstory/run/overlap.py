@@ -1,0 +1,197 @@
+"""Stages side by side: the leading stage in a child process, the following stages here.
+
+With ``overlap: true`` the speech stage *leads*: it runs in a forked child
+process and sends, after every sentence, the sentences spoken so far; here
+the chunk, motion and animate stages *follow* what is final (see
+:mod:`deepstory.run.stage`).  A process, not a thread: the speech engines'
+C libraries (WORLD, pocketsphinx) hold Python's GIL for tens of milliseconds
+at a time, which starved a thread of the animator's many short torch calls
+(the 512x512 demo took longer overlapped than one stage after the other).
+
+The child shares the run's files and cache (each write is atomic and locked,
+as between concurrent renders); what it counts (progress, warnings, figures,
+cache hits and misses) it sends here, over a pipe, for the bars, the
+manifest and the summary.  It dies with the render: Ctrl-C or an error here
+stops it, and so does the render's death (Linux ``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import io
+import multiprocessing
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from deepstory.run.context import Advance, Progress, RunContext
+from deepstory.run.stage import Frontier, Stage
+from deepstory.timeline import Segment
+
+POLL = 0.25  # seconds between looks at the child when nothing came
+
+
+def available() -> bool:
+    """Whether stages can overlap here (a forking OS: Linux)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+@dataclass
+class Relay(Progress):
+    """A child's progress: bars, warnings and figures go to the render over ``conn``."""
+
+    conn: Any = None
+    made: int = 0  # bars made so far
+
+    def bar(self, description: str, total: int | None, frames: bool = False) -> Advance:
+        self.made += 1
+        self.conn.send(("bar", self.made, description, total, frames))
+        return _RelayAdvance(self, self.made, frames)
+
+    def warn(self, message: str) -> None:
+        self.conn.send(("warn", message))
+
+    def expect_frames(self, frames: float) -> None:
+        self.conn.send(("expect", frames))
+
+    def note(self, stage: str, **figures: Any) -> None:
+        self.conn.send(("note", stage, figures))
+
+
+@dataclass
+class _RelayAdvance(Advance):
+    def __call__(self, n: int = 1) -> None:
+        self.progress.conn.send(("advance", self.task, n))  # type: ignore[attr-defined]
+
+    def total(self, total: int) -> None:
+        self.progress.conn.send(("total", self.task, total))  # type: ignore[attr-defined]
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this process when the render's process dies (even by SIGKILL)."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _lead(ctx: RunContext, leader: Stage, conn: Any) -> None:
+    """The child: run ``leader``, sending what it publishes, then its figures and cache counts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the render's to handle: it stops this process
+    _die_with_parent()
+    torch = sys.modules.get("torch")
+    if torch is not None:  # OpenMP's thread pool does not survive a fork: one thread in the child
+        torch.set_num_threads(1)
+    relay = Relay(Console(file=io.StringIO()), conn=conn)
+    ctx.cache.reset_counts()
+    ctx.cache.warn = relay.warn
+    sent = 0
+
+    def publish(frontier: Frontier) -> None:
+        nonlocal sent
+        conn.send(("segments", frontier.segments[sent:], frontier.done))
+        sent = len(frontier.segments)
+
+    started = time.perf_counter()
+    try:
+        leader.lead(dataclasses.replace(ctx, progress=relay), publish)
+        leader.close()
+        conn.send(("end", time.perf_counter() - started, ctx.cache.counts()))
+    except BaseException as exc:  # noqa: BLE001 - sent to the render, which raises it
+        try:
+            conn.send(("error", exc))
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
+
+
+def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> dict[str, float]:
+    """``leader`` in a child process; here each of ``followers`` in turn on what is final so far, until all is.
+
+    Returns each stage's seconds: the leader's wall time, and each follower's time in its own work.
+    Every stage is closed when the group ends, however it ends.
+    """
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    child = fork.Process(target=_lead, args=(ctx, leader, send), name=f"deepstory-{leader.name}", daemon=True)
+    seconds = {stage.name: 0.0 for stage in followers}
+    bars: dict[int, Advance] = {}
+    segments: list[Segment] = []
+    state = {"done": False, "ended": False}
+
+    def handle(message: tuple) -> None:
+        kind, *rest = message
+        if kind == "segments":
+            segments.extend(rest[0])
+            state["done"] = state["done"] or rest[1]
+        elif kind == "bar":
+            bars[rest[0]] = ctx.progress.bar(rest[1], rest[2], frames=rest[3])
+        elif kind == "advance":
+            bars[rest[0]](rest[1])
+        elif kind == "total":
+            bars[rest[0]].total(rest[1])
+        elif kind == "warn":
+            ctx.progress.warn(rest[0])
+        elif kind == "expect":
+            ctx.progress.expect_frames(rest[0])
+        elif kind == "note":
+            ctx.progress.note(rest[0], **rest[1])
+        elif kind == "end":
+            seconds[leader.name] = rest[0]
+            ctx.cache.merge(rest[1])
+            state["ended"] = True
+        elif kind == "error":
+            raise rest[0]
+
+    # Torch's worker threads spin while they wait: beside the child's own threads on the same cores they
+    # starve it.  The followers' torch takes one thread until the leader is done.
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else 1
+    if torch is not None:
+        torch.set_num_threads(1)
+    child.start()
+    send.close()
+    seen = -1
+    try:
+        while True:
+            try:
+                if receive.poll(POLL):
+                    while receive.poll():
+                        handle(receive.recv())
+            except EOFError:  # the child is gone
+                if not state["ended"]:
+                    child.join()
+                    raise RuntimeError(
+                        f"stages.{leader.name} stopped without finishing (exit code {child.exitcode})"
+                    ) from None
+            ctx.progress.check()
+            if state["done"] and torch is not None:
+                torch.set_num_threads(threads)
+            if len(segments) != seen or state["done"]:
+                seen = len(segments)
+                frontier = Frontier(done=state["done"], segments=tuple(segments))
+                for stage in followers:
+                    t0 = time.perf_counter()
+                    frontier = stage.follow(ctx, frontier)
+                    seconds[stage.name] += time.perf_counter() - t0
+                if frontier.done:
+                    break
+        while not state["ended"]:  # the child's last words: its time and cache counts
+            handle(receive.recv())
+    finally:
+        if child.is_alive() and not state["ended"]:
+            child.terminate()
+        child.join()
+        receive.close()
+        if torch is not None:
+            torch.set_num_threads(threads)
+        leader.close()
+        for stage in followers:
+            stage.close()
+    return seconds
