@@ -9,7 +9,7 @@ other:
 * **encoder alone**: x264 with the renderer's settings encoding as many frames
   as the render has, of a moving test pattern (ffmpeg testsrc2), at the same size;
 * **the full render** from a fresh cache (the real CLI, peak memory of the
-  process tree included);
+  process tree included, as PSS: the forked speech process shares pages with the render);
 
 and prints each figure and the ratio of the render to the floor, per size (the
 render is given its floor, ``report.floor_seconds``, so its own summary shows it too).
@@ -68,7 +68,7 @@ def main() -> None:
     tts, frames = tts_alone(story, workdir)
     print(f"story {story.name}: TTS alone {tts:.1f} s (measured in {time.perf_counter() - t0:.0f} s)")
     print(
-        f"{'size':>5} {'audio':>7} {'frames':>7} {'TTS':>6} {'encode':>7} {'floor':>6} {'render':>7} {'ratio':>6} {'peak RSS':>9}"
+        f"{'size':>5} {'audio':>7} {'frames':>7} {'TTS':>6} {'encode':>7} {'floor':>6} {'render':>7} {'ratio':>6} {'peak PSS':>9}"
     )
     rows = []
     for size in args.sizes:
@@ -89,13 +89,13 @@ def main() -> None:
             "floor_s": round(floor, 1),
             "render_s": round(full["wall"], 1),
             "ratio": round(full["wall"] / floor, 2),
-            "peak_rss_mib": round(full["peak"] / 2**20),
+            "peak_pss_mib": round(full["peak"] / 2**20),
             "stages_s": {k: round(v.get("seconds", 0.0), 1) for k, v in manifest["stages"].items()},
         }
         rows.append(row)
         print(
             f"{size:5d} {audio:6.0f}s {frames:7d} {tts:5.1f}s {encode:6.1f}s {floor:5.1f}s {full['wall']:6.1f}s "
-            f"{row['ratio']:5.2f}x {row['peak_rss_mib']:6d} MiB"
+            f"{row['ratio']:5.2f}x {row['peak_pss_mib']:6d} MiB"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
