@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from deepstory.config import instantiate  # noqa: E402  (registers the config's resolvers)
 from deepstory.contact import shape_rows  # noqa: E402
+from deepstory.memory import tune_allocator  # noqa: E402
 from deepstory.motion.track import FACE  # noqa: E402
 from deepstory.run.context import Cast  # noqa: E402
 
@@ -51,6 +52,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    tune_allocator()  # as a render does
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         cfg = compose("config")
     animator = instantiate(cfg.models.animator, "models.animator")

@@ -60,18 +60,13 @@ def make_story(minutes: float, seed: int = 0) -> str:
 def _proportional_bytes(pid: int) -> int:
     """The process's proportional set size (PSS: each shared page split between the processes that map it),
     from ``/proc/<pid>/smaps_rollup``; its RSS where the kernel has no rollup."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    for name, field in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
+        try:
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
     return 0
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from rich.console import Console
 
+from deepstory.memory import peak_mib
 from deepstory.run.context import Advance, Progress, RunContext
 from deepstory.run.stage import Frontier, Stage
 from deepstory.timeline import Segment
@@ -101,7 +102,7 @@ def _lead(ctx: RunContext, leader: Stage, conn: Any) -> None:
     try:
         leader.lead(dataclasses.replace(ctx, progress=relay), publish)
         leader.close()
-        conn.send(("end", time.perf_counter() - started, ctx.cache.counts()))
+        conn.send(("end", time.perf_counter() - started, ctx.cache.counts(), peak_mib()))
     except BaseException as exc:  # noqa: BLE001 - sent to the render, which raises it
         try:
             conn.send(("error", exc))
@@ -145,6 +146,7 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
         elif kind == "end":
             seconds[leader.name] = rest[0]
             ctx.cache.merge(rest[1])
+            ctx.progress.note(leader.name, process_peak_rss_mib=rest[2])  # the child's own peak
             state["ended"] = True
         elif kind == "error":
             raise rest[0]
@@ -183,7 +185,13 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
                 if frontier.done:
                     break
         while not state["ended"]:  # the child's last words: its time and cache counts
-            handle(receive.recv())
+            try:
+                handle(receive.recv())
+            except EOFError:
+                child.join()
+                raise RuntimeError(
+                    f"stages.{leader.name} stopped before its counts came (exit code {child.exitcode})"
+                ) from None
     finally:
         if child.is_alive() and not state["ended"]:
             child.terminate()

@@ -159,7 +159,14 @@ def summarize(ctx: RunContext) -> None:
             done = counts["hits"] + counts["misses"]
             note = f"  ({counts['hits']}/{done} cached)" if done else ""
             peak = f", peak {stat['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in stat else ""
-            table.add_row(f"time: {name}", f"{stat['seconds']:.1f} s{note}{peak}")
+            if "process_peak_rss_mib" in stat:  # it ran in its own process, beside the stages it overlapped
+                peak = f", its own process, peak {stat['process_peak_rss_mib']:.0f} MiB"
+            beside = (
+                f", beside {', '.join(stat['overlapped'])}"
+                if stat.get("overlapped") and "process_peak_rss_mib" in stat
+                else ""
+            )
+            table.add_row(f"time: {name}", f"{stat['seconds']:.1f} s{note}{peak}{beside}")
     total_stat = ctx.progress.stats.get("total", {})
     total = total_stat.get("seconds", 0.0)
     peak = f", peak {total_stat['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in total_stat else ""
