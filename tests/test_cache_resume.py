@@ -223,6 +223,46 @@ def test_killed_render_resumes_to_the_same_video(reference, tiny_story, tmp_path
     assert _misses(manifest, "speech") == sentences - spoken
 
 
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:  # gone
+        return ""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the speech process through /proc")
+def test_a_killed_speech_process_is_one_error_line_and_the_render_resumes(reference, tiny_story, tmp_path):
+    """The speech runs in its own process (overlap): killed (the OOM killer), the render stops with exit 1."""
+    _, expected = reference
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    args = [sys.executable, str(ROOT / "run.py"), *tiny_args(tiny_story, cache), f"hydra.run.dir={run_dir}"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    spoken = lambda: len(list((run_dir / "temp" / "speech").glob("s*.wav"))) >= 2  # noqa: E731
+    assert _wait_for(spoken, proc), "the render finished before the speech could be killed"
+    pythons = [p for p in _children(proc.pid) if _exe(p) == _exe(proc.pid)]  # not the encoders
+    assert len(pythons) == 1, pythons
+    os.kill(pythons[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err[-2000:]
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "stages.speech: its process stopped" in lines[0], err[-2000:]
+    resumed = run_cli(*tiny_args(tiny_story, cache), f"hydra.run.dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert decoded_digest(run_dir / "export" / "animated.mp4") == expected
+
+
 def test_concurrent_renders_share_the_cache(reference, tiny_story, tmp_path):
     _, expected = reference
     cache = tmp_path / "cache"

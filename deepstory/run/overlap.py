@@ -29,6 +29,7 @@ from typing import Any
 
 from rich.console import Console
 
+from deepstory.errors import EnvironmentFailure
 from deepstory.memory import peak_mib
 from deepstory.run.context import Advance, Progress, RunContext
 from deepstory.run.stage import Frontier, Stage
@@ -169,8 +170,9 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
             except EOFError:  # the child is gone
                 if not state["ended"]:
                     child.join()
-                    raise RuntimeError(
-                        f"stages.{leader.name} stopped without finishing (exit code {child.exitcode})"
+                    raise EnvironmentFailure(
+                        f"stages.{leader.name}: its process stopped without finishing (exit code "
+                        f"{child.exitcode}; killed for memory?); run again to resume"
                     ) from None
             ctx.progress.check()
             if state["done"] and torch is not None:
@@ -189,8 +191,9 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
                 handle(receive.recv())
             except EOFError:
                 child.join()
-                raise RuntimeError(
-                    f"stages.{leader.name} stopped before its counts came (exit code {child.exitcode})"
+                raise EnvironmentFailure(
+                    f"stages.{leader.name}: its process stopped before its counts came (exit code "
+                    f"{child.exitcode}); run again to resume"
                 ) from None
     finally:
         if child.is_alive() and not state["ended"]:
