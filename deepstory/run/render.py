@@ -153,6 +153,8 @@ def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage]
         quick += 1
     to_check = [] if checked else [*stages[quick:], *also_check]
     overlap = bool(OmegaConf.select(ctx.cfg, "overlap", default=False))
+    for stage in stages:  # figures in the stages' order, whatever order they come in
+        ctx.progress.stats.setdefault(stage.name, {})
     with ctx.progress.live(overall=not checked), ctx.progress.interruptible():
         i = 0
         while i < len(stages):
