@@ -120,7 +120,6 @@ class PreparedPortrait:
     region: tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
     xs: torch.Tensor  # float [h, w] frame x of each crop pixel
     ys: torch.Tensor
-    head_mask: torch.Tensor  # float [h, w]
     head_basis: torch.Tensor  # float [5, h, w]: grid x, grid y, mask*rx, mask*ry, mask (see _render_batch)
     throat: torch.Tensor  # float [1, 3, 1, 1]: the darkest colour of the portrait's own mouth
     lips: tuple[torch.Tensor, torch.Tensor]  # [1, w] per column: frame y of the lips' gap at rest (top, bottom)
@@ -203,7 +202,6 @@ class WarpAnimator(Animator):
             (x0, y0, x1, y1),
             xs,
             ys,
-            head_mask,
             basis,
             throat.view(1, 3, 1, 1),
             lips,

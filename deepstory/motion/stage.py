@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -95,17 +95,19 @@ class MotionStage(Stage):
             or sample_at(chunks[ready].first_frame + chunks[ready].frames + motion.context + 1, rate, fps) <= spoken
         ):
             ready += 1
-        jobs = [job for chunk in chunks[self._made : ready] for job in self._jobs(ctx, chunk, segments)]
+        jobs = self._jobs(ctx, chunks[self._made : ready], segments)
         ctx.executor.run(ctx.cache, jobs, motion, self._advance)
         self._made = ready
         done = upstream.done and ready == len(chunks)
         if done:
-            self._advance.total(sum(1 + bool(ctx.on_stage()) for _ in chunks))
+            self._advance.total(len(chunks) * (1 + bool(ctx.on_stage())))
         return Frontier(done=done, segments=upstream.segments, chunks=chunks, moved=ready)
 
-    def _jobs(self, ctx: RunContext, chunk: Chunk, segments: list[Segment]) -> list[Job]:
-        """The speaker's track of ``chunk`` and, with a cast on stage, the listeners' tracks."""
+    def _jobs(self, ctx: RunContext, chunks: Sequence[Chunk], segments: list[Segment]) -> list[Job]:
+        """Each chunk's speaker track and, with a cast on stage, its listeners' tracks."""
         files, rate, fps, motion = ctx.files, ctx.media.sample_rate, ctx.media.fps, self.motion
+        if not chunks:
+            return []
         speech = files.speech_files(segments)
         if self._identity is None:
             # The track's channels are part of every key: a format that grows never reuses an old track.
@@ -120,41 +122,44 @@ class MotionStage(Stage):
         def portrait_keys(who) -> list[str]:
             return [ctx.cast.portrait_key(m, ctx.tile_size(m, on_stage)) for m in who] if motion.needs_portrait else []
 
-        lo = sample_at(chunk.first_frame - motion.context, rate, fps)
-        hi = sample_at(chunk.first_frame + chunk.frames + motion.context + 1, rate, fps)
-        heard = [(s.start, s.pad_before, s.speech, s.key) for s in overlapping(segments, lo, hi)]
-        out = self.output(
-            files.motion(chunk),
-            identity,
-            chunk.speaker,
-            chunk.first_frame,
-            chunk.frames,
-            heard,
-            portrait_keys([chunk.speaker]),
-        )
-        jobs = [
-            Job(
-                out,
-                MotionTask(
-                    speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits([chunk.speaker]), (), rate
-                ),
-            )
-        ]
-        if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
+        jobs = []
+        for chunk in chunks:
+            lo = sample_at(chunk.first_frame - motion.context, rate, fps)
+            hi = sample_at(chunk.first_frame + chunk.frames + motion.context + 1, rate, fps)
+            heard = [(s.start, s.pad_before, s.speech, s.key) for s in overlapping(segments, lo, hi)]
             out = self.output(
-                files.cast_motion(chunk),
-                "cast",
+                files.motion(chunk),
                 identity,
-                cast,
+                chunk.speaker,
                 chunk.first_frame,
                 chunk.frames,
-                portrait_keys(cast),
+                heard,
+                portrait_keys([chunk.speaker]),
             )
             jobs.append(
                 Job(
-                    out, MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits(cast), cast, rate)
+                    out,
+                    MotionTask(
+                        speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits([chunk.speaker]), (), rate
+                    ),
                 )
             )
+            if cast:  # the listeners on stage: blinks, drift and breathing, mouths shut
+                out = self.output(
+                    files.cast_motion(chunk),
+                    "cast",
+                    identity,
+                    cast,
+                    chunk.first_frame,
+                    chunk.frames,
+                    portrait_keys(cast),
+                )
+                jobs.append(
+                    Job(
+                        out,
+                        MotionTask(speech, chunk.speaker, chunk.first_frame, chunk.frames, portraits(cast), cast, rate),
+                    )
+                )
         return jobs
 
     def close(self) -> None:

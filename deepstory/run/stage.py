@@ -18,7 +18,7 @@ loop (:func:`deepstory.run.render.render`) runs them:
    render's figures; their own time is in the summary, not the manifest.
 
 With ``overlap: true`` (the default) the stages from speech to animation run
-side by side: the speech stage *leads* (:meth:`Stage.lead`, in a thread),
+side by side: the speech stage *leads* (:meth:`Stage.lead`, in its own process),
 publishing after every sentence what is final so far (a :class:`Frontier`),
 and each stage after it *follows* (:meth:`Stage.follow`): it makes the
 outputs that what is final allows (a chunk once its last sentence is spoken,
@@ -36,7 +36,7 @@ or makes it and counts hits and misses under the stage's name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -62,8 +62,6 @@ class Frontier:
     chunks: tuple[Chunk, ...] = ()
     #: How many of ``chunks``, from the first, have their motion tracks (the motion stage).
     moved: int = 0
-    #: Figures a following stage adds for the ones after it.
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 class Stage(ABC):

@@ -99,7 +99,7 @@ class SpeechStage(Stage):
         keys = {s: (engines[s].identity(), engines[s].voice_identity(v)) for s, v in voices.items()}
         # A voice file is released after the last sentence that needs it.
         last = {(id(engines[x.speaker]), engines[x.speaker].loaded_for(voices[x.speaker])): x.index for x in sentences}
-        lengths, made, unaligned = [], [], []
+        unaligned = []
         spoken: list[Segment] = []  # the sentences so far, laid end to end
         text, said = sum(len(s.text) + 1 for s in sentences), 0
         for i in ctx.progress.steps("Speaking sentences", len(sentences)):
@@ -109,8 +109,6 @@ class SpeechStage(Stage):
                 ctx.files.speech(sentence.index), *keys[sentence.speaker], sentence.text, voice.settings()
             )
             self.make(ctx, out, partial(_speak, engine, sentence.text, voice, rate))
-            lengths.append(wav_frames(out.dest))
-            made.append(out.key)
             if self.phones is not None:  # cached with the speech: keyed by it and by where timings come from
                 own = engine.phones_identity() if self.phones == "engine" else None
                 timer = engine if own is not None else None
@@ -121,7 +119,8 @@ class SpeechStage(Stage):
                     unaligned.append(sentence.index)
             if last[(id(engine), engine.loaded_for(voice))] == sentence.index:
                 engine.release(voice)
-            spoken += build_segments([sentence], lengths[-1:], rate, made[-1:], start=spoken[-1].end if spoken else 0)
+            start = spoken[-1].end if spoken else 0
+            spoken += build_segments([sentence], [wav_frames(out.dest)], rate, [out.key], start=start)
             said += len(sentence.text) + 1
             ctx.progress.expect_frames(ctx.media.frame_at(spoken[-1].end) * text / said)  # the story, as spoken so far
             if i + 1 < len(sentences):
@@ -132,9 +131,8 @@ class SpeechStage(Stage):
                 f"{unaligned[0]}); their mouths follow loudness"
             )
         write_json(ctx.files.voices, {s: {"voice": engines[s].describe(v), **v.settings()} for s, v in voices.items()})
-        segments = build_segments(sentences, lengths, rate, made)
-        write_json(ctx.files.timeline, {"sample_rate": rate, "segments": [vars(s) for s in segments]})
-        publish(Frontier(done=True, segments=tuple(segments)))
+        write_json(ctx.files.timeline, {"sample_rate": rate, "segments": [vars(s) for s in spoken]})
+        publish(Frontier(done=True, segments=tuple(spoken)))
 
     def close(self) -> None:
         self._aligner.close()
