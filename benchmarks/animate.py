@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -48,10 +49,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (a render uses torch's default, all cores)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch and OpenCV threads (a render gives torch one, stages.animate.threads, and OpenCV all cores)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)  # the head warp's remap on a CPU
     tune_allocator()  # as a render does
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         cfg = compose("config")

@@ -1,13 +1,20 @@
-"""Do eSpeak NG's phoneme events time phones as forced alignment does?  The figures in README.md ("Phones").
+"""Do an engine's own phone timings agree with forced alignment?  The figures in README.md ("Phones").
 
-Every sentence of the demo story is spoken in eSpeak voices (variants f5, the
-demo's Chelsea, and m3), timed from eSpeak's own phoneme events
-(``EspeakSpeech.phones``) and aligned by pocketsphinx (``phones.align``) on the
-same samples.  The two phone sequences (pauses left out) are matched by name
-(``difflib``) and the start times of matched phones compared.
+Every sentence of the demo story is spoken and timed by the engine itself, and
+aligned by pocketsphinx (``phones.align``) on the same samples:
+
+* ``--engine espeak``: eSpeak voices (variants f5, the demo's Chelsea, and m3),
+  timed from eSpeak's phoneme events (``EspeakSpeech.phones``);
+* ``--engine piper``: the bundled Piper voice shaped as the demo's Narrator
+  (rate 0.95) and Eileen (pitch +5, formant 1.12), timed from the voice's own
+  frame counts per phoneme (``PiperSpeech.phones``).
+
+The two phone sequences (pauses left out) are matched by name (``difflib``) and
+the start times of matched phones compared.
 
     python benchmarks/espeak_phones.py
     python benchmarks/espeak_phones.py --variants f5 klatt
+    python benchmarks/espeak_phones.py --engine piper
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from deepstory.speech.base import Voice  # noqa: E402
 from deepstory.speech.espeak import EspeakSpeech  # noqa: E402
 from deepstory.speech.phones import align  # noqa: E402
+from deepstory.speech.piper import PiperSpeech  # noqa: E402
 
 SR = 22050
 STORY = ROOT / "deepstory" / "assets" / "stories" / "chapter3.txt"
@@ -43,18 +51,23 @@ def sentences(path: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=["f5", "m3"])
+    parser.add_argument("--engine", choices=["espeak", "piper"], default="espeak")
+    parser.add_argument("--variants", nargs="+", default=["f5", "m3"], help="eSpeak variants")
     parser.add_argument("--tolerance", type=float, default=0.06, help="seconds")
     args = parser.parse_args()
 
-    engine = EspeakSpeech(SR)
+    if args.engine == "piper":
+        engine: EspeakSpeech | PiperSpeech = PiperSpeech(SR)
+        voices = [Voice(rate=0.95), Voice(pitch=5.0, formant=1.12)]  # the demo's Narrator and Eileen
+    else:
+        engine = EspeakSpeech(SR)
+        voices = [Voice(engine="espeak", options={"variant": v}) for v in args.variants]
     texts = sentences(STORY)
     gaps: list[float] = []
     bilabial: list[float] = []
     untimed = failed = 0
     own_s = align_s = 0.0
-    for variant in args.variants:
-        voice = Voice(engine="espeak", options={"variant": variant})
+    for voice in voices:
         for text in texts:
             t = time.perf_counter()
             audio = engine.synthesize(text, voice)
@@ -78,15 +91,15 @@ def main() -> None:
                     gaps.append(gap)
                     if a[block.a + k].name in ("P", "B", "M"):
                         bilabial.append(gap)
-    n = len(texts) * len(args.variants)
-    print(f"{n} sentences ({len(texts)} x {len(args.variants)} voices): {untimed} without event timings, "
+    n = len(texts) * len(voices)
+    print(f"{n} sentences ({len(texts)} x {len(voices)} voices): {untimed} without the engine's timings, "
           f"{failed} the aligner could not follow")  # fmt: skip
     for name, values in (("all phones", gaps), ("P B M", bilabial)):
         d = np.abs(values)
         print(f"{name:>10}: {len(d)} matched, median |start gap| {np.median(d) * 1000:.1f} ms, "
               f"within {args.tolerance * 1000:.0f} ms {np.mean(d <= args.tolerance):.1%}, "
-              f"mean gap (events - alignment) {np.mean(values) * 1000:+.1f} ms")  # fmt: skip
-    print(f"time per sentence: synthesis with event timings {own_s / n * 1000:.1f} ms, alignment {align_s / n:.2f} s")
+              f"mean gap (engine - alignment) {np.mean(values) * 1000:+.1f} ms")  # fmt: skip
+    print(f"time per sentence: synthesis with its timings {own_s / n * 1000:.1f} ms, alignment {align_s / n:.2f} s")
 
 
 if __name__ == "__main__":

@@ -179,6 +179,16 @@ class LipSyncStage(Stage):
                 (face.mouth[0] + t.x, face.mouth[1] + t.y), face.mouth_width, width, height
             )
             stills[(speaker, image)] = still.astype(np.float32) @ luma
+        # Only the box around every measured mouth is decoded into the pipe (even corners: the same pixels).
+        x0 = min(b[1].start for b in boxes.values()) // 2 * 2 if boxes else 0
+        y0 = min(b[0].start for b in boxes.values()) // 2 * 2 if boxes else 0
+        x1 = max(b[1].stop for b in boxes.values()) if boxes else width
+        y1 = max(b[0].stop for b in boxes.values()) if boxes else height
+        local = {
+            p: (slice(b[0].start - y0, b[0].stop - y0), slice(b[1].start - x0, b[1].stop - x0))
+            for p, b in boxes.items()
+        }
+        near = {p: still[y0:y1, x0:x1] for p, still in stills.items()}
         video_key = read_json(files.video_key)["key"]
         measured_boxes = sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes)
         series = self.output(files.lipsync_series, video_key, measured_boxes, SERIES_VERSION)
@@ -186,8 +196,8 @@ class LipSyncStage(Stage):
         advance = ctx.progress.bar("Measuring lip sync", 2)
 
         def measure_series(tmp: Path) -> None:
-            frames = decode_frames(files.video, width, height, gray=True)
-            opening = measure(frames, pose_at, boxes, stills)[:total]
+            frames = decode_frames(files.video, width, height, gray=True, crop=(x0, y0, x1 - x0, y1 - y0))
+            opening = measure(frames, pose_at, local, near)[:total]
             energy = frame_energy(files.reader(segments).read, total, media.sample_rate, media.fps)
             silent = silent_frames(segments, total, media.sample_rate, media.fps)
             heard = files.speech_files(segments).phones(0, segments[-1].end if segments else 0, media.sample_rate)

@@ -205,11 +205,39 @@ def test_video_writer_rejects_wrong_frames(tmp_path: Path, bad: np.ndarray) -> N
 
 
 def test_video_writer_ffmpeg_failure_is_media_error(tmp_path: Path) -> None:
-    # An odd width cannot be encoded as yuv420p by libx264: ffmpeg exits with an error.
-    with pytest.raises(MediaError):
-        with VideoWriter(tmp_path / "odd.mp4", 63, 47, FPS) as writer:
-            writer.write(np.zeros((3, 47, 63, 3), np.uint8))
+    # x264 has no such preset: ffmpeg exits with an error, which names the file.
+    with pytest.raises(MediaError, match="bad.mp4"):
+        with VideoWriter(tmp_path / "bad.mp4", W, H, FPS, preset="no-such-preset") as writer:
+            writer.write(_frames(3))
     assert _names(tmp_path) == []
+
+
+def test_video_writer_odd_size_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    # yuv420p halves the chroma in both directions: an odd size has no frame layout at all.
+    with pytest.raises(ValueError, match="63x47"):
+        VideoWriter(tmp_path / "odd.mp4", 63, 47, FPS)
+    assert _names(tmp_path) == []
+
+
+def test_video_writer_pipes_yuv420p_with_ffmpeg_colours(tmp_path: Path) -> None:
+    # Frames become yuv420p before the pipe: decoded back, a flat colour comes out as it went in
+    # (BT.601 limited range, as ffmpeg's own conversion; crf 0 is lossless).
+    flat = np.broadcast_to(np.array([200, 40, 90], np.uint8), (4, H, W, 3)).copy()
+    with VideoWriter(tmp_path / "flat.mp4", W, H, FPS, crf=0) as writer:
+        writer.write(flat)
+    for frame in decode_frames(tmp_path / "flat.mp4", W, H):
+        assert np.abs(frame.astype(int) - flat[0]).max() <= 3
+    assert _names(tmp_path) == ["flat.mp4"]
+
+
+def test_decode_frames_crop_is_the_same_pixels(tmp_path: Path) -> None:
+    path = _write_clip(tmp_path / "clip.mp4", 6)
+    whole = list(decode_frames(path, W, H, gray=True))
+    part = list(decode_frames(path, W, H, gray=True, crop=(10, 6, 21, 17)))
+    assert len(part) == len(whole) == 6
+    assert all(np.array_equal(p, w[6:23, 10:31]) for p, w in zip(part, whole))
+    with pytest.raises(ValueError, match="even"):
+        next(decode_frames(path, W, H, crop=(3, 4, 10, 10)))
 
 
 def test_concat_and_mux(tmp_path: Path) -> None:

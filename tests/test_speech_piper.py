@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import deepstory.speech.piper as piper_module
 from deepstory.speech import Voice
+from deepstory.speech.ipa import ipa_phones
+from deepstory.speech.phones import align
 from deepstory.speech.piper import PiperSpeech
 
 from audio_checks import recognize, spectral_centroid, word_error_rate, world_f0
@@ -77,3 +80,80 @@ def test_shaping_keeps_the_words(piper):
     plain = wer(Voice())
     assert plain < 0.4
     assert wer(Voice(pitch=5.0, formant=1.12, rate=1.0)) <= plain + 0.05
+
+
+# -- Piper's own phone timings (deepstory.speech.ipa) -------------------------------------------------
+
+
+def test_ipa_symbols_become_timed_arpabet_phones():
+    rate = 1000  # samples per second: one sample is a millisecond
+    symbols = [("^", 100), ("h", 50), ("ə", 60), ("l", 40), ("ˈ", 10), ("o", 30), ("ʊ", 40), (" ", 5)]
+    symbols += [("w", 30), ("ˈ", 5), ("ɜ", 50), ("ː", 30), ("l", 20), ("d", 20), (" ", 80), ("ð", 30), (",", 400)]
+    symbols += [("$", 100)]
+    got = [(p.name, round(p.start * 1000), round(p.end * 1000)) for p in ipa_phones(symbols, rate)]
+    assert got == [
+        ("SIL", 0, 100),
+        ("HH", 100, 150),
+        ("AH", 150, 210),
+        ("L", 210, 250),
+        ("OW", 250, 335),  # the stress mark and both halves of the diphthong; a short word space too
+        ("W", 335, 365),
+        ("ER", 365, 450),  # stress mark before, length mark after
+        ("L", 450, 470),
+        ("D", 470, 490),
+        ("SIL", 490, 570),  # a word space of 80 ms is a pause
+        ("DH", 570, 600),
+        ("SIL", 600, 1100),  # punctuation and the end merge into one pause
+    ]
+
+
+def _names(phones) -> list[str]:
+    return [p.name for p in phones if p.name != "SIL"]
+
+
+def test_piper_times_its_own_phones_within_its_samples(piper):
+    for voice in (Voice(), Voice(pitch=5.0, formant=1.12, rate=1.0), Voice(rate=1.5)):
+        audio = piper.synthesize(SENTENCE, voice)
+        phones = piper.phones(SENTENCE, voice)
+        assert phones, voice
+        duration = len(audio) / SR
+        assert all(0 <= p.start < p.end <= duration + 1e-9 for p in phones)
+        assert all(a.end <= b.start + 1e-9 for a, b in zip(phones, phones[1:]))  # in order, no overlap
+        assert phones[-1].end > duration - 0.05  # the speech is covered to its end
+        # "The cat sat on the mat ... the moon": the words' sounds in order.
+        names = " ".join(_names(phones))
+        for word in ("K AE T", "S AE T", "M AE T", "M UW N"):
+            assert word in names, (word, names)
+    # Asked again (another sentence spoken in between), the same timings: deterministic.
+    first = piper.phones(SENTENCE, Voice())
+    piper.synthesize("Something else entirely.", Voice())
+    assert piper.phones(SENTENCE, Voice()) == first
+
+
+def test_piper_timings_agree_with_forced_alignment(piper):
+    # The same samples aligned by pocketsphinx: matched phones start within a few tens of milliseconds.
+    import difflib
+
+    gaps = []
+    for text in (SENTENCE, "A small dog ran across the road and hid under a parked car."):
+        audio = piper.synthesize(text, Voice(rate=0.95))
+        own = [p for p in piper.phones(text, Voice(rate=0.95)) if p.name != "SIL"]
+        aligned = [p for p in align(audio, SR, text) if p.name != "SIL"]
+        match = difflib.SequenceMatcher(a=[p.name for p in own], b=[p.name for p in aligned], autojunk=False)
+        for block in match.get_matching_blocks():
+            gaps += [own[block.a + k].start - aligned[block.b + k].start for k in range(block.size)]
+    assert len(gaps) >= 40
+    assert np.median(np.abs(gaps)) < 0.04 and np.mean(np.abs(gaps) <= 0.06) > 0.85
+
+
+def test_timings_leave_the_samples_alone(monkeypatch):
+    # The voice loaded with its timing output and without (as with no onnx package) speaks the same samples;
+    # without, it gives no timings and the speech stage aligns instead.
+    timed = PiperSpeech(SR)
+    a = timed.synthesize(SENTENCE, Voice(pitch=2.0))
+    assert timed.phones(SENTENCE, Voice(pitch=2.0))
+    monkeypatch.setattr(piper_module, "_with_timings", lambda path: None)
+    plain = PiperSpeech(SR)
+    b = plain.synthesize(SENTENCE, Voice(pitch=2.0))
+    assert np.array_equal(a, b)
+    assert plain.phones(SENTENCE, Voice(pitch=2.0)) is None

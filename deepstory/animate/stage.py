@@ -18,6 +18,7 @@ from deepstory.media import VideoWriter
 from deepstory.portrait import Portrait
 from deepstory.run.context import Advance, RunContext
 from deepstory.run.stage import Frontier, Stage
+from deepstory.threads import compute_threads
 from deepstory.timeline import Chunk, Segment, overlapping, video_segments
 
 # A run of frames with one speaker and image: ((speaker, image), {character on screen: its motion rows}).
@@ -31,6 +32,10 @@ class AnimateStage(Stage):
     frames (each a closed GOP), not per chunk: a segment may span chunks and
     speakers.  The encoder therefore sees identical input whatever ``cut_size``
     is, and ``cut_size`` never changes the decoded picture.
+
+    ``threads``: torch's threads while a segment is animated (the encoder works
+    beside it on the other cores; ``deepstory.threads``), ``null`` to leave
+    them as they are.
     """
 
     def __init__(
@@ -39,11 +44,15 @@ class AnimateStage(Stage):
         crf: int = 20,
         preset: str = "veryfast",
         segment_frames: int = 250,
+        threads: int | None = 1,
         enabled: bool = True,
     ) -> None:
         super().__init__(enabled)
         self.animator = animator
         self.crf, self.preset, self.segment_frames = int(crf), preset, int(segment_frames)
+        if threads is not None and int(threads) < 1:
+            raise ValueError(f"stages.animate.threads must be at least 1 or null, got {threads}")
+        self.threads = None if threads is None else int(threads)
         self._advance: Advance | None = None
         self._clips: list[str] = []  # cache keys of the segments made so far, in grid order
 
@@ -141,6 +150,7 @@ class AnimateStage(Stage):
                 self.preset,
                 self.segment_frames,
                 stop - start,
+                self.threads,
             )
             jobs.append(Job(out, task, weight=stop - start))
         return jobs
@@ -197,12 +207,16 @@ class SegmentTask:
     preset: str
     segment_frames: int
     frames: int
+    threads: int | None = 1
 
     def __call__(self, tmp: Path, animator: Animator) -> None:
         prepared: dict[tuple, Any] = {}
-        with VideoWriter(
-            tmp, self.width, self.height, self.fps, self.crf, self.preset, extra={"g": self.segment_frames}
-        ) as writer:
+        with (
+            compute_threads(self.threads),
+            VideoWriter(
+                tmp, self.width, self.height, self.fps, self.crf, self.preset, extra={"g": self.segment_frames}
+            ) as writer,
+        ):
             for pose, rows in self.pieces:
                 for batch in self._frames(animator, prepared, pose, rows):
                     writer.write(batch)

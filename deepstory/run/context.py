@@ -230,7 +230,7 @@ class Media:
         )
 
 
-FACE_FINDER = "locate-1"  # names the face finder (deepstory.portrait.detect) in the keys of found faces
+FACE_FINDER = "locate-2"  # names the face finder (deepstory.portrait.detect) in the keys of found faces
 
 
 class Cast:

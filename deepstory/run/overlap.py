@@ -22,7 +22,6 @@ import dataclasses
 import io
 import multiprocessing
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from deepstory.errors import EnvironmentFailure
 from deepstory.memory import peak_mib
 from deepstory.run.context import Advance, Progress, RunContext
 from deepstory.run.stage import Frontier, Stage
+from deepstory.threads import restore_threads, set_threads
 from deepstory.timeline import Segment
 
 POLL = 0.25  # seconds between looks at the child when nothing came
@@ -86,9 +86,7 @@ def _lead(ctx: RunContext, leader: Stage, conn: Any) -> None:
     """The child: run ``leader``, sending what it publishes, then its figures and cache counts."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the render's to handle: it stops this process
     _die_with_parent()
-    torch = sys.modules.get("torch")
-    if torch is not None:  # OpenMP's thread pool does not survive a fork: one thread in the child
-        torch.set_num_threads(1)
+    set_threads(1)  # OpenMP's thread pool does not survive a fork: one thread in the child
     relay = Relay(Console(file=io.StringIO()), conn=conn)
     ctx.cache.reset_counts()
     ctx.cache.warn = relay.warn
@@ -153,11 +151,8 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
             raise rest[0]
 
     # Torch's worker threads spin while they wait: beside the child's own threads on the same cores they
-    # starve it.  The followers' torch takes one thread until the leader is done.
-    torch = sys.modules.get("torch")
-    threads = torch.get_num_threads() if torch is not None else 1
-    if torch is not None:
-        torch.set_num_threads(1)
+    # starve it.  The followers' torch takes one thread until the leader is done (deepstory.threads).
+    threads = set_threads(1)
     child.start()
     send.close()
     seen = -1
@@ -175,8 +170,8 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
                         f"{child.exitcode}; killed for memory?); run again to resume"
                     ) from None
             ctx.progress.check()
-            if state["done"] and torch is not None:
-                torch.set_num_threads(threads)
+            if state["done"]:
+                restore_threads(threads)
             if len(segments) != seen or state["done"]:
                 seen = len(segments)
                 frontier = Frontier(done=state["done"], segments=tuple(segments))
@@ -200,8 +195,7 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
             child.terminate()
         child.join()
         receive.close()
-        if torch is not None:
-            torch.set_num_threads(threads)
+        restore_threads(threads)
         leader.close()
         for stage in followers:
             stage.close()

@@ -13,8 +13,9 @@ common knobs mean the same for every engine:
 
 Anything engine-specific (eSpeak's ``variant``) travels in ``options``.
 
-An engine that knows when it speaks each sound (eSpeak NG, through its phoneme
-events) also gives a sentence's phone timings (:meth:`SpeechBackend.phones`);
+An engine that knows when it speaks each sound (a Piper voice, through its
+frame counts per phoneme; eSpeak NG, through its phoneme events) also gives a
+sentence's phone timings (:meth:`SpeechBackend.phones`);
 for every other engine the speech stage finds them by forced alignment of the
 samples with the text (``deepstory.speech.phones``).
 """

@@ -30,9 +30,15 @@ def normalize_peak(audio: np.ndarray, peak: float = 0.9) -> np.ndarray:
     return np.clip(audio * (peak / top), -1.0, 1.0).astype(np.float32)
 
 
-def trim_silence(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
-    """Drop leading and trailing samples quieter than ``threshold`` (pauses are added by the timeline)."""
+def loud_span(audio: np.ndarray, threshold: float = 1e-3) -> tuple[int, int]:
+    """``(first, end)``: the samples from the first to the last louder than ``threshold`` (``(0, 0)``: none)."""
     loud = np.flatnonzero(np.abs(audio) > threshold)
     if loud.size == 0:
-        return audio[:0]
-    return audio[loud[0] : loud[-1] + 1]
+        return 0, 0
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def trim_silence(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
+    """Drop leading and trailing samples quieter than ``threshold`` (pauses are added by the timeline)."""
+    first, end = loud_span(audio, threshold)
+    return audio[first:end]

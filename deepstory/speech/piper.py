@@ -13,6 +13,13 @@ applied by the WORLD vocoder (:mod:`deepstory.speech.shaping`), which keeps
 the speech clear; the result is resampled from the voice's own rate to
 ``sample_rate``.
 
+Phone timings come from the voice itself: each voice file is loaded with
+one more output, the number of frames the network gives each phoneme
+(``piper.patch_voice_with_alignment``, in memory; the samples are bit for bit
+the same), and :mod:`deepstory.speech.ipa` turns Piper's IPA symbols and
+those counts into ARPAbet phones.  Without the ``onnx`` package, or for a
+model without that tensor, the speech stage aligns the speech instead.
+
 Determinism: Piper's noise comes from onnxruntime's unseeded random op.  With
 ``noise_scale`` and ``noise_w`` at 0 (the default) synthesis is fully
 deterministic.  With noise enabled, every sentence gets a fresh ONNX session
@@ -22,8 +29,10 @@ per sentence.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -33,7 +42,9 @@ import numpy as np
 from deepstory.errors import UserError
 from deepstory.memory import release_memory
 from deepstory.speech.base import SpeechBackend, Voice
-from deepstory.speech.dsp import normalize_peak, resample, trim_silence
+from deepstory.speech.dsp import loud_span, normalize_peak, resample
+from deepstory.speech.ipa import IPA_ARPABET, TIMING_VERSION, ipa_phones, shifted
+from deepstory.speech.phones import Phone
 from deepstory.speech.shaping import shape
 
 MAX_LISTED = 10  # speaker names listed in an error
@@ -71,9 +82,52 @@ def read_voice_config(model: Path, where: str) -> dict[str, Any]:
     return config
 
 
+@functools.cache
+def _onnx_installed() -> bool:
+    """The ``onnx`` package is there to give a voice its timing output (looked up once, not imported)."""
+    return importlib.util.find_spec("onnx") is not None
+
+
+def _with_timings(path: Path) -> bytes | None:
+    """The voice's model with its per-phoneme frame counts as a second output, in memory; ``None``: not possible
+    (no ``onnx`` package, or a model without that tensor)."""
+    try:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+    except ImportError:
+        return None
+    model = onnx.load(str(path))
+    try:
+        add_alignment_output(model)
+    except ValueError:  # no such tensor, or already an output: the file as it is
+        return None
+    return model.SerializeToString()
+
+
+def _symbols(phonemes: list[str], id_map: dict[str, Any], counts: Any) -> list[tuple[str, int]] | None:
+    """Each symbol Piper spoke (its ``^`` and ``$`` included) with its samples; ``None`` when the counts do not fit.
+
+    Piper lays the ids out as ``^ _ p1 _ p2 ... _ pn _ $`` (``piper.phoneme_ids``).  A symbol is given the
+    pause id before it and its own: its sound begins in that pause (measured against forced alignment on
+    the demo, ``benchmarks/espeak_phones.py --engine piper``: starts agree to a median of 18 ms this way,
+    32 ms with the pause after).
+    """
+    if counts is None:
+        return None
+    counts = np.asarray(counts).reshape(-1)
+    pad = len(id_map.get("_", []))
+    spoken = [p for p in phonemes if p in id_map]
+    widths = [len(id_map.get("^", []))] + [pad + len(id_map[p]) for p in spoken] + [pad + len(id_map.get("$", []))]
+    if sum(widths) != len(counts):
+        return None
+    edges = np.cumsum([0, *widths])
+    return [(p, int(counts[a:b].sum())) for p, a, b in zip(["^", *spoken, "$"], edges[:-1], edges[1:])]
+
+
 class PiperSpeech(SpeechBackend):
     engine = "piper"
     extra = "piper"
+    phone_source = "piper"  # the voice's own frame counts per phoneme (module doc)
 
     def __init__(
         self,
@@ -98,6 +152,8 @@ class PiperSpeech(SpeechBackend):
         self._voices: dict[Path, Any] = {}
         self._configs: dict[Path, dict[str, Any]] = {}
         self._hashes: dict[Path, str] = {}
+        self._patched: dict[Path, bytes | None] = {}  # seeded noise: the model with its timings, built once
+        self._last_phones: tuple[tuple, list[Phone] | None] | None = None  # of the utterance just synthesized
 
     @property
     def seeded_noise(self) -> bool:
@@ -189,7 +245,12 @@ class PiperSpeech(SpeechBackend):
         # Idle threads sleep instead of spinning: the speech shares the cores with the animation (overlap).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text(encoding="utf-8")))
-        session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        timed = self._patched[path] if path in self._patched else _with_timings(path)
+        if self.seeded_noise:
+            self._patched[path] = timed
+        session = onnxruntime.InferenceSession(
+            timed or str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
         return PiperVoice(session=session, config=config)
 
     def loaded_for(self, voice: Voice) -> Path:
@@ -197,12 +258,14 @@ class PiperSpeech(SpeechBackend):
 
     def release(self, voice: Voice) -> None:
         """Drop the voice file's session (its last sentence is spoken)."""
+        self._patched.pop(self.model_of(voice), None)
         if self._voices.pop(self.loaded_for(voice), None) is not None:
             release_memory()
 
     def close(self) -> None:
         """Release every ONNX session (the speech stage is done with them)."""
         self._voices.clear()
+        self._patched.clear()
 
     # -- synthesis -----------------------------------------------------------------------
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
@@ -224,6 +287,8 @@ class PiperSpeech(SpeechBackend):
             if phonemes and part:
                 phonemes.append(" ")
             phonemes.extend(part)
+        said = self._utterance(text, voice)
+        self._last_phones = (said, None)
         if not phonemes:
             return np.zeros(0, dtype=np.float32)
         ids = piper_voice.phonemes_to_ids(phonemes)
@@ -234,12 +299,41 @@ class PiperSpeech(SpeechBackend):
             noise_w_scale=self.noise_w,
             normalize_audio=False,
         )
-        audio = np.asarray(piper_voice.phoneme_ids_to_audio(ids, config), dtype=np.float32).reshape(-1)
+        result = piper_voice.phoneme_ids_to_audio(ids, config, include_alignments=True)
+        audio, counts = result if isinstance(result, tuple) else (result, None)
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         native = int(self.config_of(voice)["audio"]["sample_rate"])
+        timed = _symbols(phonemes, piper_voice.config.phoneme_id_map, counts)
         audio = shape(audio, native, voice.pitch, voice.formant)
         audio = resample(audio, self.sample_rate / native)
         release_memory()
-        return normalize_peak(trim_silence(audio), self.peak)
+        first, end = loud_span(audio)
+        if timed is not None:
+            phones = ipa_phones(timed, native)
+            self._last_phones = (said, shifted(phones, first / self.sample_rate, (end - first) / self.sample_rate))
+        return normalize_peak(audio[first:end], self.peak)
+
+    def _utterance(self, text: str, voice: Voice) -> tuple:
+        """What makes one synthesis what it is: the text, the voice file, the voice's settings."""
+        return (text, self.loaded_for(voice), tuple(sorted(voice.settings().items(), key=str)))
+
+    def phones(self, text: str, voice: Voice) -> list[Phone] | None:
+        """The phones of ``synthesize(text, voice)``, from the voice's own frame counts (module doc).
+
+        Reuses those of the utterance just synthesized; otherwise speaks ``text``
+        again (deterministic: the same counts).  ``None`` where the model gives
+        no counts: the speech stage aligns instead.
+        """
+        if self._last_phones is None or self._last_phones[0] != self._utterance(text, voice):
+            self.synthesize(text, voice)
+        assert self._last_phones is not None
+        phones = self._last_phones[1]
+        return None if phones is None else list(phones)
+
+    def phones_identity(self) -> dict[str, Any] | None:
+        if not _onnx_installed():
+            return None  # no timings from the voice: aligned (the speech stage)
+        return {"source": self.phone_source, "timing": TIMING_VERSION, "table": sorted(IPA_ARPABET.items())}
 
     def identity(self) -> dict[str, Any]:
         return {

@@ -1,9 +1,10 @@
 """Each sentence in its character's voice -> ``temp/speech/sNNNNNN.wav``; then the timeline.
 
 With every sentence's speech come its phone timings, ``temp/phones/sNNNNNN.json``:
-``{"text": ..., "source": "espeak" | "pocketsphinx", "phones": [[name, start s, end s], ...] | null}``.
-They come from the engine where it times its own sounds (eSpeak NG's phoneme
-events: :meth:`~deepstory.speech.base.SpeechBackend.phones`), otherwise from
+``{"text": ..., "source": "piper" | "espeak" | "pocketsphinx", "phones": [[name, start s, end s], ...] | null}``.
+They come from the engine where it times its own sounds (a Piper voice's frame
+counts per phoneme, eSpeak NG's phoneme events:
+:meth:`~deepstory.speech.base.SpeechBackend.phones`), otherwise from
 forced alignment of the speech with the text (pocketsphinx,
 :func:`deepstory.speech.phones.align`); ``null`` where neither gives any.
 """

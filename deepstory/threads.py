@@ -1,0 +1,45 @@
+"""How many threads torch uses, set for a piece of work and set back after.
+
+Torch keeps a pool of worker threads that spin while they wait for work: on a
+machine whose cores are busy with something else (the x264 encoder, the forked
+speech process) they burn the time those need.  Measured on the 512x512 demo
+on 2 cores, the animate stage took 37 s with torch's default two threads
+beside x264 and 27-28 s with one.  OpenCV's pool (the animator's head warp) is
+left as it is: its idle threads sleep, and with two the same stage took 27-28 s
+against 32-33 s with one.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+
+def set_threads(count: int) -> int | None:
+    """Torch's threads to ``count`` if torch is imported; returns the count before (``None``: not imported)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    before = int(torch.get_num_threads())
+    torch.set_num_threads(count)
+    return before
+
+
+def restore_threads(before: int | None) -> None:
+    """Torch's threads back to what :func:`set_threads` found."""
+    if before is not None:
+        sys.modules["torch"].set_num_threads(before)
+
+
+@contextmanager
+def compute_threads(count: int | None) -> Iterator[None]:
+    """Torch on ``count`` threads for the block (``None``: as it is), then back."""
+    if count is None:
+        yield
+        return
+    before = set_threads(count)
+    try:
+        yield
+    finally:
+        restore_threads(before)
