@@ -395,14 +395,10 @@ class WarpAnimator(Animator):
                 frames[:] = p.still.numpy()
             source, xs, ys = out.numpy(), map_x.numpy(), map_y.numpy()
             for b in range(len(frames)):
-                cv2.remap(
-                    source[b],
-                    xs[b],
-                    ys[b],
-                    cv2.INTER_LINEAR,
-                    dst=frames[b, y0:y1, x0:x1],
-                    borderMode=cv2.BORDER_REPLICATE,
-                )
+                into = frames[b, y0:y1, x0:x1]
+                moved = cv2.remap(source[b], xs[b], ys[b], cv2.INTER_LINEAR, dst=into, borderMode=cv2.BORDER_REPLICATE)
+                if moved is not into:  # OpenCV made its own array instead of writing into the frame
+                    into[...] = moved
             return frames
         # grid_sample's coordinates run from -1 to 1 across the region (pixel centres, align_corners).
         grid = torch.stack([map_x * (2 / max(1, x1 - x0 - 1)) - 1, map_y * (2 / max(1, y1 - y0 - 1)) - 1], dim=-1)
