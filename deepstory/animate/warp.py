@@ -396,9 +396,9 @@ class WarpAnimator(Animator):
             source, xs, ys = out.numpy(), map_x.numpy(), map_y.numpy()
             for b in range(len(frames)):
                 into = frames[b, y0:y1, x0:x1]
-                moved = cv2.remap(source[b], xs[b], ys[b], cv2.INTER_LINEAR, dst=into, borderMode=cv2.BORDER_REPLICATE)
-                if moved is not into:  # OpenCV made its own array instead of writing into the frame
-                    into[...] = moved
+                drawn = cv2.remap(source[b], xs[b], ys[b], cv2.INTER_LINEAR, dst=into, borderMode=cv2.BORDER_REPLICATE)
+                if drawn is not into:  # OpenCV made its own array instead of writing into the frame
+                    into[...] = drawn
             return frames
         # grid_sample's coordinates run from -1 to 1 across the region (pixel centres, align_corners).
         grid = torch.stack([map_x * (2 / max(1, x1 - x0 - 1)) - 1, map_y * (2 / max(1, y1 - y0 - 1)) - 1], dim=-1)
