@@ -69,14 +69,14 @@ def ipa_phones(symbols: Sequence[tuple[str, int]], sample_rate: int) -> list[Pho
         if symbol in STRESS:
             lead = start if lead is None else lead
             continue
-        if _modifier(symbol) and rows and rows[-1][0] != SIL:
+        if _modifier(symbol) and rows:  # part of the sound (or pause) before it
             rows[-1][2] = at
             continue
         first = start if lead is None else lead
         lead = None
         if symbol == " ":
             name = SIL if (at - first) >= MIN_PAUSE * sample_rate else None
-        elif symbol in BOUNDARY:
+        elif symbol in BOUNDARY or _modifier(symbol):  # a modifier with nothing before it: the pause it lies in
             name = SIL
         else:
             name = IPA_ARPABET.get(symbol, DEFAULT_CONSONANT)
