@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import ffmpeg
 import numpy as np
 
@@ -166,8 +167,6 @@ class VideoWriter:
             raise ValueError(
                 f"expected uint8 frames of {self.height}x{self.width}x3, got {frames.dtype} {frames.shape}"
             )
-        import cv2
-
         try:
             for frame in frames:
                 cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420, dst=self._yuv)

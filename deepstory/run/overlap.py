@@ -170,8 +170,9 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
                         f"{child.exitcode}; killed for memory?); run again to resume"
                     ) from None
             ctx.progress.check()
-            if state["done"]:
+            if state["done"] and threads is not None:  # the leader is done: the followers get their threads back
                 restore_threads(threads)
+                threads = None
             if len(segments) != seen or state["done"]:
                 seen = len(segments)
                 frontier = Frontier(done=state["done"], segments=tuple(segments))
