@@ -1,29 +1,40 @@
-"""How well the rendered mouths follow the speech, measured on the decoded video.
+"""How well the rendered mouths follow the speech, measured on what a viewer gets: the decoded video and the
+final audio, never on what drove the mouths.
 
-Per frame, the mouth opening is the mean darkening of the speaker's mouth
-region against the still portrait, counted where the frame is dark (below
-0.7 of the region's median brightness in the still): an open mouth shows its
-dark interior, while lips pressed over a smile's teeth darken the region only
-to the lips' own tone, which is not an opening; the
-speech energy is the RMS of the audio under that frame.  The score is their
-Pearson correlation over the whole video, the lag (in frames) at which the
-correlation peaks, and the share of frames inside silences longer than 0.5 s
-in which the mouth is shut.
+* **Opening**, per frame: the mean darkening of the speaker's mouth region
+  against the still portrait, counted where the frame is dark (below 0.7 of the
+  region's median brightness in the still): an open mouth shows its dark
+  interior, while lips pressed over a smile's teeth darken the region only to
+  the lips' own tone, which is not an opening.
+* **Energy**, per frame: the RMS of ``export/combined.wav`` under that frame.
+* **Phones**: each sentence of ``export/combined.wav`` force-aligned to its text
+  by pocketsphinx (:func:`heard_phones`), so P/B/M and open-vowel frames are
+  found in the audio itself.  The motion's own phones (``temp/phones/``) are
+  not read: a mouth driven by shuffled or late phones must score low (the
+  negative controls in ``tests/test_layout_lipsync.py``).
+* **Per speaker**, each with its own "shut" threshold (a fifth of that
+  speaker's 90th-percentile opening while speaking): P/B/M frames shut, open
+  vowel frames open, the AUC between the two, the Pearson correlation of
+  opening and energy, and the share of long-silence frames (pauses over 0.5 s)
+  with the mouth shut.  The headline figures are the worst speaker's.
+* Over the whole video: the lag (in frames) at which the opening-energy
+  correlation peaks.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from deepstory.files import read_json, write_json
-from deepstory.media import decode_frames
+from deepstory.media import decode_frames, read_wav_span
 from deepstory.motion.visemes import BILABIALS, OPEN_VOWELS
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
-from deepstory.speech.phones import Phones
+from deepstory.speech.phones import Aligner, align
 from deepstory.timeline import Segment, frame_at, sample_at
 
 MAX_LAG = 5
@@ -94,12 +105,12 @@ def score(opening: np.ndarray, energy: np.ndarray, silent: np.ndarray) -> dict:
     }
 
 
-def phone_classes(phones: Phones, frames: int, sample_rate: int, fps: int) -> tuple[np.ndarray, np.ndarray]:
+def phone_classes(phones: Sequence[tuple[str, int, int]], frames: int, sample_rate: int, fps: int):
     """Masks of the frames whose centre lies in a P/B/M phone, and in an open vowel."""
     centres = (2 * np.arange(frames) + 1) * sample_rate // (2 * fps)
     bilabial = np.zeros(frames, dtype=bool)
     vowel = np.zeros(frames, dtype=bool)
-    for name, a, b in phones.phones:
+    for name, a, b in phones:
         if name in BILABIALS:
             bilabial |= (centres >= a) & (centres < b)
         elif name in OPEN_VOWELS:
@@ -107,17 +118,52 @@ def phone_classes(phones: Phones, frames: int, sample_rate: int, fps: int) -> tu
     return bilabial, vowel
 
 
+def heard_phones(
+    wav: Path, segments: Sequence[Segment], texts: Sequence[str], sample_rate: int, margin: float = 0.1
+) -> tuple[list[tuple[str, int, int]], list[tuple[int, int]]]:
+    """Phones of the final audio (``export/combined.wav``), by forced alignment of each sentence to its text.
+
+    This is the measurement's own reading of what was said and when, made from
+    the audio a viewer hears: never from the phones that drove the mouths
+    (``temp/phones/``), so a mouth driven by wrong or late phones scores low.
+    Each sentence's speech is read with ``margin`` seconds of its surrounding
+    pause.  Returns the phones on the global sample axis, and how many
+    sentences could not be aligned (their frames are in neither class).
+    """
+    aligner = Aligner()
+    found: list[tuple[str, int, int]] = []
+    missed: list[tuple[int, int]] = []
+    pad = int(margin * sample_rate)
+    try:
+        for seg in segments:
+            if seg.speech == 0:
+                continue
+            first, last = max(seg.start, seg.speech_start - pad), min(seg.end, seg.speech_end + pad)
+            phones = align(read_wav_span(wav, first, last), sample_rate, texts[seg.sentence], aligner)
+            if phones is None:
+                missed.append((seg.speech_start, seg.speech_end))
+                continue
+            found.extend(
+                (p.name, first + round(p.start * sample_rate), first + round(p.end * sample_rate)) for p in phones
+            )
+    finally:
+        aligner.close()
+    return found, missed
+
+
 def phone_score(
     opening: np.ndarray, energy: np.ndarray, silent: np.ndarray, bilabial: np.ndarray, vowel: np.ndarray
 ) -> dict:
-    """How well mouths follow the phones: P/B/M shut, open vowels open, and how well opening tells them apart.
+    """How well one speaker's mouth follows the phones: P/B/M shut, open vowels open, and how well opening tells
+    them apart.
 
-    "Shut" is :func:`shut_threshold`, as in :func:`score` (a fifth of the 90th percentile of
-    the opening while speaking).  ``auc``: the chance that an open-vowel frame
-    is more open than a P/B/M frame (1.0 = always; ties count half).
+    "Shut" is :func:`shut_threshold` of this speaker's frames (a fifth of the
+    90th percentile of the opening while speaking).  ``auc``: the chance that
+    an open-vowel frame is more open than a P/B/M frame (1.0 = always; ties
+    count half).
     """
     if not bilabial.any() or not vowel.any():
-        return {}
+        return {"bilabial_frames": int(bilabial.sum()), "open_vowel_frames": int(vowel.sum())}
     shut = shut_threshold(opening, energy, silent)
     closed, wide = opening[bilabial], opening[vowel]
     greater = (wide[:, None] > closed[None, :]).mean() + 0.5 * (wide[:, None] == closed[None, :]).mean()
@@ -128,6 +174,69 @@ def phone_score(
         "bilabial_frames": int(bilabial.sum()),
         "open_vowel_frames": int(vowel.sum()),
     }
+
+
+#: What each figure should reach (the lip-sync issues' goals); the summary and the report show them beside the
+#: figures.  ``best_lag_frames`` is a bound on its size.
+GOALS = {
+    "bilabials_shut": 0.95,
+    "open_vowels_open": 0.95,
+    "bilabial_vowel_auc": 0.97,
+    "pearson": 0.5,
+    "closed_in_long_silences": 0.95,
+    "best_lag_frames": 1,
+}
+#: Figures of a speaker with fewer P/B/M or open-vowel frames than this are listed, not taken for the headline.
+MIN_FRAMES = 10
+PER_SPEAKER = ("bilabials_shut", "open_vowels_open", "bilabial_vowel_auc", "closed_in_long_silences", "pearson")
+
+
+def missed_goals(figures: dict) -> list[str]:
+    """The figures of ``figures`` that miss their goal."""
+    missed = [k for k, goal in GOALS.items() if k in figures and k != "best_lag_frames" and figures[k] < goal]
+    if "best_lag_frames" in figures and abs(figures["best_lag_frames"]) > GOALS["best_lag_frames"]:
+        missed.append("best_lag_frames")
+    return missed
+
+
+def speaker_scores(series: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, dict]:
+    """Every figure per speaker, each with its own shut threshold (one wide mouth sets no one else's)."""
+    out: dict[str, dict] = {}
+    for code, name in enumerate(names):
+        mine = series["speaker"] == code
+        if not mine.any():
+            continue
+        opening, energy, silent = series["opening"][mine], series["energy"][mine], series["silent"][mine]
+        shut = shut_threshold(opening, energy, silent)
+        figures = phone_score(opening, energy, silent, series["bilabial"][mine], series["vowel"][mine])
+        if silent.any():
+            figures["closed_in_long_silences"] = round(float((opening[silent] <= shut).mean()), 4)
+        if len(opening) >= 3 and opening.std() > 0 and energy.std() > 0:
+            figures["pearson"] = round(float(np.corrcoef(opening, energy)[0, 1]), 4)
+        figures["frames"] = int(mine.sum())
+        out[name] = figures
+    return out
+
+
+def headline(speakers: dict[str, dict]) -> dict:
+    """The worst speaker's value of each per-speaker figure, and who that is (speakers with too few frames of a
+    phone class are left out of the phone figures)."""
+    worst: dict[str, Any] = {}
+    who: dict[str, str] = {}
+    for key in PER_SPEAKER:
+        scored = {
+            name: f[key]
+            for name, f in speakers.items()
+            if key in f
+            and (key not in PHONE_FIGURES or min(f["bilabial_frames"], f["open_vowel_frames"]) >= MIN_FRAMES)
+        }
+        if scored:
+            name = min(scored, key=lambda n: scored[n])
+            worst[key], who[key] = scored[name], name
+    return {**worst, "worst_speaker": who}
+
+
+PHONE_FIGURES = ("bilabials_shut", "open_vowels_open", "bilabial_vowel_auc")
 
 
 def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray:
@@ -191,26 +300,57 @@ class LipSyncStage(Stage):
         near = {p: still[y0:y1, x0:x1] for p, still in stills.items()}
         video_key = read_json(files.video_key)["key"]
         measured_boxes = sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes)
-        series = self.output(files.lipsync_series, video_key, measured_boxes, SERIES_VERSION)
+        series = self.output(files.lipsync_series, video_key, measured_boxes, SERIES_VERSION, aligner_version())
         out = self.output(files.lipsync, video_key, measured_boxes)
         advance = ctx.progress.bar("Measuring lip sync", 2)
+
+        on_screen = {speaker for speaker, _ in pose_at.values()}
+        speakers = [name for name in files.speakers() if name in on_screen]  # in order of first line
+        code = {name: i for i, name in enumerate(speakers)}
 
         def measure_series(tmp: Path) -> None:
             frames = decode_frames(files.video, width, height, gray=True, crop=(x0, y0, x1 - x0, y1 - y0))
             opening = measure(frames, pose_at, local, near)[:total]
-            energy = frame_energy(files.reader(segments).read, total, media.sample_rate, media.fps)
+            energy = frame_energy(partial(read_wav_span, files.audio), total, media.sample_rate, media.fps)
             silent = silent_frames(segments, total, media.sample_rate, media.fps)
-            heard = files.speech_files(segments).phones(0, segments[-1].end if segments else 0, media.sample_rate)
+            texts = [s.text for s in files.sentences()]
+            heard, missed = heard_phones(files.audio, segments, texts, media.sample_rate)
             bilabial, vowel = phone_classes(heard, total, media.sample_rate, media.fps)
-            save_series(tmp, opening=opening, energy=energy, silent=silent, bilabial=bilabial, vowel=vowel)
+            speaker = np.full(total, -1, dtype=np.int16)
+            for f, (name, _) in pose_at.items():
+                if f < total:
+                    speaker[f] = code[name]
+            save_series(
+                tmp,
+                opening=opening,
+                energy=energy,
+                silent=silent,
+                bilabial=bilabial,
+                vowel=vowel,
+                speaker=speaker,
+                speakers=np.array(speakers, dtype=str),
+                phone_names=np.array([p[0] for p in heard], dtype=str),
+                phone_spans=np.array([p[1:] for p in heard], dtype=np.int64).reshape(-1, 2),
+                unaligned=np.array(missed, dtype=np.int64).reshape(-1, 2),
+            )
 
         def produce(tmp: Path) -> None:
             s = load_series(files.lipsync_series)
-            opening, energy, silent = s["opening"], s["energy"], s["silent"]
-            write_json(
-                tmp,
-                {**score(opening, energy, silent), **phone_score(opening, energy, silent, s["bilabial"], s["vowel"])},
-            )
+            overall = score(s["opening"], s["energy"], s["silent"])
+            per_speaker = speaker_scores(s, [str(n) for n in s["speakers"]])
+            figures = {
+                "method": METHOD,
+                "pearson_overall": overall.pop("pearson"),
+                **overall,
+                **headline(per_speaker),
+                "bilabial_frames": int(s["bilabial"].sum()),
+                "open_vowel_frames": int(s["vowel"].sum()),
+                "unaligned_sentences": len(s["unaligned"]),
+                "speakers": per_speaker,
+                "goals": GOALS,
+            }
+            figures["missed_goals"] = missed_goals(figures)
+            write_json(tmp, figures)
 
         self.make(ctx, series, measure_series)
         advance(1)
@@ -219,18 +359,32 @@ class LipSyncStage(Stage):
 
 
 #: Names the layout of ``temp/lipsync_series.npz`` in its cache key.
-SERIES_VERSION = "series-1"
+SERIES_VERSION = "series-2"  # 2: phone classes from the final audio's alignment; speakers per frame
+
+#: How the phone figures are measured, as written into ``export/lipsync.json``.
+METHOD = (
+    "P/B/M and open-vowel frames from a forced alignment (pocketsphinx) of export/combined.wav to the story text; "
+    "mouth opening read from the decoded video; shut = at most a fifth of the speaker's 90th-percentile opening "
+    "while speaking; headline = the worst speaker"
+)
 
 
-def save_series(
-    dest: Path, opening: np.ndarray, energy: np.ndarray, silent: np.ndarray, bilabial: np.ndarray, vowel: np.ndarray
-) -> None:
+def aligner_version() -> str:
+    """The aligner's version: it decides the phone classes, so it enters the series' cache key."""
+    import importlib.metadata
+
+    return "pocketsphinx-" + importlib.metadata.version("pocketsphinx")
+
+
+def save_series(dest: Path, **series: Any) -> None:
     """The per-frame series behind the score (``temp/lipsync_series.npz``, read by the report)."""
     with open(dest, "wb") as f:  # a file object: np.savez would add ".npz" to a temporary name
-        np.savez_compressed(f, opening=opening, energy=energy, silent=silent, bilabial=bilabial, vowel=vowel)
+        np.savez_compressed(f, **series)
 
 
 def load_series(path: Path) -> dict[str, np.ndarray]:
-    """``opening``, ``energy`` (floats) and ``silent``, ``bilabial``, ``vowel`` (bools), one value per frame."""
+    """Per frame: ``opening``, ``energy`` (floats), ``silent``, ``bilabial``, ``vowel`` (bools), ``speaker`` (an
+    index into ``speakers``, -1 for none); and the measured phones: ``phone_names``, ``phone_spans`` (global
+    samples), ``unaligned`` (speech spans of the sentences the aligner could not place)."""
     with np.load(path) as data:
         return {k: data[k] for k in data.files}

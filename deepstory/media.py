@@ -58,6 +58,17 @@ def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
         return data.astype(np.float32) / 32767.0, wav.getframerate()
 
 
+def read_wav_span(path: Path | str, start: int, stop: int) -> np.ndarray:
+    """Samples ``[start, stop)`` of a 16-bit mono WAV as float32 in [-1, 1) (only those are read)."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+            raise ValueError(f"{path}: expected 16-bit mono WAV")
+        start = max(0, min(start, wav.getnframes()))
+        wav.setpos(start)
+        data = np.frombuffer(wav.readframes(max(0, stop - start)), dtype=np.int16)
+        return data.astype(np.float32) / 32767.0
+
+
 def wav_frames(path: Path | str) -> int:
     with wave.open(str(path), "rb") as wav:
         return wav.getnframes()

@@ -1,12 +1,18 @@
-"""A stage that is not part of deepstory: added to a render through config alone (tests/test_stages.py)."""
+"""Parts that are not deepstory's, added to a render through config alone: a stage (tests/test_stages.py), and
+mouths driven by wrong phones, the lip-sync score's negative controls (tests/test_layout_lipsync.py)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
 
-from deepstory.files import write_json
+import numpy as np
+
+from deepstory.files import read_json, write_json
 from deepstory.run.context import RunContext
-from deepstory.run.stage import Stage
+from deepstory.run.stage import Frontier, Stage
+from deepstory.speech.stage import SpeechStage
 
 
 class WordCountStage(Stage):
@@ -22,3 +28,41 @@ class WordCountStage(Stage):
             words[sentence.speaker] += len(sentence.text.split())
         done = [name for name, figures in ctx.progress.stats.items() if "seconds" in figures]  # stages finished
         write_json(ctx.files.export / self.filename, {"stages_before": done, "words": words})
+
+
+class MislaidSpeech(SpeechStage):
+    """The speech stage, whose phone timings (``temp/phones/``) are broken before any later stage reads them:
+    ``mislead=shuffle`` keeps each phone's time but gives it the name of another phone of the same sentence (a
+    fixed permutation per sentence); ``mislead=shift`` moves every phone ``shift`` seconds later.  The mouths then
+    follow broken phones, and a score that read those same files (as the lip-sync score once did) would not see it.
+    """
+
+    def __init__(self, *args: Any, mislead: str = "shuffle", shift: float = 0.12, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if mislead not in ("shuffle", "shift"):
+            raise ValueError(f"mislead={mislead!r}: shuffle or shift")
+        self.mislead, self.shift = mislead, float(shift)
+
+    def lead(self, ctx: RunContext, publish: Callable[[Frontier], None]) -> None:
+        done: set[int] = set()
+
+        def mislay_then_publish(frontier: Frontier) -> None:
+            for seg in frontier.segments:
+                if seg.sentence not in done:
+                    done.add(seg.sentence)
+                    self._mislay(ctx.files.phones(seg.sentence), seg.sentence)
+            publish(frontier)
+
+        super().lead(ctx, mislay_then_publish)
+
+    def _mislay(self, path: Path, sentence: int) -> None:
+        timed = read_json(path)
+        phones = timed.get("phones")
+        if not phones:
+            return
+        if self.mislead == "shift":
+            timed["phones"] = [[name, a + self.shift, b + self.shift] for name, a, b in phones]
+        else:
+            order = np.random.default_rng(sentence).permutation(len(phones))
+            timed["phones"] = [[phones[j][0], a, b] for j, (_, a, b) in zip(order, phones)]
+        write_json(path, timed)  # a new file in place of the run's link to the cache entry: the cache keeps its own

@@ -32,22 +32,98 @@ def test_score_finds_sync_and_lag():
     assert lipsync.score(chatter, energy, silent)["closed_in_long_silences"] == 0.0
 
 
-def test_demo_story_lip_sync(tmp_path):
-    """The bundled demo, small: mouths follow the speech and stay shut in long silences."""
-    run_dir = tmp_path / "run"
-    render_here(run_dir, "video.width=128", "video.height=128", f"cache_dir={tmp_path / 'cache'}")
+def test_per_speaker_thresholds_and_worst_speaker_headline():
+    """Each speaker is judged against its own mouth: a wide mouth sets no one else's "shut"; the worst speaker leads."""
+    rng = np.random.default_rng(1)
+    n = 600
+    speaker = np.repeat(np.array([0, 1], np.int16), n // 2)
+    energy = np.abs(rng.normal(size=n)) + 0.1
+    bilabial = np.zeros(n, bool)
+    vowel = np.zeros(n, bool)
+    bilabial[::10], vowel[5::10] = True, True
+    silent = np.zeros(n, bool)
+    silent[250:290] = silent[550:590] = True
+    opening = np.where(vowel, 1.0, 0.5) * np.where(speaker == 0, 10.0, 1.0)  # speaker 0's mouth is 10x wider
+    opening[bilabial] = np.where(speaker == 0, 0.5, 0.05)[bilabial]  # both shut on P/B/M, each by its own measure
+    opening[silent] = 0.0
+    series = dict(opening=opening, energy=energy, silent=silent, bilabial=bilabial, vowel=vowel, speaker=speaker)
+    per = lipsync.speaker_scores(series, ["Wide", "Narrow"])
+    assert per["Wide"]["bilabials_shut"] == 1.0 and per["Narrow"]["bilabials_shut"] == 1.0, per
+    # One threshold for the whole video (a fifth of its 90th percentile) would call the narrow mouth always shut.
+    together = lipsync.phone_score(opening, energy, silent, bilabial, vowel)
+    assert together["open_vowels_open"] <= 0.5 < per["Narrow"]["open_vowels_open"], together
+    # A broken speaker: the narrow mouth stays open on its P/B/M and chatters in its pauses.
+    opening[bilabial & (speaker == 1)] = 1.0
+    opening[silent & (speaker == 1)] = 1.0
+    per = lipsync.speaker_scores(series, ["Wide", "Narrow"])
+    top = lipsync.headline(per)
+    assert top["bilabials_shut"] == 0.0 and top["worst_speaker"]["bilabials_shut"] == "Narrow", top
+    assert top["closed_in_long_silences"] == 0.0 and top["worst_speaker"]["closed_in_long_silences"] == "Narrow"
+    assert {"bilabials_shut", "bilabial_vowel_auc", "closed_in_long_silences"} <= set(lipsync.missed_goals(top))
+
+
+@pytest.fixture(scope="module")
+def demo128(tmp_path_factory):
+    """The bundled demo, small (its speech cache is shared by the negative controls below)."""
+    base = tmp_path_factory.mktemp("demo128")
+    render_here(base / "run", "video.width=128", "video.height=128", f"cache_dir={base / 'cache'}")
+    return base
+
+
+def test_demo_story_lip_sync(demo128):
+    """Mouths follow the speech, measured on the decoded video against the final audio's own alignment."""
+    run_dir = demo128 / "run"
     manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
     sync = manifest["lipsync"]
-    # Mouths follow the phonemes (the viseme motion, the default), measured on the decoded video.
-    # The issue's goals: P/B/M shut >= 0.95, AUC >= 0.97 (measured here: 1.00 and 0.98; 512x512: 0.99 and 0.99).
-    assert sync["bilabials_shut"] >= 0.95 and sync["bilabial_frames"] > 100, sync
-    assert sync["open_vowels_open"] >= 0.9, sync
-    assert sync["bilabial_vowel_auc"] >= 0.97 and sync["open_vowel_frames"] > 300, sync
-    assert sync["pearson"] >= 0.5, sync  # and still move with the speech's energy
+    speakers = sync["speakers"]
+    assert list(speakers) == ["Narrator", "Eileen", "Chelsea"], speakers  # in order of their first line
+    assert sync["unaligned_sentences"] <= 8 and sync["bilabial_frames"] > 200 and sync["open_vowel_frames"] > 800
+    # Measured on this render (128x128): worst speaker P/B/M shut 0.75, open vowels 0.84, AUC 0.79. The goals
+    # (0.95 / 0.95 / 0.97) are not met yet, and the summary says so; these bounds catch a regression.
+    for name, figures in speakers.items():
+        assert figures["bilabials_shut"] >= 0.65 and figures["open_vowels_open"] >= 0.75, (name, figures)
+        assert figures["bilabial_vowel_auc"] >= 0.72 and figures["pearson"] >= 0.5, (name, figures)
+        assert figures["closed_in_long_silences"] >= 0.95, (name, figures)
+    assert sync["bilabials_shut"] == min(f["bilabials_shut"] for f in speakers.values())
+    assert "bilabials_shut" in sync["missed_goals"]
     assert abs(sync["best_lag_frames"]) <= 1, sync
-    assert sync["closed_in_long_silences"] >= 0.95 and sync["long_silence_frames"] > 50, sync
     assert {"Narrator", "Eileen", "Chelsea"} == {c["speaker"] for c in manifest["chunks"]}
     check_golden("demo128", run_dir / "export" / "animated.mp4")
+
+
+#: Mouths driven by broken inputs: each must score far below the real render, and below the goals.
+CONTROLS = {
+    "shuffled": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shuffle"],
+    "late": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shift"],
+    "loudness": ["models/motion=envelope"],
+}
+
+
+@pytest.mark.parametrize("control", CONTROLS)
+def test_negative_controls_fall_below_the_goals(demo128, control):
+    """Phones shuffled within sentences, phones 120 ms late (both as ``temp/phones/`` records them and the mouths
+    follow them), and a loudness-only mouth all score low: the score reads the audio, not the phones that drove
+    the mouths (reading those, it scored shuffled phones 1.0)."""
+    import shutil
+
+    real = json.loads((demo128 / "run" / "export" / "lipsync.json").read_text())
+    run_dir, cache = demo128 / control, demo128 / "cache"
+    if control != "loudness":  # the speech is reused; the motion is made again from the broken phone files
+        cache = demo128 / f"cache-{control}"
+        for kind in ("speech", "phones", "faces"):
+            shutil.copytree(demo128 / "cache" / kind, cache / kind)
+    render_here(run_dir, "video.width=128", "video.height=128", f"cache_dir={cache}", *CONTROLS[control])
+    sync = json.loads((run_dir / "export" / "lipsync.json").read_text())
+    for key in ("bilabials_shut", "bilabial_vowel_auc"):
+        assert sync[key] < lipsync.GOALS[key] and key in sync["missed_goals"], (key, sync[key])
+    assert sync["bilabials_shut"] <= real["bilabials_shut"] - 0.3, (sync["bilabials_shut"], real["bilabials_shut"])
+    if control != "loudness":  # a loudness mouth follows the energy (r 0.8) and opens on vowels, but never presses
+        assert sync["bilabial_vowel_auc"] <= real["bilabial_vowel_auc"] - 0.15, sync
+        assert sync["pearson"] < lipsync.GOALS["pearson"] and "pearson" in sync["missed_goals"], sync
+    if control == "shuffled":
+        assert sync["open_vowels_open"] < lipsync.GOALS["open_vowels_open"], sync
+    if control == "late":  # 120 ms is three frames at 25 fps
+        assert sync["best_lag_frames"] >= 2 and "best_lag_frames" in sync["missed_goals"], sync
 
 
 def test_stage_layout_shows_everyone_and_only_the_speaker_talks(tmp_path, tiny_story):
@@ -62,7 +138,7 @@ def test_stage_layout_shows_everyone_and_only_the_speaker_talks(tmp_path, tiny_s
     )
     manifest = json.loads((run_dir / "export" / "manifest.json").read_text())
     assert manifest["inputs"]["models"]["layout"]["cast"] == ["Eileen", "Narrator"]
-    assert manifest["lipsync"]["pearson"] >= 0.5 and manifest["lipsync"]["bilabials_shut"] >= 0.9
+    assert manifest["lipsync"]["pearson"] >= 0.5 and manifest["lipsync"]["bilabials_shut"] >= 0.6
     speaker_at = {}
     for c in manifest["chunks"]:
         speaker_at.update({f: c["speaker"] for f in range(c["first_frame"], c["first_frame"] + c["frames"])})

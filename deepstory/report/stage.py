@@ -190,9 +190,28 @@ def headline(run: Run) -> str:
         items.append(("cache hits", f"{hits}/{outputs}"))
     sync = m.get("lipsync")
     if sync:
-        items.append(("lip sync r", f"{sync['pearson']:.2f}"))
+        missed, worst = sync.get("missed_goals", []), sync.get("worst_speaker", {})
+
+        def of(key: str) -> str:
+            return f" (worst: {worst[key]})" if key in worst else ""
+
+        if "bilabials_shut" in sync:
+            items.append(
+                (
+                    f"P/B/M shut{of('bilabials_shut')}",
+                    f"{100 * sync['bilabials_shut']:.0f}%",
+                    "bilabials_shut" in missed,
+                )
+            )
         if "bilabial_vowel_auc" in sync:
-            items.append(("P/B/M vs vowels AUC", f"{sync['bilabial_vowel_auc']:.2f}"))
+            items.append(
+                (
+                    f"P/B/M vs vowels AUC{of('bilabial_vowel_auc')}",
+                    f"{sync['bilabial_vowel_auc']:.2f}",
+                    "bilabial_vowel_auc" in missed,
+                )
+            )
+        items.append((f"lip sync r{of('pearson')}", f"{sync['pearson']:.2f}", "pearson" in missed))
     warnings = m.get("warnings", [])
     items.append(("warnings", len(warnings), bool(warnings)))
     return cards(items)
@@ -372,16 +391,51 @@ def lipsync_section(run: Run, window: float, window_start: float | None) -> str:
     sync = run.manifest.get("lipsync") or (read_json(files.lipsync) if files.lipsync.is_file() else None)
     if not sync:
         return ""
+    goals = sync.get("goals", {})
+    worst = sync.get("worst_speaker", {})
     figures = [
-        ("pearson", "mouth opening against speech energy (1 = follows the loudness perfectly)"),
-        ("best_lag_frames", "shift at which that correlation peaks (0 = in sync, > 0: the mouth lags)"),
-        ("closed_in_long_silences", "share of frames inside pauses over 0.5 s with the mouth shut"),
         ("bilabials_shut", "share of P/B/M frames with the mouth shut"),
         ("open_vowels_open", "share of open-vowel frames with the mouth open"),
         ("bilabial_vowel_auc", "how well the opening alone tells P/B/M from open vowels (1 = always)"),
+        ("pearson", "mouth opening against the audio's energy (1 = follows the loudness perfectly)"),
+        ("closed_in_long_silences", "share of frames inside pauses over 0.5 s with the mouth shut"),
+        ("best_lag_frames", "shift at which that correlation peaks over the whole video (0 = in sync, > 0: late)"),
     ]
-    rows = [(k, sync[k], what) for k, what in figures if k in sync]
-    out = ["<h2>Lip sync</h2>", table(["figure", "value", "what"], rows, numeric=(1,))]
+
+    def goal(key: str) -> str:
+        if key not in goals:
+            return ""
+        return f"|x| ≤ {goals[key]}" if key == "best_lag_frames" else f"≥ {goals[key]}"
+
+    rows = [
+        (k, sync[k], goal(k), worst.get(k, "all"), "missed" if k in sync.get("missed_goals", []) else "", what)
+        for k, what in figures
+        if k in sync
+    ]
+    out = [
+        "<h2>Lip sync</h2>",
+        f"<p>{esc(sync.get('method', ''))}.</p>" if sync.get("method") else "",
+        table(["figure (worst speaker)", "value", "goal", "speaker", "", "what"], rows, numeric=(1,)),
+    ]
+    per = sync.get("speakers", {})
+    if per:
+        keys = ["bilabials_shut", "open_vowels_open", "bilabial_vowel_auc", "pearson", "closed_in_long_silences"]
+        out.append(
+            table(
+                ["speaker", "P/B/M shut", "open vowels open", "AUC", "r", "shut in silences", "P/B/M / vowel frames"],
+                [
+                    [
+                        name,
+                        *(f.get(k, "–") for k in keys),
+                        f"{f.get('bilabial_frames', 0)} / {f.get('open_vowel_frames', 0)}",
+                    ]
+                    for name, f in per.items()
+                ],
+                numeric=(1, 2, 3, 4, 5),
+            )
+        )
+    if sync.get("unaligned_sentences"):
+        out.append(f"<p>{sync['unaligned_sentences']} sentences could not be aligned; their frames are not scored.</p>")
     if files.lipsync_series.is_file() and run.segments:
         out.append(lipsync_plot(run, load_series(files.lipsync_series), window, window_start))
     return "".join(out)
@@ -429,8 +483,10 @@ def lipsync_plot(run: Run, series: dict[str, np.ndarray], window: float, window_
     times = (np.arange(first, last) + 0.5) / fps
     for values, colour in ((scaled(energy)[first:last], "#9aa4b2"), (scaled(opening)[first:last], "#e15759")):
         out.append(polyline(((x(t), y(v)) for t, v in zip(times, values)), colour, 1.6))
-    heard = run.ctx.files.speech_files(run.segments).phones(int(t0 * run.rate), int(t1 * run.rate) + 1, run.rate)
-    for name, a, b in heard.phones:
+    # The phones the score measured: the final audio's alignment, not the ones that drove the mouths.
+    spans = series.get("phone_spans", np.zeros((0, 2), np.int64))
+    for name, (a, b) in zip(series.get("phone_names", []), spans):
+        name = str(name)
         pa, pb = max(t0, a / run.rate), min(t1, b / run.rate)
         if pb <= pa:
             continue
@@ -446,12 +502,12 @@ def lipsync_plot(run: Run, series: dict[str, np.ndarray], window: float, window_
             )
         if x(pb) - x(pa) > 9:
             out.append(f'<text x="{(x(pa) + x(pb)) / 2:.1f}" y="{strip_y + 23}" text-anchor="middle">{shape}</text>')
-    for a, b in heard.unaligned:
+    for a, b in series.get("unaligned", []):
         pa, pb = max(t0, a / run.rate), min(t1, b / run.rate)
         if pb > pa:
             out.append(
                 f'<rect x="{x(pa):.1f}" y="{strip_y}" width="{x(pb) - x(pa):.1f}" height="{strip_h}" fill="none" '
-                f'stroke="#999" stroke-dasharray="2 2"><title>no phones: loudness drives the mouth</title></rect>'
+                f'stroke="#999" stroke-dasharray="2 2"><title>not aligned: not scored</title></rect>'
             )
     out.append(f'<text x="{left - 6}" y="{strip_y + 11}" text-anchor="end">phone</text>')
     out.append(f'<text x="{left - 6}" y="{strip_y + 23}" text-anchor="end">mouth</text>')

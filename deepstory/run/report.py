@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+from rich.markup import escape
 from rich.table import Table
 
 from deepstory.cache import file_digest
@@ -177,20 +178,52 @@ def summarize(ctx: RunContext) -> None:
     if floor:
         table.add_row("floor", f"{total / floor:.2f}x the floor ({floor:.1f} s: speech synthesis + encoding alone)")
     if files.lipsync.is_file():
-        sync = read_json(files.lipsync)
-        table.add_row(
-            "lip sync",
-            f"r={sync['pearson']:.2f} (best lag {sync['best_lag_frames']} frames), mouth shut in "
-            f"{100 * sync['closed_in_long_silences']:.0f}% of long-silence frames",
-        )
-        if "bilabial_vowel_auc" in sync:
-            table.add_row(
-                "phonemes",
-                f"P/B/M shut {100 * sync['bilabials_shut']:.0f}%, open vowels open "
-                f"{100 * sync['open_vowels_open']:.0f}%, AUC {sync['bilabial_vowel_auc']:.2f}",
-            )
+        for label, line in lipsync_lines(read_json(files.lipsync)):
+            table.add_row(label, line)
     if files.video.is_file():
         table.add_row("output", str(files.video))
     if files.report.is_file():
         table.add_row("report", str(files.report))
     ctx.progress.console.print(table)
+
+
+def lipsync_lines(sync: dict) -> list[tuple[str, str]]:
+    """The summary's lip-sync rows: the worst speaker's figures, each against its goal, then one row a speaker."""
+    missed, worst = sync.get("missed_goals", []), sync.get("worst_speaker", {})
+
+    def figure(key: str, text: str) -> str:
+        mark = f" [red](goal {sync['goals'][key]})[/]" if key in missed and key in sync.get("goals", {}) else ""
+        return f"{text}{mark}"
+
+    rows = [
+        (
+            "lip sync",
+            figure("pearson", f"r={sync['pearson']:.2f}")
+            + figure("best_lag_frames", f" (best lag {sync['best_lag_frames']} frames)")
+            + ", mouth shut in "
+            + figure("closed_in_long_silences", f"{100 * sync['closed_in_long_silences']:.0f}%")
+            + " of long-silence frames",
+        )
+    ]
+    if "bilabial_vowel_auc" in sync:
+        rows.append(
+            (
+                "phonemes (worst)",
+                figure("bilabials_shut", f"P/B/M shut {100 * sync['bilabials_shut']:.0f}%")
+                + ", "
+                + figure("open_vowels_open", f"open vowels open {100 * sync['open_vowels_open']:.0f}%")
+                + ", "
+                + figure("bilabial_vowel_auc", f"AUC {sync['bilabial_vowel_auc']:.2f}")
+                + (f"  ({escape(worst['bilabials_shut'])} for P/B/M)" if "bilabials_shut" in worst else ""),
+            )
+        )
+    for name, f in sync.get("speakers", {}).items():
+        if "bilabial_vowel_auc" in f:
+            rows.append(
+                (
+                    f"  {escape(name)}",
+                    f"P/B/M {100 * f['bilabials_shut']:.0f}%, vowels {100 * f['open_vowels_open']:.0f}%, "
+                    f"AUC {f['bilabial_vowel_auc']:.2f} ({f['bilabial_frames']}/{f['open_vowel_frames']} frames)",
+                )
+            )
+    return rows
