@@ -106,22 +106,74 @@ def decoded_digest(video: Path, size: int = TINY_SIZE) -> tuple[str, str, int]:
 GOLDEN = ROOT / "tests" / "data" / "golden_render.json"
 
 
+def public_version(version: str) -> str:
+    """``version`` without its local label (``2.13.0+cpu`` -> ``2.13.0``), normalised as pip compares it."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).public
+    except InvalidVersion:
+        return version.split("+", 1)[0]
+
+
+def changed_versions(recorded: dict[str, str], installed: dict[str, str | None]) -> dict[str, tuple[str, str | None]]:
+    """``{library: (recorded, installed)}`` for each recorded library whose installed public version differs.
+
+    A library that is not installed (``None``) differs; local labels such as ``+cpu`` are ignored.
+    """
+    return {
+        lib: (want, installed.get(lib))
+        for lib, want in recorded.items()
+        if installed.get(lib) is None or public_version(str(installed[lib])) != public_version(want)
+    }
+
+
+def installed_versions(libraries) -> dict[str, str | None]:
+    """The installed version of each of ``libraries`` (``None`` where it is not installed)."""
+    import importlib.metadata
+
+    found: dict[str, str | None] = {}
+    for lib in libraries:
+        try:
+            found[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            found[lib] = None
+    return found
+
+
+def in_ci() -> bool:
+    """``CI=true`` (or 1/yes) in the environment, as CI services set it: checks that would skip must fail."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def skip_or_fail_in_ci(message: str) -> None:
+    """Skip with ``message``; under ``CI=true``, fail with it instead (CI must not pass what it did not check)."""
+    if in_ci():
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def golden_version_problem(recorded: dict[str, str], installed: dict[str, str | None]) -> str | None:
+    """Why the golden digests cannot be checked with ``installed`` (naming each library and both versions), or None."""
+    changed = changed_versions(recorded, installed)
+    if not changed:
+        return None
+    listed = ", ".join(f"{lib} recorded {want}, installed {have or 'none'}" for lib, (want, have) in changed.items())
+    return f"golden digests were recorded with other library versions (.ci/constraints.txt): {listed}"
+
+
 def check_golden(name: str, video: Path) -> None:
     """The decoded frames and audio of ``video`` are the recorded reference render ``name`` (tests/data/golden_render.json).
 
-    Skipped, saying why, where a library that shapes the bytes has another version than the recording.
+    Skipped, saying why, where a library that shapes the bytes has another (public) version than the
+    recording; under ``CI=true`` that is a failure (CI installs .ci/constraints.txt).
     """
-    import importlib.metadata
     import json
 
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    changed = {
-        p: (v, importlib.metadata.version(p))
-        for p, v in golden["versions"].items()
-        if importlib.metadata.version(p) != v
-    }
-    if changed:
-        pytest.skip(f"golden digests were recorded with other library versions (.ci/constraints.txt): {changed}")
+    problem = golden_version_problem(golden["versions"], installed_versions(golden["versions"]))
+    if problem:
+        skip_or_fail_in_ci(problem)
     expected = golden["renders"][name]
     frames, audio, count = decoded_digest(video, expected["size"])
     if os.environ.get("DEEPSTORY_RECORD_GOLDEN") == "1":  # re-record after an intended change of the output

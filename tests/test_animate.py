@@ -8,6 +8,7 @@ import torch
 from omegaconf import OmegaConf
 from scipy import ndimage
 
+from deepstory.animate.stage import SegmentTask
 from deepstory.animate.warp import WarpAnimator
 from deepstory.contact import ORDER, shape_rows
 from deepstory.motion.track import FACE, MOUTH
@@ -71,7 +72,56 @@ def test_frames_do_not_depend_on_batch_size():
     a = _render(WarpAnimator(batch_size=1), p, motion)
     b = _render(WarpAnimator(batch_size=7), p, motion)
     assert np.array_equal(a, b)
-    assert torch.get_num_threads() >= 1
+
+
+class ThreadsSeen(WarpAnimator):
+    """The warp animator, noting torch's thread count while it draws each batch."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seen: list[int] = []
+
+    def frames(self, prepared, rows):
+        for batch in super().frames(prepared, rows):
+            self.seen.append(torch.get_num_threads())
+            yield batch
+
+
+@pytest.mark.parametrize(
+    ("override", "inside"), [((), 1), (("stages.animate.threads=2",), 2), (("stages.animate.threads=null",), 3)]
+)
+def test_animate_threads_hold_while_a_segment_is_drawn_and_come_back_after(tmp_path, override, inside):
+    """``stages.animate.threads`` is torch's thread count while a segment task draws; the count before comes back."""
+    from deepstory.layout.single import SingleLayout
+    from deepstory.media import decode_frames
+    from deepstory.run.render import build_stages
+
+    stage = next(s for s in build_stages(compose_cfg(*override)) if s.name == "animate")
+    size, count = 64, 6
+    task = SegmentTask(
+        [(("Narrator", 0), {"Narrator": _motion(count, open=0.5)})],
+        {("Narrator", (size, size), 0): _portrait(size)},
+        SingleLayout(),
+        [],
+        size,
+        size,
+        25,
+        20,
+        "veryfast",
+        250,
+        count,
+        stage.threads,
+    )
+    outer = torch.get_num_threads()
+    torch.set_num_threads(3)  # neither the default nor any configured count
+    try:
+        animator = ThreadsSeen(batch_size=2)
+        task(tmp_path / "v.mp4", animator)
+        assert animator.seen == [inside] * 3  # every batch drawn on the configured threads
+        assert torch.get_num_threads() == 3  # and given back
+    finally:
+        torch.set_num_threads(outer)
+    assert sum(1 for _ in decode_frames(tmp_path / "v.mp4", size, size)) == count  # and the segment is whole
 
 
 def _flat(frame: np.ndarray) -> np.ndarray:

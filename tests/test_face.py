@@ -28,17 +28,29 @@ def _iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-@pytest.mark.parametrize(
-    "name, eye_tol, mouth_tol", [("astronaut", 0.08, 0.1), ("hoot", 0.05, 0.1), ("chelsea", 0.1, 0.1)]
-)
-def test_detected_landmarks_match_hand_measurements(name, eye_tol, mouth_tol):
+# How far (px of the source image) the detected landmarks may land from HAND: the error measured with
+# .ci/constraints.txt's OpenCV (issue 21) plus 3 px, so a landmark that moves off the eye or the mouth fails.
+# Measured: astronaut eyes 1.5, 0.7, mouth 1.1; hoot eyes 5.8, 0.7, mouth 11.8 (on the lower lip, not the
+# smile line); chelsea eyes 20.8 (below the pupil: a cat's eyes come from proportions), 4.0, mouth 16.5
+# (on the nose's lower edge; the demo cast sets the cat's eyes and mouth by hand for that).  Face box IoU
+# with HAND: 0.71, 0.86, 0.77.
+TOLERANCE = {
+    "astronaut": {"eyes": (5, 4), "mouth": 5, "iou": 0.65},
+    "hoot": {"eyes": (9, 4), "mouth": 15, "iou": 0.8},
+    "chelsea": {"eyes": (24, 7), "mouth": 20, "iou": 0.7},
+}
+
+
+@pytest.mark.parametrize("name", ["astronaut", "hoot", "chelsea"])
+def test_detected_landmarks_match_hand_measurements(name):
     face = locate(_image(name), None, name)
-    hand = HAND[name]
+    hand, tol = HAND[name], TOLERANCE[name]
     size = hand["box"][2] - hand["box"][0]
-    assert _iou(face.box, hand["box"]) > 0.5
-    for found, true in zip(face.eyes, hand["eyes"]):
-        assert np.hypot(found[0] - true[0], found[1] - true[1]) < eye_tol * size, (found, true)
-    assert np.hypot(face.mouth[0] - hand["mouth"][0], face.mouth[1] - hand["mouth"][1]) < mouth_tol * size
+    assert _iou(face.box, hand["box"]) > tol["iou"], (face.box, hand["box"])
+    for found, true, limit in zip(face.eyes, hand["eyes"], tol["eyes"]):
+        assert np.hypot(found[0] - true[0], found[1] - true[1]) <= limit, (name, "eye", found, true, limit)
+    mouth = face.mouth
+    assert np.hypot(mouth[0] - hand["mouth"][0], mouth[1] - hand["mouth"][1]) <= tol["mouth"], (name, mouth)
     assert 0.15 * size < face.mouth_width < 0.5 * size
 
 

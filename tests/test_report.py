@@ -2,7 +2,7 @@
 
 The browser is the system Chromium (Debian's ``chromium``; ``.ci/run`` installs it),
 driven over the DevTools protocol on a pipe (tests/browser.py).  Where none can be
-had, the browser tests skip with a warning that says so.
+had, the browser tests skip with a warning that says so; under ``CI=true`` they fail.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from browser import Browser, find_chromium
-from conftest import ROOT, run_cli, tiny_args
+from conftest import ROOT, run_cli, skip_or_fail_in_ci, tiny_args
 
 #: Where the browser test leaves its screenshot for a reviewer (``DEEPSTORY_REPORT_SHOTS`` to choose).
 SHOTS = Path(os.environ.get("DEEPSTORY_REPORT_SHOTS", ROOT / "outputs" / "test-screenshots"))
@@ -37,7 +37,8 @@ def chromium() -> str:
             "or point $CHROMIUM at one."
         )
         warnings.warn(message, stacklevel=1)
-        pytest.skip(message)
+        skip_or_fail_in_ci(message)
+    assert exe is not None
     return exe
 
 
@@ -133,12 +134,13 @@ def test_report_plays_seeks_and_navigates_in_chromium(report_run, chromium):
         assert browser.errors() == []
 
 
-def test_sweep_report_lists_every_job(tiny_story, tiny_render, tmp_path):
-    """A two-job sweep through run.py: the callback writes report.html with a row and a report link per job.
+@pytest.fixture(scope="module")
+def sweep(tiny_story, tiny_render, tmp_path_factory) -> Path:
+    """A two-job sweep through run.py; the callback writes its report.html.
 
     It shares the tiny render's cache: the speech and (cut_size changes no picture) the video are found there.
     """
-    sweep = tmp_path / "sweep"
+    sweep = tmp_path_factory.mktemp("sweep") / "sweep"
     result = run_cli(
         "-m",
         *tiny_args(tiny_story, tiny_render.parent / "cache"),
@@ -147,20 +149,26 @@ def test_sweep_report_lists_every_job(tiny_story, tiny_render, tmp_path):
         f"hydra.sweep.dir={sweep}",
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    return sweep
+
+
+def test_sweep_report_lists_every_job(sweep):
+    """The sweep's report.html has a row and a report link per job."""
     page = (sweep / "report.html").read_text(encoding="utf-8")
     links = re.findall(r'href="([^"]+/export/report\.html)"', page)
     assert len(links) == 2 and all((sweep / link).is_file() for link in links)
     assert "cut_size=30000" in page and "cut_size=800000" in page and "Against cut_size" in page
-    exe = find_chromium()
-    if exe is None:
-        warnings.warn("NO CHROMIUM: the sweep report was not opened in a browser", stacklevel=1)
-        return
-    with Browser(exe) as browser:
+
+
+def test_sweep_report_opens_in_chromium(sweep, chromium):
+    """The sweep's report.html in a real browser: one table row per job, no error logged."""
+    with Browser(chromium) as browser:
         browser.open(sweep / "report.html")
         rows = browser.evaluate("document.querySelectorAll('tbody tr').length")
         assert rows == 2 and browser.errors() == []
         SHOTS.mkdir(parents=True, exist_ok=True)
         browser.screenshot(SHOTS / "sweep-report.png")
+        assert (SHOTS / "sweep-report.png").stat().st_size > 10_000
 
 
 def test_webvtt_escapes_markup_and_keeps_cues_whole():
