@@ -2,11 +2,11 @@
 
 Torch keeps a pool of worker threads that spin while they wait for work: on a
 machine whose cores are busy with something else (the x264 encoder, the forked
-speech process) they burn the time those need.  Measured on the 512x512 demo
-on 2 cores, the animate stage took 37 s with torch's default two threads
-beside x264 and 27-28 s with one.  OpenCV's pool (the animator's head warp) is
-left as it is: its idle threads sleep, and with two the same stage took 27-28 s
-against 32-33 s with one.
+speech process) they burn the time those need: on the 512x512 demo on 2 cores
+the animate stage was markedly slower with torch's default two threads beside
+x264 than with one.  OpenCV's pool (the animator's head warp) is left as it is:
+its idle threads sleep, and the same stage was faster with two than with one
+(figures: benchmarks/README.md, "What changed in this round").
 """
 
 from __future__ import annotations
