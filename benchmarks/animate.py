@@ -31,6 +31,7 @@ from deepstory.contact import shape_rows  # noqa: E402
 from deepstory.memory import tune_allocator  # noqa: E402
 from deepstory.motion.track import FACE  # noqa: E402
 from deepstory.run.context import Cast  # noqa: E402
+from deepstory.threads import describe_cores  # noqa: E402
 
 
 def motion(frames: int) -> np.ndarray:
@@ -55,6 +56,7 @@ def main() -> None:
         help="torch and OpenCV threads (a render gives torch one, stages.animate.threads, and OpenCV all cores)",
     )
     args = parser.parse_args()
+    print(f"{time.strftime('%Y-%m-%d')}, {describe_cores()}")
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)  # the head warp's remap on a CPU
     tune_allocator()  # as a render does

@@ -35,6 +35,7 @@ from deepstory.speech.base import Voice  # noqa: E402
 from deepstory.speech.espeak import EspeakSpeech  # noqa: E402
 from deepstory.speech.phones import align  # noqa: E402
 from deepstory.speech.piper import PiperSpeech  # noqa: E402
+from deepstory.threads import describe_cores  # noqa: E402
 
 SR = 22050
 STORY = ROOT / "deepstory" / "assets" / "stories" / "chapter3.txt"
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["f5", "m3"], help="eSpeak variants")
     parser.add_argument("--tolerance", type=float, default=0.06, help="seconds")
     args = parser.parse_args()
+    print(f"{time.strftime('%Y-%m-%d')}, {describe_cores()}")
 
     if args.engine == "piper":
         engine: EspeakSpeech | PiperSpeech = PiperSpeech(SR)

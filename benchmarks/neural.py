@@ -20,7 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+from deepstory.threads import describe_cores  # noqa: E402
 
 LINES = [
     "Eileen: Hello there, it is good to be home again after such a long time in orbit.",
@@ -75,6 +78,7 @@ def main() -> None:
     m = json.loads((run_dir / "export" / "manifest.json").read_text())
     stages = m["stages"]
     frames = m["video"]["frames"]
+    print(f"{time.strftime('%Y-%m-%d')}, {describe_cores(m['cores'])}")
     print(f"device {m['video']['device']}, {m['audio']['seconds']:.1f} s of speech, {frames} frames at {args.size}px")
     for name in ("speech", "motion", "animate", "compose"):
         print(f"  {name:8s} {stages[name]['seconds']:8.1f} s")

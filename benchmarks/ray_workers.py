@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from scale import make_story  # noqa: E402
 
+from deepstory.threads import describe_cores  # noqa: E402
+
 
 def render(story: Path, size: int, work: Path, name: str, speech_cache: Path, extra: list[str]) -> dict:
     cache = work / f"cache-{name}"
@@ -63,6 +65,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2)
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
+    print(f"{time.strftime('%Y-%m-%d')}, {describe_cores()}")
     work = Path(tempfile.mkdtemp(prefix="deepstory-ray-"))
     story = work / "story.txt"
     story.write_text(make_story(args.minutes), encoding="utf-8")

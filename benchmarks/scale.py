@@ -3,10 +3,10 @@
 Generates stories of increasing length (unique sentences, so no speech is
 reused from the cache), renders each in a fresh cache with the real CLI, and
 prints one table row per render: audio length, chunks, peak memory of the whole
-process tree (ffmpeg included), wall time per stage, real-time factor, frames
+process tree (ffmpeg included; PSS sampled every 0.5 s), wall time per stage, real-time factor, frames
 per second, and two reference points measured in the same run: Piper synthesis
 alone (the speech stage) and ffmpeg encoding alone of the same number of frames
-at the same size.
+at the same size.  The date and the CPU cores come first, and with every row of ``--json``.
 
     python benchmarks/scale.py                          # 2, 8, 32 minutes at 256 and 512
     python benchmarks/scale.py --minutes 1 4 --sizes 256
@@ -31,7 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from deepstory.config import asset  # noqa: E402
 from deepstory.media import ffmpeg_exe  # noqa: E402
+from deepstory.threads import cpu_cores, describe_cores  # noqa: E402
 
+#: Seconds between two samples of the process tree's memory (reading smaps_rollup costs ~5 ms a process).
+MEMORY_INTERVAL = 0.5
 WORDS_PER_SECOND = 2.15  # spoken words per second of story audio (Piper, demo voices, pauses included)
 
 
@@ -77,7 +80,7 @@ class TreeMemory:
     either writes them, and RSS would count every shared page once per process.
     """
 
-    def __init__(self, pid: int, interval: float = 0.5):  # reading smaps_rollup costs ~5 ms a process
+    def __init__(self, pid: int, interval: float = MEMORY_INTERVAL):
         self.pid, self.interval, self.peak = pid, interval, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -180,6 +183,8 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="deepstory-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rows = []
+    cores = cpu_cores()
+    print(f"{time.strftime('%Y-%m-%d')}, {describe_cores(cores)}, peak memory sampled every {MEMORY_INTERVAL:g} s")
     header = (
         f"{'size':>5} {'audio':>8} {'chunks':>6} {'peak PSS':>9} {'speech':>7} {'motion':>7} {'animate':>8} "
         f"{'compose':>8} {'total':>7} {'RTF':>5} {'fps':>6} {'enc-only':>9} {'enc fps':>8}"
@@ -208,6 +213,9 @@ def main() -> None:
                 "encode_only_s": round(encode, 1),
                 "encode_only_fps": round(frames / encode, 1),
                 "speech_rtf": round(stages.get("speech", 0.0) / audio, 3),
+                "memory_interval_s": MEMORY_INTERVAL,
+                "cores": cores,
+                "date": time.strftime("%Y-%m-%d"),
             }
             rows.append(row)
             print(

@@ -34,6 +34,7 @@ from deepstory.config import instantiate  # noqa: E402
 from deepstory.speech.base import SpeechBackend, Voice  # noqa: E402
 from deepstory.speech.dsp import resample  # noqa: E402
 from deepstory.speech.stage import SpeechStage  # noqa: E402
+from deepstory.threads import describe_cores  # noqa: E402
 
 from audio_checks import recognize, word_error_rate  # noqa: E402
 
@@ -70,6 +71,7 @@ def main() -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides (speakers=..., speakers.X.voice.pitch=...)")
     parser.add_argument("--resampled", action="store_true", help="Piper voices shifted by resampling (the 0.1 cast)")
     args = parser.parse_args()
+    print(f"{time.strftime('%Y-%m-%d')}, {describe_cores()}")
     warnings.simplefilter("ignore")
     from hydra import compose, initialize_config_dir
     from resemblyzer import VoiceEncoder, preprocess_wav

@@ -60,7 +60,7 @@ except ImportError:  # pragma: no cover - not POSIX: leases are kept and judged 
 
 #: How a hit is checked: the size against the record (a stat), or the size and the SHA-256 (a read).
 VERIFY_MODES = ("size", "full")
-DEFAULT_VERIFY = "full"  # measured: a few percent of a warm re-render of the demo (README)
+DEFAULT_VERIFY = "full"  # a small part of a warm re-run of the demo: benchmarks/cached.py, benchmarks/README.md
 #: Folders of the cache root that hold no entries.
 RESERVED = ("locks", "leases", "damaged")
 RECORD = ".record"

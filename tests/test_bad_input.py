@@ -280,6 +280,9 @@ def test_tiny_huge_and_non_square_images(tmp_path):
         ("sample_rate=0", ["sample_rate=0"]),
         ("video.width=101", ["even"]),
         ("cache.verify=sometimes", ["cache.verify='sometimes'", "size, full"]),
+        ("report.reference_seconds=-1", ["report.reference_seconds=-1", "above 0"]),
+        ("report.reference_seconds=soon", ["report.reference_seconds='soon'", "above 0"]),
+        ("report.floor_seconds=20", ["report.floor_seconds"]),  # renamed: report.reference_seconds
         ("models=nope", ["models/nope"]),
         ("models.tts._target_=deepstory_missing_backend.Speech", ["deepstory_missing_backend"]),
     ],

@@ -68,6 +68,47 @@ def test_report_is_self_contained_and_shows_the_render(report_run):
     assert re.findall(r"(\d\d:\d\d:\d\d)[,.](\d{3})", srt) == re.findall(r"(\d\d:\d\d:\d\d)[,.](\d{3})", vtt)
 
 
+def test_manifest_summary_and_report_record_the_cores_and_the_reference(report_run, tiny_story, tmp_path):
+    """Every timing comes with the CPU cores it was measured on; ``report.reference_seconds`` gives the ratio."""
+    import io
+
+    from rich.console import Console
+
+    from deepstory.run.render import render
+    from deepstory.threads import cpu_cores, describe_cores
+
+    from conftest import compose_cfg
+
+    manifest = json.loads((report_run / "export" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["cores"] == cpu_cores()
+    assert manifest["cores"]["cpu_count"] == os.cpu_count()
+    assert manifest["cores"]["affinity"] == len(os.sched_getaffinity(0))
+    assert "reference" not in manifest  # not given, not shown
+    # The same render again (the session render's cache: all hits), told its reference.
+    run_dir, out = tmp_path / "again", io.StringIO()
+    cfg = compose_cfg(
+        *tiny_args(tiny_story, report_run.parent / "cache"), "cut_size=30000", "report.reference_seconds=2.5"
+    )
+    render(cfg, run_dir, Console(file=out, width=300))
+    manifest = json.loads((run_dir / "export" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["cores"] == cpu_cores()
+    total = manifest["stages"]["total"]["seconds"]
+    assert manifest["reference"] == {"seconds": 2.5, "ratio": pytest.approx(total / 2.5, abs=1e-3)}
+    summary = out.getvalue()
+    assert f"on {describe_cores()}" in summary and "x the reference (2.5 s: TTS alone + x264 alone)" in summary
+    assert "floor" not in summary
+    page = (run_dir / "export" / "report.html").read_text(encoding="utf-8")
+    assert describe_cores() in page and "x</b> the reference (2.5 s" in page
+
+
+def test_cores_are_described_with_the_affinity_only_where_it_differs():
+    from deepstory.threads import describe_cores
+
+    assert describe_cores({"cpu_count": 2, "affinity": 2}) == "2 CPU cores"
+    assert describe_cores({"cpu_count": 1, "affinity": 1}) == "1 CPU core"
+    assert describe_cores({"cpu_count": 16, "affinity": 2}) == "16 CPU cores, 2 usable (affinity)"
+
+
 def test_report_can_be_turned_off(tmp_path, tiny_story):
     from deepstory.run.render import build_stages
 
@@ -196,10 +237,16 @@ def test_sweep_page_lists_a_failed_job_and_the_callback_can_be_off(tmp_path):
         (job / ".hydra" / "overrides.yaml").write_text(f"- cut_size={cut}\n- seed=1\n", encoding="utf-8")
         (job / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  job:\n    num: {n}\n", encoding="utf-8")
     (tmp_path / "cut_size=400000" / "export").mkdir()
-    manifest = {"stages": {"total": {"seconds": 3.0, "peak_rss_mib": 500.0}}, "audio": {"seconds": 6.0}, "chunks": [1]}
+    manifest = {
+        "stages": {"total": {"seconds": 3.0, "peak_rss_mib": 500.0}},
+        "audio": {"seconds": 6.0},
+        "chunks": [1],
+        "cores": {"cpu_count": 16, "affinity": 4},
+    }
     (tmp_path / "cut_size=400000" / "export" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     page = sweep_page(tmp_path)
     assert "failed (no manifest)" in page and "Against cut_size" in page and "0.50" in page  # RTF 3 s / 6 s
+    assert "16 CPU cores, 4 usable (affinity)" in page  # the cores each job's times were measured on
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
     SweepReport(enabled=False).on_multirun_end(config)
     assert not (tmp_path / "report.html").exists()

@@ -48,6 +48,7 @@ from deepstory.report.html import (
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
 from deepstory.story import Sentence
+from deepstory.threads import describe_cores
 from deepstory.timeline import Chunk, Segment
 
 #: Mouth shape colours in the phone strip (X, rest, is left blank).
@@ -181,7 +182,8 @@ def headline(run: Run) -> str:
     ]
     if video:
         items.append(("video", f"{video.get('width')}x{video.get('height')} · {video.get('frames')} frames"))
-    items.append(("render time", f"{seconds:.1f} s"))
+    cores = m.get("cores")
+    items.append(("render time", f"{seconds:.1f} s" + (f" · {describe_cores(cores)}" if cores else "")))
     if run.seconds:
         items.append(("real-time factor", f"{seconds / run.seconds:.2f}"))
     if "peak_rss_mib" in total:
@@ -567,9 +569,20 @@ def cost_section(run: Run) -> str:
         '<p class="muted">Peak memory: this process\'s resident set while the stage ran (the ffmpeg encoders and '
         "Ray workers are separate processes). The report's own stage runs after the manifest is written.</p>",
     ]
+    cores = m.get("cores")
+    on = f", on {esc(describe_cores(cores))}" if cores else ""
     if run.seconds:
         out.append(
-            f"<p>Real-time factor: <b>{total / run.seconds:.2f}</b> ({total:.1f} s for {run.seconds:.1f} s of story).</p>"
+            f"<p>Real-time factor: <b>{total / run.seconds:.2f}</b> ({total:.1f} s for {run.seconds:.1f} s of story{on}).</p>"
+        )
+    elif cores:
+        out.append(f"<p>Measured{on}.</p>")
+    reference = m.get("reference")
+    if reference:
+        out.append(
+            f"<p>Against the reference: <b>{reference['ratio']:.2f}x</b> the reference ({reference['seconds']:.1f} s: "
+            "TTS alone + x264 alone, as <code>benchmarks/reference.py</code> measures it; "
+            "<code>report.reference_seconds</code>).</p>"
         )
     executor = m.get("executor")
     if executor:

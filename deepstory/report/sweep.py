@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deepstory.report.html import PALETTE, Raw, details, esc, line_plot, page, table
+from deepstory.threads import describe_cores
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ def sweep_page(sweep_dir: Path) -> str:
                 f"{hits}/{outputs}" if outputs else "",
                 f"{job.rtf:.2f}" if job.rtf is not None else "",
                 f"{job.audio_seconds:.1f}" if job.manifest else "",
+                describe_cores(job.manifest["cores"]) if job.manifest.get("cores") else "",
                 link,
             )
         )
@@ -162,12 +164,13 @@ def sweep_page(sweep_dir: Path) -> str:
         f'<p class="muted">{esc(sweep_dir)} · {len(jobs)} jobs</p>',
         "<h2>Jobs</h2>",
         table(
-            ["job", "overrides", "wall s", "peak MiB", "chunks", "cache hits", "RTF", "story s", ""],
+            ["job", "overrides", "wall s", "peak MiB", "chunks", "cache hits", "RTF", "story s", "cores", ""],
             rows,
             numeric=(0, 2, 3, 4, 5, 6, 7),
         ),
         '<p class="muted">Wall time: the render, from its manifest; peak memory: the render process\'s resident set; '
-        "RTF: wall time per second of story; cache hits: outputs found in the cache of all outputs.</p>",
+        "RTF: wall time per second of story; cache hits: outputs found in the cache of all outputs; cores: the CPU "
+        "cores of the machine the job ran on (from its manifest).</p>",
     ]
     if common:
         body.append(details("Overrides every job shares", "<pre>" + esc("\n".join(common)) + "</pre>"))

@@ -91,9 +91,11 @@ def validate_config(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) is not None and _whole(cfg, key, 16, 8192) % 2:
             raise UserError(f"{key}={OmegaConf.select(cfg, key)}: must be even (H.264 yuv420p)")
     _whole(cfg, "video.segment_frames", 1, 100000)
-    floor = OmegaConf.select(cfg, "report.floor_seconds", default=None)
-    if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor <= 0):
-        raise UserError(f"report.floor_seconds={floor!r}: must be a number of seconds above 0, or null")
+    reference = OmegaConf.select(cfg, "report.reference_seconds", default=None)
+    if reference is not None and (
+        isinstance(reference, bool) or not isinstance(reference, (int, float)) or reference <= 0
+    ):
+        raise UserError(f"report.reference_seconds={reference!r}: must be a number of seconds above 0, or null")
     if not isinstance(OmegaConf.select(cfg, "overlap", default=False), bool):
         raise UserError(f"overlap={OmegaConf.select(cfg, 'overlap')!r}: must be true or false")
     verify = OmegaConf.select(cfg, "cache.verify", default=DEFAULT_VERIFY)

@@ -17,6 +17,7 @@ from deepstory.portrait import speaker_images
 from deepstory.run.context import RunContext
 from deepstory.run.stage import Stage
 from deepstory.story import Sentence
+from deepstory.threads import cpu_cores, describe_cores
 from deepstory.timeline import Chunk, Segment
 
 
@@ -60,10 +61,11 @@ def _written(ctx: RunContext) -> tuple[list[Sentence], list[Segment], list[Chunk
     )
 
 
-def _floor(ctx: RunContext) -> float | None:
-    """``report.floor_seconds``: this story's floor at this size, measured by benchmarks/floor.py (None: not measured)."""
-    floor = OmegaConf.select(ctx.cfg, "report.floor_seconds", default=None)
-    return float(floor) if floor else None
+def _reference(ctx: RunContext) -> float | None:
+    """``report.reference_seconds``: this story's reference time at this size (TTS alone + x264 alone), measured
+    by benchmarks/reference.py (None: not measured)."""
+    reference = OmegaConf.select(ctx.cfg, "report.reference_seconds", default=None)
+    return float(reference) if reference else None
 
 
 def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
@@ -102,6 +104,8 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
             "device": media.device,
         },
         "stages": per_stage,
+        # the cores the timings above were measured on: the machine's, and the ones this render could use
+        "cores": cpu_cores(),
         "chunks": [
             {
                 "index": c.index,
@@ -118,10 +122,10 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
     }
     if files.lipsync.is_file():
         manifest["lipsync"] = read_json(files.lipsync)
-    floor = _floor(ctx)
-    if floor:
+    reference = _reference(ctx)
+    if reference:
         total = figures.get("total", {}).get("seconds", 0.0)
-        manifest["floor"] = {"seconds": floor, "ratio": round(total / floor, 3)}
+        manifest["reference"] = {"seconds": reference, "ratio": round(total / reference, 3)}
     manifest["warnings"] = ctx.progress.warnings
     manifest["executor"] = ctx.executor.describe()
     if media.device.startswith("cuda"):
@@ -171,12 +175,14 @@ def summarize(ctx: RunContext) -> None:
     total_stat = ctx.progress.stats.get("total", {})
     total = total_stat.get("seconds", 0.0)
     peak = f", peak {total_stat['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in total_stat else ""
-    table.add_row("time: total", f"{total:.1f} s{peak}")
+    table.add_row("time: total", f"{total:.1f} s on {describe_cores()}{peak}")
     if audio_seconds:
         table.add_row("real-time factor", f"{total / audio_seconds:.2f}")
-    floor = _floor(ctx)
-    if floor:
-        table.add_row("floor", f"{total / floor:.2f}x the floor ({floor:.1f} s: speech synthesis + encoding alone)")
+    reference = _reference(ctx)
+    if reference:
+        table.add_row(
+            "reference", f"{total / reference:.2f}x the reference ({reference:.1f} s: TTS alone + x264 alone)"
+        )
     if files.lipsync.is_file():
         for label, line in lipsync_lines(read_json(files.lipsync)):
             table.add_row(label, line)
