@@ -24,6 +24,14 @@ Every byte is checked before it is reused, as a build tool's shared cache does:
   as long as the render runs) listing every key it uses, and places a hit under
   the entry's lock: prune never removes what a running render needs.
 
+A cache the render may read but not write (a team's shared cache, a read-only
+mount) is found by trying to write in it (:func:`write_probe`: a file made and
+removed; not ``os.access``, which root passes whatever the permission bits).
+Its verified entries are used as they are, and everything the render writes
+(new entries and their records, locks, its lease) goes to a writable *local
+layer* (``cache.local_dir``), looked in first; a damaged entry of the read-only
+cache is left there and made again in the local layer.
+
     python -m deepstory.cache info  [--cache-dir DIR]
     python -m deepstory.cache check [--cache-dir DIR] [--move-aside]
     python -m deepstory.cache prune [--cache-dir DIR] [--all-unused [--runs DIR ...]] [--older-than DAYS]
@@ -66,6 +74,8 @@ RESERVED = ("locks", "leases", "damaged")
 RECORD = ".record"
 NO_RECORD = "no record of its size and SHA-256"
 LEASE = ".lease"
+#: What a write gets in a folder one may read but not write: no permission, or a read-only filesystem.
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 #: A run dir's list of the cache keys its renders used (kept when the manifest is missing).
 JOURNAL = Path("temp") / "cache-keys.txt"
 
@@ -82,6 +92,24 @@ def file_digest(path: Path | str) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def write_probe(root: Path) -> str | None:
+    """``None`` if files can be made in ``root`` (made, with its parents, if missing); else why not.
+
+    Found by trying (a file created and removed), not by ``os.access``: root passes that whatever the
+    permission bits say, yet cannot write on a read-only mount.  Errors other than a refusal raise.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-probe.{_host()}.{os.getpid()}.{secrets.token_hex(4)}"
+        os.close(create_new(probe))
+        probe.unlink()
+    except OSError as exc:
+        if exc.errno in NOT_WRITABLE:
+            return exc.strerror or str(exc)
+        raise
+    return None
 
 
 def place(src: Path, dest: Path) -> None:
@@ -156,7 +184,9 @@ class Cache:
     """The store; also counts, per stage, the outputs it found (hits) and the ones that had to be made (misses).
 
     ``verify``: ``size`` or ``full`` (see :data:`VERIFY_MODES`); ``warn`` receives one line per damaged
-    entry (the run's progress warnings, so they reach the manifest).
+    entry (the run's progress warnings, so they reach the manifest).  ``local``: where to write when
+    ``root`` turns out not to be writable (the local layer); ``writable``: whether ``root`` is, when
+    already known (a worker told by the render), else found by :func:`write_probe` on the first write.
     """
 
     def __init__(
@@ -165,10 +195,14 @@ class Cache:
         lock_timeout: float = 3600.0,
         verify: str = DEFAULT_VERIFY,
         warn: Callable[[str], None] | None = None,
+        local: Path | str | None = None,
+        writable: bool | None = None,
     ) -> None:
         if verify not in VERIFY_MODES:
             raise ValueError(f"cache.verify={verify!r}: must be one of {', '.join(VERIFY_MODES)}")
         self.root = Path(root)
+        self.local = Path(local) if local is not None else None
+        self._writable = writable
         self.lock_timeout = lock_timeout
         self.verify = verify
         self.warn = warn or _stderr_warning
@@ -184,42 +218,97 @@ class Cache:
         """The output of ``stage`` at ``dest`` whose content is fixed by ``depends_on`` (JSON-able values)."""
         return Output(stage, digest(stage, *depends_on), Path(dest))
 
+    # -- the layers: the configured cache, and a local one where it cannot be written ------------
+    @property
+    def writable(self) -> bool:
+        """Whether ``root`` can be written (tried once; a refusal is said once, as a warning)."""
+        if self._writable is None:
+            why = write_probe(self.root)
+            self._writable = why is None
+            if why is not None:
+                if self.local is None:
+                    raise PermissionError(
+                        errno.EACCES, f"cannot write there ({why}) and no local layer", str(self.root)
+                    )
+                self.warn(
+                    f"cache_dir={self.root} is not writable ({why}): its entries are used as they are; "
+                    f"new entries, locks and this render's lease go to cache.local_dir={self.local}"
+                )
+        return self._writable
+
+    @property
+    def store(self) -> Path:
+        """Where this cache writes: ``root``, or the local layer when ``root`` is not writable."""
+        if self.writable:
+            return self.root
+        assert self.local is not None
+        return self.local
+
+    def layers(self) -> list[Path]:
+        """Where entries are looked for, in order: the local layer first when ``root`` is read-only."""
+        return [self.root] if self.writable else [self.store, self.root]
+
     def path(self, out: Output) -> Path:
-        return self.root / out.stage / out.key[:2] / f"{out.key}{out.ext}"
+        """Where the entry is written (in :attr:`store`)."""
+        return _entry_path(self.store, out)
 
     def lock(self, out: Output) -> FileLock:
         """The entry's lock: held to make it, to place it, to move it aside and to prune it."""
-        return _lock(self.root, out.stage, out.key, self.lock_timeout)
+        return _lock(self.store, out.stage, out.key, self.lock_timeout)
 
     def has(self, out: Output) -> bool:
-        """Whether the entry exists and passes the hit check (nothing is moved or counted)."""
-        entry = self.path(out)
-        try:
-            return damage(entry, self.verify == "full") is None
-        except FileNotFoundError:
-            return False
-
-    def _usable(self, out: Output) -> bool:
-        """Under the entry's lock: whether it is there and whole; a damaged one is moved aside and reported."""
-        entry = self.path(out)
-        try:
-            why = damage(entry, self.verify == "full")
-        except FileNotFoundError:
-            return False
-        if why is None:
-            return True
-        if why == NO_RECORD:  # made before entries had records (or put there by hand): not trusted, replaced
-            if not self.unrecorded:
-                self.warn(
-                    f"cache entry {out.stage}/{entry.name} has no record of its size and SHA-256 (made by an "
-                    "older version?): made again, as is every such entry this run meets"
-                )
-            self.unrecorded += 1
-            return False
-        aside = set_aside(self.root, entry)
-        self.damaged.append(aside)
-        self.warn(f"cache entry {out.stage}/{entry.name} was damaged ({why}): moved to {aside}, made again")
+        """Whether the entry exists and passes the hit check (nothing is moved, counted or written)."""
+        for layer in [self.root] if self._writable is not False else self.layers():
+            try:
+                if damage(_entry_path(layer, out), self.verify == "full") is None:
+                    return True
+            except FileNotFoundError:
+                continue
         return False
+
+    def _usable(self, out: Output) -> Path | None:
+        """Under the entry's lock: a whole entry for ``out`` (the first layer's that has one), or ``None``.
+
+        A damaged entry of the writable layer is moved aside and reported; one of a read-only cache is
+        left there, reported, and made again in the local layer.
+        """
+        for layer in self.layers():
+            entry = _entry_path(layer, out)
+            try:
+                why = damage(entry, self.verify == "full")
+            except FileNotFoundError:
+                continue
+            if why is None:
+                return entry
+            if why == NO_RECORD:  # made before entries had records (or put there by hand): not trusted, replaced
+                if not self.unrecorded:
+                    self.warn(
+                        f"cache entry {out.stage}/{entry.name} has no record of its size and SHA-256 (made by an "
+                        "older version?): made again, as is every such entry this run meets"
+                    )
+                self.unrecorded += 1
+            elif layer == self.store:
+                aside = set_aside(layer, entry)
+                self.damaged.append(aside)
+                self.warn(f"cache entry {out.stage}/{entry.name} was damaged ({why}): moved to {aside}, made again")
+            else:
+                self.warn(
+                    f"cache entry {out.stage}/{entry.name} of the read-only {layer} is damaged ({why}): "
+                    f"left there, made again in {self.store}"
+                )
+        return None
+
+    def _place_found(self, entry: Path | None, dest: Path) -> bool:
+        """Place a found entry at ``dest``; False if there was none, or a read-only cache's owner removed it since."""
+        if entry is None:
+            return False
+        try:
+            place(entry, dest)
+        except FileNotFoundError:
+            if entry.parent.parent.parent == self.store:
+                raise  # our own entry, under its lock: it cannot have gone
+            return False  # the read-only cache's owner pruned it (our lease is not there to stop them)
+        return True
 
     def _write(self, out: Output, produce: Callable[[Path], object]) -> None:
         """``produce(tmp)``, then the record, then the rename: an entry never exists without its record."""
@@ -236,7 +325,7 @@ class Cache:
         Counts nothing and places nothing (remote workers call this).
         """
         with self.lock(out):
-            if self._usable(out):
+            if self._usable(out) is not None:
                 return True
             self._write(out, produce)
         return False
@@ -245,10 +334,10 @@ class Cache:
         """The entry for ``out``, made if missing or damaged, placed at ``out.dest`` and counted; True on a hit."""
         self._announce(out)
         with self.lock(out):
-            hit = self._usable(out)
+            hit = self._place_found(self._usable(out), out.dest)
             if not hit:
                 self._write(out, produce)
-            place(self.path(out), out.dest)
+                place(self.path(out), out.dest)
         self._count(out, made=not hit)
         return hit
 
@@ -256,9 +345,8 @@ class Cache:
         """Place and count the entry if a whole one exists (a hit); False if it must be made."""
         self._announce(out)
         with self.lock(out):
-            if not self._usable(out):
+            if not self._place_found(self._usable(out), out.dest):
                 return False
-            place(self.path(out), out.dest)
         self._count(out, made=False)
         return True
 
@@ -266,7 +354,8 @@ class Cache:
         """Place an existing entry at ``out.dest`` and count it: a miss if it was ``made`` for this run."""
         self._announce(out)
         with self.lock(out):
-            place(self.path(out), out.dest)
+            entry = next((e for e in (_entry_path(layer, out) for layer in self.layers()) if e.exists()), None)
+            place(entry or self.path(out), out.dest)
         self._count(out, made)
 
     def _count(self, out: Output, made: bool) -> None:
@@ -310,7 +399,7 @@ class Cache:
         manifest is written still says what it used.  The lease is locked for its whole life and
         removed on exit; one left by a killed render is recognised as stale (its lock is free).
         """
-        lease = _Lease.start(self.root, run_dir, journal)
+        lease = _Lease.start(self.store, run_dir, journal)
         self._lease = lease
         try:
             yield
@@ -321,6 +410,10 @@ class Cache:
     def _announce(self, out: Output) -> None:
         if self._lease is not None:
             self._lease.add(out.stage, out.key)
+
+
+def _entry_path(root: Path, out: Output) -> Path:
+    return root / out.stage / out.key[:2] / f"{out.key}{out.ext}"
 
 
 def _lock(root: Path, stage: str, key: str, timeout: float) -> FileLock:
@@ -616,7 +709,7 @@ def _check(root: Path, move_aside: bool) -> int:
         try:
             why = damage(path, full=True)
             if why is not None:  # a render may be replacing it now: look again under its lock
-                with _lock(root, path.parent.parent.name, _key(path), 60.0):
+                with _lock_if_writable(root, path.parent.parent.name, _key(path), 60.0):
                     why = damage(path, full=True)
                     if why is not None and move_aside:
                         why += f"; moved to {set_aside(root, path)}"
@@ -629,6 +722,16 @@ def _check(root: Path, move_aside: bool) -> int:
     if bad and not move_aside:
         print("a render with the default cache.verify=full moves them aside and makes them again (or: --move-aside)")
     return 1 if bad else 0
+
+
+def _lock_if_writable(root: Path, stage: str, key: str, timeout: float) -> contextlib.AbstractContextManager[Any]:
+    """The entry's lock; none in a cache that cannot be written (no render writes there either)."""
+    try:
+        return _lock(root, stage, key, timeout)
+    except OSError as exc:
+        if exc.errno in NOT_WRITABLE:
+            return contextlib.nullcontext()
+        raise
 
 
 def _remove(root: Path, path: Path, leases: Leases) -> bool:
@@ -756,14 +859,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "info":
         _info(root)
         return 0
+    if args.command == "check" and not args.move_aside:
+        return _check(root, False)
+    if args.command == "prune":
+        if not args.all_unused and args.older_than is None and not args.damaged:
+            print("error: prune needs --all-unused, --older-than DAYS and/or --damaged", file=sys.stderr)
+            return 2
+        if args.older_than is not None and not args.older_than >= 0:
+            print(f"error: --older-than {args.older_than}: must be 0 or more days", file=sys.stderr)
+            return 2
+    why = None if args.command == "prune" and args.dry_run else write_probe(root)
+    if why is not None:
+        what = "check --move-aside moves" if args.command == "check" else "prune removes"
+        print(f"error: --cache-dir {root}: cannot write there ({why}): {what} nothing", file=sys.stderr)
+        return 1
     if args.command == "check":
-        return _check(root, args.move_aside)
-    if not args.all_unused and args.older_than is None and not args.damaged:
-        print("error: prune needs --all-unused, --older-than DAYS and/or --damaged", file=sys.stderr)
-        return 2
-    if args.older_than is not None and not args.older_than >= 0:
-        print(f"error: --older-than {args.older_than}: must be 0 or more days", file=sys.stderr)
-        return 2
+        return _check(root, True)
     runs = (args.runs if args.runs is not None else [Path("outputs")]) if args.all_unused else None
     try:
         _prune(root, runs, args.older_than, args.dry_run, args.damaged)

@@ -29,9 +29,12 @@ from deepstory.memory import tune_allocator
 class _Worker:
     """A Ray actor: keeps each backend it is sent (by id), then runs jobs with it."""
 
-    def __init__(self, cache_root: str, verify: str = DEFAULT_VERIFY):
+    def __init__(
+        self, cache_root: str, verify: str = DEFAULT_VERIFY, local: str | None = None, writable: bool | None = None
+    ):
         tune_allocator()  # as the render's own process does
-        self.cache = Cache(cache_root, verify=verify)
+        # The render found whether cache_root can be written; where not, the worker writes to its local layer.
+        self.cache = Cache(cache_root, verify=verify, local=local, writable=writable)
         self.backends: dict[str, Any] = {}
         self.done = 0
         self.seconds = 0.0
@@ -97,7 +100,11 @@ class RayExecutor(Executor):
             actor = ray.remote(
                 num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=-1, max_task_retries=self.max_retries
             )(_Worker)
-            self._actors = [actor.remote(str(cache.root.resolve()), cache.verify) for _ in range(self.workers)]
+            local = str(cache.local.resolve()) if cache.local is not None else None
+            self._actors = [
+                actor.remote(str(cache.root.resolve()), cache.verify, local, cache.writable)
+                for _ in range(self.workers)
+            ]
         return self._actors
 
     def run(self, cache: Cache, jobs: list[Job], backend: Any, advance: Callable[[int], None]) -> None:

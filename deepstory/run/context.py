@@ -231,6 +231,9 @@ class Media:
 
 
 FACE_FINDER = "locate-2"  # names the face finder (deepstory.portrait.detect) in the keys of found faces
+#: The format of a found face's file (``{"speaker", "image", "face"}``), in its cache key: a face file of
+#: another format (the bare landmarks of ``faces-1``) is never read as this one.
+FACE_FILE = "faces-2"
 
 
 class Cast:
@@ -238,8 +241,10 @@ class Cast:
 
     Faces are found once per image; portraits are fitted once per size.  With a
     ``cache`` and a ``folder``, a found face is kept in the cache (kind
-    ``faces``, keyed by the image's bytes and the configured landmarks) and
-    placed at ``folder/<speaker>-<image>.json``, so a re-run finds no face again.
+    ``faces``, keyed by the speaker, the image's bytes and the configured landmarks) and
+    placed at ``folder/pKK-<image>.json`` (see :meth:`face_file`), so a re-run finds no face again.
+    Speaker names never become paths: the file is named by the speaker's place in the
+    speakers config, and the name is inside it.
     """
 
     def __init__(
@@ -261,6 +266,11 @@ class Cast:
     @property
     def names(self) -> list[str]:
         return [str(n) for n in self.config.keys()]
+
+    def face_file(self, speaker: str, image: int) -> str:
+        """The name of the file of the speaker's ``image``-th face: ``pKK-<image>.json``, ``KK`` the speaker's
+        place in the speakers config (from 00), never the name itself (any text, ``../x`` or ``/abs`` too)."""
+        return f"p{self.names.index(speaker):02d}-{int(image)}.json"
 
     def images(self, speaker: str) -> list[str]:
         return speaker_images(self.config[speaker])
@@ -303,17 +313,24 @@ class Cast:
         spec = OmegaConf.to_container(self.config[speaker], resolve=True)
         assert isinstance(spec, dict)
         out = Cache.output(
-            "faces", self.folder / f"{speaker}-{image}.json", FACE_FINDER, file_digest(path), spec.get("face"), image
+            "faces",
+            self.folder / self.face_file(speaker, image),
+            FACE_FINDER,
+            FACE_FILE,
+            file_digest(path),
+            spec.get("face"),
+            image,
+            speaker,  # the name is inside the file: speakers sharing an image have a file each
         )
 
         def find(tmp: Path) -> None:
             face = speaker_portrait(
                 self.config[speaker], f"speakers.{speaker}", 64, 64, index=image, background=self.background
             )[0]
-            write_json(tmp, vars(face))
+            write_json(tmp, {"speaker": speaker, "image": image, "face": vars(face)})
 
         self.cache.get(out, find)
-        self._faces[(speaker, image)] = Face.from_config(read_json(out.dest), f"{out.dest}")
+        self._faces[(speaker, image)] = Face.from_config(read_json(out.dest)["face"], f"{out.dest}")
 
     def portrait_key(self, speaker: str, size: tuple[int, int], image: int = 0) -> str:
         """Hash of everything that makes this speaker's fitted portrait."""

@@ -66,10 +66,13 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
     layout = instantiate(cfg.layout, "layout")
     background = tuple(int(v) for v in cfg.video.get("background", (255, 255, 255)))
     progress = Progress(console)
+    local = OmegaConf.select(cfg, "cache.local_dir", default=None)
     cache = Cache(
         Path(str(cfg.cache_dir)).expanduser(),
         verify=str(OmegaConf.select(cfg, "cache.verify", default=DEFAULT_VERIFY)),
         warn=progress.warn,  # a damaged entry is a warning of the run, kept in the manifest
+        # Where new entries go if cache_dir cannot be written (a team's read-only cache): null, the run dir's own.
+        local=Path(str(local)).expanduser() if local is not None else Path(run_dir) / "cache",
     )
     files = RunFiles(Path(run_dir))
     cast = Cast(cfg.speakers, background, layout.face_margin, cache, files.temp / "faces")  # type: ignore[arg-type]

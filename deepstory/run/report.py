@@ -118,7 +118,11 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
             }
             for c in chunks
         ],
-        "cache": {"dir": str(ctx.cache.root), "keys": ctx.cache.used},
+        "cache": {
+            "dir": str(ctx.cache.root),
+            "keys": ctx.cache.used,
+            **({} if ctx.cache.writable else {"read_only": True, "local_dir": str(ctx.cache.store)}),
+        },
     }
     if files.lipsync.is_file():
         manifest["lipsync"] = read_json(files.lipsync)

@@ -115,7 +115,9 @@ def split_line(line: str, known: Iterable[str] = ()) -> tuple[str, str]:
 class SpeakerMapper:
     """Characters in the story -> configured speakers, deterministically.
 
-    Exact (case and Unicode-normalisation insensitive) matches win, then the
+    A configured name written exactly wins, then a case and Unicode-normalisation insensitive
+    match (two configured names that differ only in case, ``Eve`` and ``eve``, stay two
+    speakers: each is matched by its own spelling), then the
     explicit ``speaker_map``, then round robin over the configured speakers
     (narrator last, so characters get their own voices first).
     """
@@ -127,7 +129,10 @@ class SpeakerMapper:
             raise StoryError(f"story.default_speaker '{default}' is not a configured speaker ({', '.join(speakers)})")
         self.speakers = list(speakers)
         self.default = default
-        self._by_norm = {_norm(s): s for s in speakers}
+        self._exact = set(self.speakers)
+        self._by_norm: dict[str, str] = {}
+        for s in speakers:
+            self._by_norm.setdefault(_norm(s), s)  # an inexact spelling goes to the first configured
         self._explicit = {}
         for character, speaker in (speaker_map or {}).items():
             if speaker not in speakers:
@@ -140,6 +145,8 @@ class SpeakerMapper:
     def __call__(self, character: str) -> str:
         if not character:
             return self.default
+        if character in self._exact:
+            return character
         key = _norm(character)
         if key in self._by_norm:
             return self._by_norm[key]
