@@ -340,8 +340,8 @@ class LipSyncStage(Stage):
             per_speaker = speaker_scores(s, [str(n) for n in s["speakers"]])
             figures = {
                 "method": METHOD,
-                "pearson_overall": overall.pop("pearson"),
-                **overall,
+                "pearson_overall": overall["pearson"],
+                **overall,  # pearson and closed_in_long_silences of the whole video, where no speaker has its own
                 **headline(per_speaker),
                 "bilabial_frames": int(s["bilabial"].sum()),
                 "open_vowel_frames": int(s["vowel"].sum()),

@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from rich.console import Console
 
@@ -92,3 +93,17 @@ def test_hostile_speaker_names_stay_inside_the_file_and_out_of_every_path(tmp_pa
             assert not any(name in rel for name in NAMES if len(name) > 2), (root, rel)
             assert "\u202e" not in rel and "\x00" not in rel
     assert (run_dir / "export" / "animated.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["../x", "/abs", "a/b", "..", "nul\0name", "back\\slash"])
+def test_dctts_voice_folder_is_never_a_name_that_is_a_path(tmp_path, name):
+    """DC-TTS picks a speaker's folder by name when none is configured: a name that is a path is refused."""
+    from deepstory.errors import UserError
+    from deepstory.speech.base import Voice
+    from deepstory.speech.dctts import DCTTSSpeech
+
+    engine = DCTTSSpeech(sample_rate=22050, data_dir=tmp_path)
+    with pytest.raises(UserError, match="voice.dctts"):
+        engine.voice_folder(Voice(character=name))
+    assert engine.voice_folder(Voice(character="Eileen"))[0] == tmp_path / "dctts" / "Eileen"
+    assert engine.voice_folder(Voice(character=name, options={"dctts": "eileen"}))[0] == tmp_path / "dctts" / "eileen"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepstory.errors import CheckpointError
+from deepstory.errors import CheckpointError, UserError
 from deepstory.memory import free_device, release_memory
 from deepstory.neural.checkpoint import files_fingerprint
 from deepstory.speech.base import SpeechBackend, Voice
@@ -75,6 +75,12 @@ class DCTTSSpeech(SpeechBackend):
         name = voice.options.get("dctts")
         if name is not None:
             return self.voices_dir / str(name), f"speakers.{voice.character}.voice.dctts"
+        if voice.character in ("", ".", "..") or any(c in voice.character for c in "/\\\0"):
+            # A name is never a path: it would reach outside dctts/.
+            raise UserError(
+                f"speakers.{voice.character!r}: this name cannot be a DC-TTS voice folder; "
+                f"set speakers.<name>.voice.dctts to the folder's name"
+            )
         return (
             self.voices_dir / voice.character,
             f"models.data_dir (voice of {voice.character}: dctts/{voice.character}, or set speakers.{voice.character}.voice.dctts)",
