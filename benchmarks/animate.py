@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from deepstory.config import instantiate  # noqa: E402  (registers the config's resolvers)
-from deepstory.contact import shape_rows  # noqa: E402
+from deepstory.contact.stage import shape_rows  # noqa: E402
 from deepstory.memory import tune_allocator  # noqa: E402
-from deepstory.motion.track import FACE  # noqa: E402
-from deepstory.run.context import Cast  # noqa: E402
+from deepstory.portrait.cast import Cast  # noqa: E402
 from deepstory.threads import describe_cores  # noqa: E402
+from deepstory.track import FACE  # noqa: E402
 
 
 def motion(frames: int) -> np.ndarray:

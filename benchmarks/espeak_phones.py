@@ -31,9 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from deepstory.phones import align  # noqa: E402
 from deepstory.speech.base import Voice  # noqa: E402
 from deepstory.speech.espeak import EspeakSpeech  # noqa: E402
-from deepstory.speech.phones import align  # noqa: E402
 from deepstory.speech.piper import PiperSpeech  # noqa: E402
 from deepstory.threads import describe_cores  # noqa: E402
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from deepstory.config import instantiate  # noqa: E402
+from deepstory.dsp import resample  # noqa: E402
 from deepstory.speech.base import SpeechBackend, Voice  # noqa: E402
-from deepstory.speech.dsp import resample  # noqa: E402
 from deepstory.speech.stage import SpeechStage  # noqa: E402
 from deepstory.threads import describe_cores  # noqa: E402
 

@@ -50,7 +50,7 @@ def recognize(audio: np.ndarray, sample_rate: int) -> str:
     """English words heard by pocketsphinx's bundled recognizer (audio resampled to 16 kHz)."""
     from pocketsphinx import Decoder
 
-    from deepstory.speech.dsp import resample
+    from deepstory.dsp import resample
 
     pcm = (np.clip(resample(audio, 16000 / sample_rate), -1, 1) * 32767).astype(np.int16)
     decoder = Decoder(samprate=16000, logfn="/dev/null")

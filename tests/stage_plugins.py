@@ -10,9 +10,12 @@ from typing import Any, Callable
 import numpy as np
 
 from deepstory.files import read_json, write_json
-from deepstory.run.context import RunContext
-from deepstory.run.stage import Frontier, Stage
-from deepstory.speech.stage import SpeechStage
+from deepstory.kernel.context import RunContext
+from deepstory.kernel.stage import Frontier, Stage
+from deepstory.scene import SceneContext
+from deepstory.speech.files import SpeechFiles
+from deepstory.speech.stage import SEGMENTS, SpeechStage
+from deepstory.story.files import StoryFiles
 
 
 class WordCountStage(Stage):
@@ -24,10 +27,10 @@ class WordCountStage(Stage):
 
     def run(self, ctx: RunContext) -> None:
         words: Counter[str] = Counter()
-        for sentence in ctx.files.sentences():
+        for sentence in StoryFiles(ctx.run).sentences():
             words[sentence.speaker] += len(sentence.text.split())
         done = [name for name, figures in ctx.progress.stats.items() if "seconds" in figures]  # stages finished
-        write_json(ctx.files.export / self.filename, {"stages_before": done, "words": words})
+        write_json(ctx.run.export / self.filename, {"stages_before": done, "words": words})
 
 
 class MislaidSpeech(SpeechStage):
@@ -43,14 +46,14 @@ class MislaidSpeech(SpeechStage):
             raise ValueError(f"mislead={mislead!r}: shuffle or shift")
         self.mislead, self.shift = mislead, float(shift)
 
-    def lead(self, ctx: RunContext, publish: Callable[[Frontier], None]) -> None:
+    def lead(self, ctx: SceneContext, publish: Callable[[Frontier], None]) -> None:
         done: set[int] = set()
 
         def mislay_then_publish(frontier: Frontier) -> None:
-            for seg in frontier.segments:
+            for seg in frontier.get(SEGMENTS):
                 if seg.sentence not in done:
                     done.add(seg.sentence)
-                    self._mislay(ctx.files.phones(seg.sentence), seg.sentence)
+                    self._mislay(SpeechFiles(ctx.run).phones(seg.sentence), seg.sentence)
             publish(frontier)
 
         super().lead(ctx, mislay_then_publish)

@@ -10,10 +10,10 @@ from scipy import ndimage
 
 from deepstory.animate.stage import SegmentTask
 from deepstory.animate.warp import WarpAnimator
-from deepstory.contact import ORDER, shape_rows
-from deepstory.motion.track import FACE, MOUTH
+from deepstory.contact.stage import ORDER, shape_rows
 from deepstory.motion.visemes import SHAPES
 from deepstory.portrait import speaker_portrait
+from deepstory.track import FACE, MOUTH
 
 from conftest import compose_cfg
 

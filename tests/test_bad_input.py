@@ -400,7 +400,7 @@ def test_ctrl_c_swallowed_by_a_callback_still_stops_the_render(capsys):
 
     from rich.console import Console
 
-    from deepstory.run.context import Progress
+    from deepstory.kernel.progress import Progress
 
     class Thing:
         pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepstory.chunking import chunk_segments
+from deepstory.chunk.stage import chunk_segments
 from deepstory.timeline import build_segments, frame_at
 
 from conftest import FakeSentence

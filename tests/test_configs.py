@@ -10,11 +10,11 @@ from omegaconf import OmegaConf
 from deepstory.animate.base import Animator
 from deepstory.config import instantiate
 from deepstory.executor import Executor
+from deepstory.kernel.stage import Stage
 from deepstory.layout import Layout
 from deepstory.motion.base import MotionBackend
 from deepstory.run.checks import missing_keys
 from deepstory.run.render import build_stages
-from deepstory.run.stage import Stage
 from deepstory.speech import SpeechBackend
 
 from conftest import CONF, compose_cfg

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from deepstory.phones import align
 from deepstory.speech import Voice
 from deepstory.speech.espeak import EspeakSpeech
 from deepstory.speech.espeak_phonemes import DEFAULT_CONSONANT, PhonemeEvent, arpabet, timed_phones
-from deepstory.speech.phones import align
 
 SR = 22050
 BOB = "Bob made a map."

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from deepstory import lipsync
+from deepstory.lipsync import score as lipsync
 from deepstory.media import decode_frames
 from deepstory.portrait import speaker_portrait
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepstory.motion.envelope import EnvelopeMotion
-from deepstory.motion.track import FACE
+from deepstory.track import FACE
 
 SR, FPS = 22050, 25
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from deepstory.motion.envelope import EnvelopeMotion
-from deepstory.motion.track import FACE
 from deepstory.motion.visemes import BILABIALS, VisemeMotion, shape_of
+from deepstory.phones import Phones, align, number_words, spelled, words_of
 from deepstory.speech import Voice
-from deepstory.speech.phones import Phones, align, number_words, spelled, words_of
 from deepstory.speech.piper import PiperSpeech
+from deepstory.track import FACE
 
 SR, FPS = 22050, 25
 SENTENCE = "The cat sat on the mat and looked at the moon."
@@ -142,7 +142,7 @@ def test_one_aligner_for_many_sentences_gives_what_fresh_ones_give():
     # The decoder is reused for speed; pocketsphinx would carry its feature state and cepstral mean between
     # utterances (measured: without the reset, "exactly where she had left her." after the demo's first four
     # sentences, in the narrator's voice, aligns 10 ms apart from a fresh decoder's result).
-    from deepstory.speech.phones import Aligner
+    from deepstory.phones import Aligner
 
     piper, voice = PiperSpeech(SR), Voice(rate=0.95)
     texts = (

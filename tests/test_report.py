@@ -213,7 +213,7 @@ def test_sweep_report_opens_in_chromium(sweep, chromium):
 
 
 def test_webvtt_escapes_markup_and_keeps_cues_whole():
-    from deepstory.compose import webvtt
+    from deepstory.compose.stage import webvtt
 
     vtt = webvtt([(0, 22050, "Eileen: a <b> & c --> d"), (22050, 44100, "Narrator: one\n\ntwo")], 22050)
     assert vtt.splitlines()[:5] == [

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import deepstory.speech.piper as piper_module
+from deepstory.phones import align
 from deepstory.speech import Voice
 from deepstory.speech.ipa import ipa_phones
-from deepstory.speech.phones import align
 from deepstory.speech.piper import PiperSpeech
 
 from audio_checks import recognize, spectral_centroid, word_error_rate, world_f0

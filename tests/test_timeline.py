@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from deepstory.chunking import chunk_segments
+from deepstory.chunk.stage import chunk_segments
 from deepstory.timeline import Chunk, SegmentReader, build_segments, frame_at, sample_at
 
 from conftest import FakeSentence

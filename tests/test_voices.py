@@ -18,6 +18,7 @@ from deepstory.media import read_wav
 from deepstory.run.render import build_context, build_stages
 from deepstory.speech import Voice
 from deepstory.speech.espeak import EspeakSpeech
+from deepstory.speech.files import SpeechFiles
 from deepstory.speech.piper import PiperSpeech
 from deepstory.speech.stage import SpeechStage
 
@@ -146,7 +147,7 @@ def _speak(tmp_path: Path, story: Path, *overrides: str) -> dict[str, list[str]]
         stage.run(ctx)
     speech_stage.close()
     keys: dict[str, list[str]] = {}
-    for segment in ctx.files.segments():
+    for segment in SpeechFiles(ctx.run).segments():
         keys.setdefault(segment.speaker, []).append(segment.key)
     return keys
 

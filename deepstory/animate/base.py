@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from deepstory.motion.track import TrackFormat
 from deepstory.portrait import Portrait
+from deepstory.track import TrackFormat
 
 
 class Animator(ABC):
@@ -26,7 +26,7 @@ class Animator(ABC):
     with (the run's ``device``, resolved once in the config).
     """
 
-    #: The motion track format it takes (see :mod:`deepstory.motion.track`).
+    #: The motion track format it takes (see :mod:`deepstory.track`).
     accepts: ClassVar[TrackFormat]
 
     @abstractmethod

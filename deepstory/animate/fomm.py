@@ -1,6 +1,6 @@
 """The FOMM (vox-256) generator animating each portrait's face square by keypoint tracks.
 
-Takes the :data:`~deepstory.motion.track.KEYPOINTS` tracks of
+Takes the :data:`~deepstory.track.KEYPOINTS` tracks of
 :class:`deepstory.motion.sda.SDAMotion`; the network lives in
 :mod:`deepstory.neural.fomm`.
 """
@@ -17,10 +17,10 @@ import torch.nn.functional as F
 
 from deepstory.animate.base import Animator
 from deepstory.memory import free_device
-from deepstory.motion.track import KEYPOINTS
 from deepstory.neural.checkpoint import checkpoint_fingerprint
 from deepstory.neural.keypoints import TRACK_WIDTH, face_square, fomm_source, pack_keypoints, resize, unpack_keypoints
 from deepstory.portrait import Portrait
+from deepstory.track import KEYPOINTS
 
 __all__ = ["FOMMAnimator", "PreparedFace"]
 

@@ -10,22 +10,31 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from deepstory.animate.base import Animator
+from deepstory.animate.files import AnimateFiles
+from deepstory.chunk.files import ChunkFiles
+from deepstory.chunk.stage import CHUNKS
 from deepstory.errors import UserError
 from deepstory.executor import Job
 from deepstory.files import read_json, write_json
+from deepstory.kernel.stage import Follow, Frontier, Stage
 from deepstory.layout import Layout, Tile
 from deepstory.media import VideoWriter
+from deepstory.motion.files import MotionFiles
+from deepstory.motion.stage import MOVED
 from deepstory.portrait import Portrait
-from deepstory.run.context import Advance, RunContext
-from deepstory.run.stage import Frontier, Stage
+from deepstory.scene import SceneContext
+from deepstory.speech.files import SpeechFiles
+from deepstory.speech.stage import SEGMENTS
 from deepstory.threads import compute_threads
 from deepstory.timeline import Chunk, Segment, overlapping, video_segments
 
 # A run of frames with one speaker and image: ((speaker, image), {character on screen: its motion rows}).
 Piece = tuple[tuple[str, int], dict[str, np.ndarray]]
+#: The frontier name of the video segments encoded so far, on the fixed grid (``(first, end)`` frames).
+CLIPS = "clips"
 
 
-class AnimateStage(Stage):
+class AnimateStage(Stage[SceneContext]):
     """Every frame of the story with ``animator`` (``models.animator``), encoded in segments through the executor.
 
     Video is encoded in segments of ``segment_frames`` on a fixed grid of global
@@ -53,10 +62,8 @@ class AnimateStage(Stage):
         if threads is not None and int(threads) < 1:
             raise ValueError(f"stages.animate.threads must be at least 1 or null, got {threads}")
         self.threads = None if threads is None else int(threads)
-        self._advance: Advance | None = None
-        self._clips: list[str] = []  # cache keys of the segments made so far, in grid order
 
-    def check(self, ctx: RunContext) -> None:
+    def check(self, ctx: SceneContext) -> None:
         super().check(ctx)
         try:
             ctx.on_stage()
@@ -64,53 +71,56 @@ class AnimateStage(Stage):
             raise UserError(str(exc)) from None
 
     follows = True
+    reads = (SEGMENTS, CHUNKS, MOVED)
+    publishes = (CLIPS,)
 
-    def run(self, ctx: RunContext) -> None:
-        files = ctx.files
-        self._begin(ctx)
-        chunks = tuple(files.chunks())
-        self.follow(ctx, Frontier(done=True, segments=tuple(files.segments()), chunks=chunks, moved=len(chunks)))
+    def run(self, ctx: SceneContext) -> None:
+        chunks = ChunkFiles(ctx.run).chunks()
+        finished = Frontier(done=True).publish(SEGMENTS, SpeechFiles(ctx.run).segments())
+        self.start(ctx)(finished.publish(CHUNKS, chunks).publish(MOVED, chunks))
 
-    def _begin(self, ctx: RunContext) -> Advance:
-        """Check the motion stage's track format against the animator (once), and start the progress bar."""
-        if self._advance is None:
-            made = read_json(ctx.files.motion_format)["format"]
-            accepts = self.animator.accepts.name
-            if made != accepts:
-                raise UserError(
-                    f"models.animator ({type(self.animator).__name__}) takes {accepts} motion tracks, but "
-                    f"models.motion made {made} tracks: choose a matching pair (see conf/models/)"
-                )
-            self._advance = ctx.progress.bar("Animating frames", None, frames=True)
-        return self._advance
-
-    def follow(self, ctx: RunContext, upstream: Frontier) -> Frontier:
-        """Animate and encode every segment of the grid whose frames all have their motion."""
-        advance = self._begin(ctx)
-        moved = [c for c in upstream.chunks[: upstream.moved] if c.frames > 0]
-        ready = moved[-1].first_frame + moved[-1].frames if moved else 0
-        done = upstream.done and upstream.moved == len(upstream.chunks)
-        # The grid is fixed from frame 0: a full segment is final once its frames are; the last, shorter
-        # one only when the story is.
-        grid = [(a, b) for a, b in video_segments(ready, self.segment_frames) if done or b - a == self.segment_frames]
-        if grid[len(self._clips) :]:
-            jobs = self._jobs(ctx, moved, list(upstream.segments), grid, len(self._clips))
-            ctx.executor.run(ctx.cache, jobs, self.animator, advance)
-            self._clips += [job.out.key for job in jobs]
-        if done:
-            advance.total(ready)
-            write_json(
-                ctx.files.clips_file,
-                {
-                    "segment_frames": self.segment_frames,
-                    "segments": [{"frames": list(g), "key": key} for g, key in zip(grid, self._clips)],
-                },
+    def start(self, ctx: SceneContext) -> Follow:
+        """Check the motion stage's track format against the animator, then animate and encode every segment of
+        the grid whose frames all have their motion."""
+        made = read_json(MotionFiles(ctx.run).motion_format)["format"]
+        accepts = self.animator.accepts.name
+        if made != accepts:
+            raise UserError(
+                f"models.animator ({type(self.animator).__name__}) takes {accepts} motion tracks, but "
+                f"models.motion made {made} tracks: choose a matching pair (see conf/models/)"
             )
-            ctx.progress.note(self.name, frames=ready)
-        return Frontier(done=done, segments=upstream.segments, chunks=upstream.chunks, moved=upstream.moved)
+        advance = ctx.progress.bar("Animating frames", None, frames=True)
+        clips: list[str] = []  # cache keys of the segments made so far, in grid order
+
+        def follow(upstream: Frontier) -> Frontier:
+            moved = [c for c in upstream.get(MOVED) if c.frames > 0]
+            ready = moved[-1].first_frame + moved[-1].frames if moved else 0
+            done = upstream.done and len(upstream.get(MOVED)) == len(upstream.get(CHUNKS))
+            # The grid is fixed from frame 0: a full segment is final once its frames are; the last, shorter
+            # one only when the story is.
+            grid = [
+                (a, b) for a, b in video_segments(ready, self.segment_frames) if done or b - a == self.segment_frames
+            ]
+            if grid[len(clips) :]:
+                jobs = self._jobs(ctx, moved, list(upstream.get(SEGMENTS)), grid, len(clips))
+                ctx.executor.run(ctx.cache, jobs, self.animator, advance)
+                clips.extend(job.out.key for job in jobs)
+            if done:
+                advance.total(ready)
+                write_json(
+                    AnimateFiles(ctx.run).clips_file,
+                    {
+                        "segment_frames": self.segment_frames,
+                        "segments": [{"frames": list(g), "key": key} for g, key in zip(grid, clips)],
+                    },
+                )
+                ctx.progress.note(self.name, frames=ready)
+            return upstream.publish(CLIPS, grid[: len(clips)], done=done)
+
+        return follow
 
     def _jobs(
-        self, ctx: RunContext, chunks: list[Chunk], segments: list[Segment], grid: list[tuple[int, int]], first: int
+        self, ctx: SceneContext, chunks: list[Chunk], segments: list[Segment], grid: list[tuple[int, int]], first: int
     ) -> list[Job]:
         """Jobs for the segments ``grid[first:]``."""
         width, height = ctx.media.size
@@ -137,7 +147,7 @@ class AnimateStage(Stage):
                     portraits[which] = ctx.cast.portrait(*which)
                     shown[m] = (ctx.cast.portrait_key(*which), hashlib.sha256(rows[m].tobytes()).hexdigest())
                 fingerprint.append((pose, shown, len(rows[pose[0]])))
-            out = self.output(ctx.files.clip(j), identity, layout.identity(), cast, encoder, fingerprint)
+            out = self.output(AnimateFiles(ctx.run).clip(j), identity, layout.identity(), cast, encoder, fingerprint)
             task = SegmentTask(
                 pieces,
                 portraits,
@@ -163,7 +173,12 @@ class AnimateStage(Stage):
 
     @staticmethod
     def _pieces(
-        ctx: RunContext, chunks: list[Chunk], cast: list[str], images: list[tuple[int, int, int]], start: int, stop: int
+        ctx: SceneContext,
+        chunks: list[Chunk],
+        cast: list[str],
+        images: list[tuple[int, int, int]],
+        start: int,
+        stop: int,
     ) -> list[Piece]:
         """Runs of frames ``[start, stop)`` with one speaker and image: each on-screen character's motion rows.
 
@@ -175,8 +190,8 @@ class AnimateStage(Stage):
         for chunk in overlapping(
             chunks, start, stop, first=lambda c: c.first_frame, end=lambda c: c.first_frame + c.frames
         ):
-            track = np.load(ctx.files.motion(chunk), mmap_mode="r")
-            listeners = np.load(ctx.files.cast_motion(chunk), mmap_mode="r") if cast else None
+            track = np.load(MotionFiles(ctx.run).motion(chunk), mmap_mode="r")
+            listeners = np.load(MotionFiles(ctx.run).cast_motion(chunk), mmap_mode="r") if cast else None
             for image, a, b in images:
                 lo = max(start, chunk.first_frame, a) - chunk.first_frame
                 hi = min(stop, chunk.first_frame + chunk.frames, b) - chunk.first_frame

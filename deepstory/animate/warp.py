@@ -47,9 +47,9 @@ import torch
 import torch.nn.functional as F
 
 from deepstory.animate.base import Animator
-from deepstory.motion.track import FACE, MOUTH, SHAPE_NAMES
 from deepstory.motion.visemes import nearest_shape
 from deepstory.portrait import Portrait
+from deepstory.track import FACE, MOUTH, SHAPE_NAMES
 
 _BLINK, _DX, _DY, _ROLL, _NOD = (FACE.index(c) for c in ("blink", "dx", "dy", "roll", "nod"))
 _MOUTH = [FACE.index(c) for c in MOUTH]

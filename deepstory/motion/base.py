@@ -4,7 +4,7 @@ A backend is built once per render from ``models.motion`` and handed to the
 motion stage.  For every chunk the stage asks for the speaker's
 :meth:`~MotionBackend.track`, and, when the layout shows other characters, for
 each listener's :meth:`~MotionBackend.idle` track.  Tracks are float32 arrays
-in the backend's declared :attr:`~MotionBackend.format` (``deepstory.motion.track``).
+in the backend's declared :attr:`~MotionBackend.format` (``deepstory.track``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from deepstory.motion.track import TrackFormat
+from deepstory.phones import Phones
 from deepstory.portrait import Portrait
-from deepstory.speech.phones import Phones
+from deepstory.track import TrackFormat
 
 # ``read(start, stop)``: the story's audio between two global sample positions (zeros outside it).
 AudioReader = Callable[[int, int], np.ndarray]
-# ``phones(start, stop)``: the phones heard between two global sample positions (deepstory.speech.phones).
+# ``phones(start, stop)``: the phones heard between two global sample positions (deepstory.phones).
 PhoneReader = Callable[[int, int], Phones]
 
 

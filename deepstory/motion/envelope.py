@@ -1,6 +1,6 @@
 """Motion from the speech envelope: mouth from loudness, blinks and head drift from a seeded schedule.
 
-Makes :data:`~deepstory.motion.track.FACE` tracks:
+Makes :data:`~deepstory.track.FACE` tracks:
 
 * ``open`` from the speech-band (300-3500 Hz) level, so nasal murmur and
   closures (m, b, p) keep the mouth shut;
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from deepstory.motion.base import AudioReader, MotionBackend, PhoneReader, stable_seed
-from deepstory.motion.track import FACE, MOUTH
 from deepstory.portrait import Portrait
+from deepstory.track import FACE, MOUTH
 
 
 class EnvelopeMotion(MotionBackend):
@@ -124,7 +124,7 @@ class EnvelopeMotion(MotionBackend):
         return amplitude * self.head_motion * wave / weights.sum()
 
     def _mouth_shape(self, read: AudioReader, lo: int, hi: int, phones: PhoneReader | None) -> np.ndarray:
-        """The :data:`~deepstory.motion.track.MOUTH` channels of frames ``lo..hi-1`` and the shape, ``[frames, 6]``.
+        """The :data:`~deepstory.track.MOUTH` channels of frames ``lo..hi-1`` and the shape, ``[frames, 6]``.
 
         From the speech band's level (opening) and centroid (width; a narrow
         mouth is a little rounded too); loudness alone cannot tell a bite or a

@@ -4,7 +4,7 @@ Per chunk, SDA (the GRID model) makes a small talking-face video from the
 chunk's audio and the speaker's face; FOMM's keypoint detector turns every base
 frame into keypoints, taken relative to the chunk's first base frame and
 transferred onto the portrait's own keypoints.  The result is a
-:data:`~deepstory.motion.track.KEYPOINTS` track for
+:data:`~deepstory.track.KEYPOINTS` track for
 :class:`deepstory.animate.fomm.FOMMAnimator`.  The networks live in
 :mod:`deepstory.neural.sda` and :mod:`deepstory.neural.fomm`.
 """
@@ -22,11 +22,11 @@ import torch.nn.functional as F
 
 from deepstory.memory import free_device
 from deepstory.motion.base import AudioReader, MotionBackend, PhoneReader, stable_seed
-from deepstory.motion.track import KEYPOINTS
 from deepstory.neural.checkpoint import checkpoint_fingerprint
 from deepstory.neural.keypoints import FOMM_SIZE, fomm_source, image_tensor, pack_keypoints, resize
 from deepstory.portrait import Portrait
 from deepstory.timeline import sample_at
+from deepstory.track import KEYPOINTS
 
 __all__ = ["SDAMotion", "sda_identity_frame"]
 
@@ -126,7 +126,7 @@ class SDAMotion(MotionBackend):
     are made relative to the chunk's *first* base frame and transferred onto
     the portrait's own (``normalize_kp`` with relative movement, relative
     jacobians and adapted movement scale), as the original Deepstory did.
-    Returns a float32 :data:`~deepstory.motion.track.KEYPOINTS` track.
+    Returns a float32 :data:`~deepstory.track.KEYPOINTS` track.
 
     SDA's noise (``aux``) is drawn from a generator seeded from ``seed``, the
     speaker and the chunk's first frame, and every chunk starts from its own

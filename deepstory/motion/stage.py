@@ -9,20 +9,28 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from deepstory.chunk.files import ChunkFiles
+from deepstory.chunk.stage import CHUNKS
 from deepstory.executor import Job
 from deepstory.files import write_json, write_npy
+from deepstory.kernel.stage import Follow, Frontier, Stage
 from deepstory.motion.base import MotionBackend
+from deepstory.motion.files import MotionFiles
 from deepstory.portrait import Portrait
-from deepstory.run.context import Advance, RunContext, SpeechFiles
-from deepstory.run.stage import Frontier, Stage
+from deepstory.scene import SceneContext
+from deepstory.speech.files import SpeechFiles, SpeechSource
+from deepstory.speech.stage import SEGMENTS
 from deepstory.timeline import Chunk, Segment, overlapping, sample_at
+
+#: The frontier name of the chunks whose motion tracks are made, from the first (a prefix of ``chunks``).
+MOVED = "moved"
 
 
 @dataclass
 class MotionTask:
     """One chunk's motion track (or its listeners' tracks), picklable for remote workers."""
 
-    speech: SpeechFiles
+    speech: SpeechSource
     speaker: str
     first_frame: int
     frames: int
@@ -60,59 +68,63 @@ class MotionTask:
         write_npy(tmp, track)
 
 
-class MotionStage(Stage):
+class MotionStage(Stage[SceneContext]):
     """Motion tracks with ``motion`` (``models.motion``), chunk by chunk, through the run's executor.
 
     Writes ``temp/motion/track.json`` first: the track format, which the animate stage checks against its animator.
     """
 
     follows = True
+    reads = (SEGMENTS, CHUNKS)
+    publishes = (MOVED,)
 
     def __init__(self, motion: MotionBackend, enabled: bool = True) -> None:
         super().__init__(enabled)
         self.motion = motion
-        self._made = 0  # chunks whose tracks are made, from the first
-        self._advance: Advance | None = None
-        self._identity: dict[str, Any] | None = None
 
-    def run(self, ctx: RunContext) -> None:
-        files = ctx.files
-        self.follow(ctx, Frontier(done=True, segments=tuple(files.segments()), chunks=tuple(files.chunks())))
+    def run(self, ctx: SceneContext) -> None:
+        finished = Frontier(done=True).publish(SEGMENTS, SpeechFiles(ctx.run).segments())
+        self.start(ctx)(finished.publish(CHUNKS, ChunkFiles(ctx.run).chunks()))
 
-    def follow(self, ctx: RunContext, upstream: Frontier) -> Frontier:
+    def start(self, ctx: SceneContext) -> Follow:
         """The tracks of every final chunk whose audio, context included, is spoken."""
-        files, rate, fps = ctx.files, ctx.media.sample_rate, ctx.media.fps
-        motion = self.motion
-        if self._advance is None:
-            # The format first: the animate stage checks it against its animator before any frame.
-            write_json(files.motion_format, {"format": motion.format.name, "channels": list(motion.format.channels)})
-            self._advance = ctx.progress.bar("Motion tracks", None)
-        segments, chunks = list(upstream.segments), upstream.chunks
-        spoken = segments[-1].end if segments else 0
-        ready = self._made
-        while ready < len(chunks) and (
-            upstream.done
-            or sample_at(chunks[ready].first_frame + chunks[ready].frames + motion.context + 1, rate, fps) <= spoken
-        ):
-            ready += 1
-        jobs = self._jobs(ctx, chunks[self._made : ready], segments)
-        ctx.executor.run(ctx.cache, jobs, motion, self._advance)
-        self._made = ready
-        done = upstream.done and ready == len(chunks)
-        if done:
-            self._advance.total(len(chunks) * (1 + bool(ctx.on_stage())))
-        return Frontier(done=done, segments=upstream.segments, chunks=chunks, moved=ready)
+        rate, fps, motion = ctx.media.sample_rate, ctx.media.fps, self.motion
+        # The format first: the animate stage checks it against its animator before any frame.
+        fmt = motion.format
+        write_json(MotionFiles(ctx.run).motion_format, {"format": fmt.name, "channels": list(fmt.channels)})
+        advance = ctx.progress.bar("Motion tracks", None)
+        # The track's channels are part of every key: a format that grows never reuses an old track.
+        identity = {**motion.identity(), "format": [fmt.name, *fmt.channels]}
+        made = 0  # chunks whose tracks are made, from the first
 
-    def _jobs(self, ctx: RunContext, chunks: Sequence[Chunk], segments: list[Segment]) -> list[Job]:
+        def follow(upstream: Frontier) -> Frontier:
+            nonlocal made
+            segments, chunks = list(upstream.get(SEGMENTS)), upstream.get(CHUNKS)
+            spoken = segments[-1].end if segments else 0
+            ready = made
+            while ready < len(chunks) and (
+                upstream.done
+                or sample_at(chunks[ready].first_frame + chunks[ready].frames + motion.context + 1, rate, fps) <= spoken
+            ):
+                ready += 1
+            jobs = self._jobs(ctx, chunks[made:ready], segments, identity)
+            ctx.executor.run(ctx.cache, jobs, motion, advance)
+            made = ready
+            done = upstream.done and ready == len(chunks)
+            if done:
+                advance.total(len(chunks) * (1 + bool(ctx.on_stage())))
+            return upstream.publish(MOVED, chunks[:ready], done=done)
+
+        return follow
+
+    def _jobs(
+        self, ctx: SceneContext, chunks: Sequence[Chunk], segments: list[Segment], identity: dict[str, Any]
+    ) -> list[Job]:
         """Each chunk's speaker track and, with a cast on stage, its listeners' tracks."""
-        files, rate, fps, motion = ctx.files, ctx.media.sample_rate, ctx.media.fps, self.motion
+        files, rate, fps, motion = MotionFiles(ctx.run), ctx.media.sample_rate, ctx.media.fps, self.motion
         if not chunks:
             return []
-        speech = files.speech_files(segments)
-        if self._identity is None:
-            # The track's channels are part of every key: a format that grows never reuses an old track.
-            self._identity = {**motion.identity(), "format": [motion.format.name, *motion.format.channels]}
-        identity = self._identity
+        speech = SpeechFiles(ctx.run).source(segments)
         on_stage = ctx.on_stage()
         cast = tuple(on_stage)
 

@@ -1,7 +1,7 @@
 """Mouth shapes from the phonemes (the 2D animation convention), with loudness for intensity.
 
 Every phone of the speech (timed in the speech stage: eSpeak NG's own phoneme
-events for eSpeak voices, forced alignment for the others; ``deepstory.speech.phones``)
+events for eSpeak voices, forced alignment for the others; ``deepstory.phones``)
 maps to a Preston Blair mouth shape, as Rhubarb Lip Sync and Papagayo do:
 
 =====  ======================================  =======  =====  =====  ====  =====
@@ -18,8 +18,8 @@ H      L: tongue up                             0.40     0.10   0      0     0
 X      silence: rest                            0.00     0.00   0      0     0
 =====  ======================================  =======  =====  =====  ====  =====
 
-The shapes become the mouth channels (:data:`~deepstory.motion.track.MOUTH`)
-of a :data:`~deepstory.motion.track.FACE` track, as continuous values.
+The shapes become the mouth channels (:data:`~deepstory.track.MOUTH`)
+of a :data:`~deepstory.track.FACE` track, as continuous values.
 Coarticulation: each frame takes the shape of the sound ``lead`` seconds ahead
 of its centre (the mouth anticipates), and shapes blend over about three
 frames; a P, B or M still closes the lips completely in the frames it covers.  Loudness scales the
@@ -38,7 +38,7 @@ import numpy as np
 
 from deepstory.motion.base import AudioReader, PhoneReader
 from deepstory.motion.envelope import EnvelopeMotion
-from deepstory.motion.track import MOUTH, SHAPE_NAMES
+from deepstory.track import MOUTH, SHAPE_NAMES
 
 SHAPES = {  # shape: its MOUTH channels (opening, width, round, bite, press)
     "A": (0.0, 0.1, 0.0, 0.0, 1.0), "B": (0.18, 0.6, 0.0, 0.0, 0.0), "C": (0.55, 0.35, 0.0, 0.0, 0.0),

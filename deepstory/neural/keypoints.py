@@ -3,7 +3,7 @@
 Both work on the same face crop of a portrait: :func:`face_square` at the
 portrait's tile size, a square around the face box, ``FACE_MARGIN`` of the
 face's size wider on each side, resized to 256x256 (:func:`fomm_source`).
-Keypoint tracks are laid out as :data:`deepstory.motion.track.KEYPOINTS`;
+Keypoint tracks are laid out as :data:`deepstory.track.KEYPOINTS`;
 :func:`pack_keypoints` and :func:`unpack_keypoints` convert between FOMM's
 dictionaries and track rows.
 """
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepstory.motion.track import KEYPOINTS, KP_JACOBIANS, KP_VALUES, NUM_KP
 from deepstory.portrait import Portrait
+from deepstory.track import KEYPOINTS, KP_JACOBIANS, KP_VALUES, NUM_KP
 
 __all__ = [
     "NUM_KP",

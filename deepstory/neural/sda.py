@@ -416,7 +416,7 @@ class SdaModel:
 
         ``audio`` is mono: int16 samples (scaled by 1/32767 as VideoAnimator
         does) or floats already on that scale (deepstory's convention).  It is
-        resampled to ``audio_rate`` (polyphase, :func:`deepstory.speech.dsp.resample`;
+        resampled to ``audio_rate`` (polyphase, :func:`deepstory.dsp.resample`;
         VideoAnimator uses scipy's FFT ``resample``), ``pad // 2`` zeros go on the left and the
         rest on the right, and window ``i`` starts at ``i * stride`` of the
         padded signal, so it is centred on video frame ``i``.  ``T`` is
@@ -440,7 +440,7 @@ class SdaModel:
         else:
             raise ValueError(f"audio must be int16 or float, got {audio.dtype}")
         if int(sample_rate) != s.audio_rate:
-            from deepstory.speech.dsp import resample
+            from deepstory.dsp import resample
 
             wave = resample(wave, s.audio_rate / float(sample_rate))
         if n_frames is None:

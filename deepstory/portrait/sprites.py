@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from deepstory.errors import ImageError
-from deepstory.motion.track import SHAPE_NAMES
+from deepstory.track import SHAPE_NAMES
 
 ALPHA_MODES = ("RGBA", "LA", "PA")
 

@@ -10,7 +10,7 @@ The subtitles are the run's ``animated.vtt``, carried inline as the ``<track>``'
 ``file://`` ("'file:' URLs are treated as unique security origins"), while the
 video itself plays from there.
 
-It is a *reporting* stage (:attr:`~deepstory.run.stage.Stage.reports`): it runs
+It is a *reporting* stage (:attr:`~deepstory.kernel.stage.Stage.reports`): it runs
 after ``export/manifest.json`` is written, and shows what the manifest holds.
 It reads only files: any section whose files a pipeline did not write is left
 out.
@@ -28,8 +28,10 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
 from deepstory.files import read_json, write_text
-from deepstory.lipsync import load_series
+from deepstory.kernel.stage import Stage
+from deepstory.lipsync.score import load_series
 from deepstory.motion.visemes import shape_of
+from deepstory.report.files import Inputs, ReportFiles
 from deepstory.report.html import (
     PALETTE,
     Raw,
@@ -45,8 +47,7 @@ from deepstory.report.html import (
     polyline,
     table,
 )
-from deepstory.run.context import RunContext
-from deepstory.run.stage import Stage
+from deepstory.scene import SceneContext
 from deepstory.story import Sentence
 from deepstory.threads import describe_cores
 from deepstory.timeline import Chunk, Segment
@@ -103,7 +104,7 @@ SCRIPT = r"""
 """
 
 
-class ReportStage(Stage):
+class ReportStage(Stage[SceneContext]):
     """Writes ``export/report.html`` after the manifest.
 
     ``window``: seconds of the story in the lip-sync plot, from ``window_start`` (null: just before the
@@ -120,16 +121,16 @@ class ReportStage(Stage):
         self.window_start = None if window_start is None else float(window_start)
         self.thumbnail = int(thumbnail)
 
-    def run(self, ctx: RunContext) -> None:
-        write_text(ctx.files.report, render_page(ctx, self.window, self.window_start, self.thumbnail))
+    def run(self, ctx: SceneContext) -> None:
+        write_text(ReportFiles(ctx.run).report, render_page(ctx, self.window, self.window_start, self.thumbnail))
 
 
 # -- what the page reads ----------------------------------------------------------------------------------
 class Run:
     """What a run dir holds, as far as its stages wrote it."""
 
-    def __init__(self, ctx: RunContext) -> None:
-        files = ctx.files
+    def __init__(self, ctx: SceneContext) -> None:
+        self.files = files = Inputs.of(ctx.run)
         self.ctx = ctx
         self.manifest: dict[str, Any] = read_json(files.manifest) if files.manifest.is_file() else {}
         self.sentences: list[Sentence] = files.sentences() if files.story.is_file() else []
@@ -146,12 +147,12 @@ class Run:
         return Raw(f'<span class="swatch" style="background:{self.colour.get(speaker, "#999")}"></span>{esc(speaker)}')
 
 
-def render_page(ctx: RunContext, window: float, window_start: float | None, thumbnail: int) -> str:
+def render_page(ctx: SceneContext, window: float, window_start: float | None, thumbnail: int) -> str:
     run = Run(ctx)
     title = Path(str(run.manifest.get("inputs", {}).get("story", {}).get("path", "story"))).stem
     body = [
         f"<h1>{esc(title)}</h1>",
-        f'<p class="muted">Deepstory render · config {esc(ctx.config_hash)} · {esc(ctx.files.root)}</p>',
+        f'<p class="muted">Deepstory render · config {esc(ctx.config_hash)} · {esc(ctx.run.root)}</p>',
         headline(run),
         video_section(run),
         cast_section(run, thumbnail),
@@ -221,7 +222,7 @@ def headline(run: Run) -> str:
 
 # -- the video ---------------------------------------------------------------------------------------------
 def video_section(run: Run) -> str:
-    files = run.ctx.files
+    files = run.files
     if not run.has_video:
         return '<h2>Video</h2><p class="muted">No video: the pipeline wrote no export/animated.mp4.</p>'
     track = ""
@@ -269,7 +270,7 @@ def landmarks(image: Image.Image, face: Any) -> Image.Image:
 
 def _voice(run: Run, speaker: str) -> list[tuple[str, Any]]:
     """The engine and voice that spoke ``speaker`` (``temp/voices.json``, from the speech stage), then its settings."""
-    spoke = read_json(run.ctx.files.voices) if run.ctx.files.voices.is_file() else {}
+    spoke = read_json(run.files.voices) if run.files.voices.is_file() else {}
     if speaker in spoke:
         voice = dict(spoke[speaker])
         rows: list[tuple[str, Any]] = [("voice", voice.pop("voice"))]
@@ -285,7 +286,7 @@ def _voice(run: Run, speaker: str) -> list[tuple[str, Any]]:
 
 
 def cast_section(run: Run, size: int) -> str:
-    ctx, files = run.ctx, run.ctx.files
+    ctx, files = run.ctx, run.files
     people = []
     for speaker in run.speakers:
         segs = [seg for seg in run.segments if seg.speaker == speaker]
@@ -364,7 +365,7 @@ def timeline_section(run: Run) -> str:
     )
     rows.append(legend([(s, run.colour[s]) for s in run.speakers], left, 90 - 2))
     rows.append("</svg>")
-    cut_size = read_json(run.ctx.files.chunks_file).get("cut_size")
+    cut_size = read_json(run.files.chunks_file).get("cut_size")
     note = (
         f'<p class="muted">One bar per chunk, coloured by speaker; ticks below mark where each sentence\'s speech '
         f"starts; ✂ marks where cut_size ({esc(cut_size)} samples, {esc(round(cut_size / run.rate, 1)) if cut_size else '-'} s) "
@@ -389,7 +390,7 @@ def _chunk_of(run: Run, sentence: int) -> Any:
 
 # -- lip sync ----------------------------------------------------------------------------------------------
 def lipsync_section(run: Run, window: float, window_start: float | None) -> str:
-    files = run.ctx.files
+    files = run.files
     sync = run.manifest.get("lipsync") or (read_json(files.lipsync) if files.lipsync.is_file() else None)
     if not sync:
         return ""
@@ -594,7 +595,7 @@ def cost_section(run: Run) -> str:
 
 
 def provenance_section(run: Run) -> str:
-    m, files = run.manifest, run.ctx.files
+    m, files = run.manifest, run.files
     inputs = m.get("inputs", {})
     rows: list[tuple[str, Any]] = [
         ("config hash", m.get("config_hash", run.ctx.config_hash)),

@@ -1,9 +1,10 @@
 """Stages side by side: the leading stage in a child process, the following stages here.
 
-With ``overlap: true`` the speech stage *leads*: it runs in a forked child
-process and sends, after every sentence, the sentences spoken so far; here
-the chunk, motion and animate stages *follow* what is final (see
-:mod:`deepstory.run.stage`).  A process, not a thread: the speech engines'
+With ``overlap: true`` a stage that *leads* (the speech stage) runs in a
+forked child process and sends, after every step, what it has published so far
+(its :class:`~deepstory.kernel.stage.Frontier`: only what is new under each
+name travels); here the stages that *follow* (chunk, motion, animate) make
+what is final (see :mod:`deepstory.kernel.stage`).  A process, not a thread: the speech engines'
 C libraries (WORLD, pocketsphinx) hold Python's GIL for tens of milliseconds
 at a time, which starved a thread of the animator's many short torch calls
 (the 512x512 demo took longer overlapped than one stage after the other).
@@ -29,11 +30,11 @@ from typing import Any
 from rich.console import Console
 
 from deepstory.errors import EnvironmentFailure
+from deepstory.kernel.context import RunContext
+from deepstory.kernel.progress import Advance, Progress
+from deepstory.kernel.stage import Frontier, Stage
 from deepstory.memory import peak_mib
-from deepstory.run.context import Advance, Progress, RunContext
-from deepstory.run.stage import Frontier, Stage
 from deepstory.threads import restore_threads, set_threads
-from deepstory.timeline import Segment
 
 POLL = 0.25  # seconds between looks at the child when nothing came
 
@@ -90,12 +91,12 @@ def _lead(ctx: RunContext, leader: Stage, conn: Any) -> None:
     relay = Relay(Console(file=io.StringIO()), conn=conn)
     ctx.cache.reset_counts()
     ctx.cache.warn = relay.warn
-    sent = 0
+    sent: dict[str, int] = {}
 
-    def publish(frontier: Frontier) -> None:
-        nonlocal sent
-        conn.send(("segments", frontier.segments[sent:], frontier.done))
-        sent = len(frontier.segments)
+    def publish(frontier: Frontier) -> None:  # what is new under each name (they only grow)
+        new = {name: items[sent.get(name, 0) :] for name, items in frontier.outputs.items()}
+        conn.send(("publish", new, frontier.done))
+        sent.update({name: len(items) for name, items in frontier.outputs.items()})
 
     started = time.perf_counter()
     try:
@@ -122,13 +123,14 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
     child = fork.Process(target=_lead, args=(ctx, leader, send), name=f"deepstory-{leader.name}", daemon=True)
     seconds = {stage.name: 0.0 for stage in followers}
     bars: dict[int, Advance] = {}
-    segments: list[Segment] = []
+    published: dict[str, list] = {}  # what the leader published so far, by name
     state = {"done": False, "ended": False}
 
     def handle(message: tuple) -> None:
         kind, *rest = message
-        if kind == "segments":
-            segments.extend(rest[0])
+        if kind == "publish":
+            for name, items in rest[0].items():
+                published.setdefault(name, []).extend(items)
             state["done"] = state["done"] or rest[1]
         elif kind == "bar":
             bars[rest[0]] = ctx.progress.bar(rest[1], rest[2], frames=rest[3])
@@ -156,7 +158,12 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
     child.start()
     send.close()
     seen = -1
+    follows = []
     try:
+        for stage in followers:  # this run's work of each follower (a stage object keeps none)
+            t0 = time.perf_counter()
+            follows.append(stage.start(ctx))
+            seconds[stage.name] += time.perf_counter() - t0
         while True:
             try:
                 if receive.poll(POLL):
@@ -173,12 +180,13 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
             if state["done"] and threads is not None:  # the leader is done: the followers get their threads back
                 restore_threads(threads)
                 threads = None
-            if len(segments) != seen or state["done"]:
-                seen = len(segments)
-                frontier = Frontier(done=state["done"], segments=tuple(segments))
-                for stage in followers:
+            size = sum(len(items) for items in published.values())
+            if size != seen or state["done"]:
+                seen = size
+                frontier = Frontier(state["done"], {name: tuple(items) for name, items in published.items()})
+                for stage, follow in zip(followers, follows):
                     t0 = time.perf_counter()
-                    frontier = stage.follow(ctx, frontier)
+                    frontier = follow(frontier)
                     seconds[stage.name] += time.perf_counter() - t0
                 if frontier.done:
                     break

@@ -14,14 +14,18 @@ from deepstory.cache import DEFAULT_VERIFY, JOURNAL, Cache, digest
 from deepstory.config import instantiate
 from deepstory.errors import UserError
 from deepstory.files import write_text
+from deepstory.kernel.context import Media, RunDir
+from deepstory.kernel.progress import Progress
+from deepstory.kernel.stage import Stage
 from deepstory.layout import Layout
 from deepstory.media import ffmpeg_exe
 from deepstory.memory import peak_mib, release_memory, reset_peak, tune_allocator
+from deepstory.portrait.cast import Cast
+from deepstory.run import manifest
 from deepstory.run import overlap as overlapping
-from deepstory.run import report
 from deepstory.run.checks import validate_config
-from deepstory.run.context import Cast, Media, Progress, RunContext, RunFiles
-from deepstory.run.stage import Stage
+from deepstory.scene import SceneContext
+from deepstory.story.stage import StoryStage
 
 # Keys that never change what is rendered, left out of the config hash.
 UNHASHED = ("cache_dir", "cache", "debug", "overlap")
@@ -56,8 +60,8 @@ def frame_size(cfg: DictConfig, layout: Layout, speakers: Callable[[], Sequence[
     return auto_width, auto_height
 
 
-def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list[Stage] | None = None) -> RunContext:
-    """Everything fixed for the run, from the config: files, media constants, cast, layout, executor, cache.
+def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list[Stage] | None = None) -> SceneContext:
+    """Everything fixed for the run, from the config: run dir, media constants, cast, layout, executor, cache.
 
     The frame size is settled here, once: where ``video.width``/``video.height`` are null the layout
     picks it for the story's cast (the story stage parses the text early for it).  ``ctx.cfg`` holds
@@ -74,14 +78,14 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
         # Where new entries go if cache_dir cannot be written (a team's read-only cache): null, the run dir's own.
         local=Path(str(local)).expanduser() if local is not None else Path(run_dir) / "cache",
     )
-    files = RunFiles(Path(run_dir))
-    cast = Cast(cfg.speakers, background, layout.face_margin, cache, files.temp / "faces")  # type: ignore[arg-type]
+    run = RunDir(Path(run_dir))
+    cast = Cast(cfg.speakers, background, layout.face_margin, cache, run.temp / "faces")  # type: ignore[arg-type]
 
     def speakers() -> list[str]:
+        """The story's speakers, from the stage that parses the story (its text only)."""
         for stage in stages if stages is not None else build_stages(cfg):
-            found = stage.speakers(cast)
-            if found is not None:
-                return found
+            if isinstance(stage, StoryStage):
+                return stage.speakers(cast)
         return []
 
     width, height = frame_size(cfg, layout, speakers)
@@ -89,10 +93,10 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
         cfg = copy.deepcopy(cfg)
         cfg.video.width, cfg.video.height = width, height
     media = Media.from_config(cfg)
-    return RunContext(
+    return SceneContext(
         cfg=cfg,
         config_hash=config_hash(cfg),
-        files=files,
+        run=run,
         media=media,
         cast=cast,
         layout=layout,
@@ -104,19 +108,19 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
 
 def build_stages(cfg: DictConfig) -> list[Stage]:
     """Every enabled stage under ``stages:``, in order, built with its nested backend."""
-    stages = []
+    stages: list[Stage] = []
     for name, node in cfg.stages.items():
         if not node.get("enabled", True):
             continue
         stage = instantiate(node, f"stages.{name}")
         if not isinstance(stage, Stage):
-            raise UserError(f"stages.{name}: {node._target_} is not a deepstory.run.stage.Stage")
+            raise UserError(f"stages.{name}: {node._target_} is not a deepstory.kernel.stage.Stage")
         stage.name = str(name)
         stages.append(stage)
     return stages
 
 
-def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> RunContext:
+def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> SceneContext:
     """Render ``cfg`` into ``run_dir``; returns the context (paths and figures)."""
     console = console or Console(stderr=True)
     started = time.perf_counter()
@@ -129,21 +133,37 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Ru
     # The lease keeps prune off every entry this render uses until its manifest lists them.
     with ctx.cache.lease(Path(run_dir), Path(run_dir) / JOURNAL):
         try:
-            ctx.files.temp.mkdir(parents=True, exist_ok=True)
-            ctx.files.export.mkdir(parents=True, exist_ok=True)
-            write_text(ctx.files.export / "config.yaml", OmegaConf.to_yaml(ctx.cfg, resolve=True))
+            ctx.run.temp.mkdir(parents=True, exist_ok=True)
+            ctx.run.export.mkdir(parents=True, exist_ok=True)
+            write_text(ctx.run.config, OmegaConf.to_yaml(ctx.cfg, resolve=True))
             run_stages(ctx, [s for s in stages if not s.reports], also_check=[s for s in stages if s.reports])
         finally:
             ctx.executor.close()
         peaks = [stat["peak_rss_mib"] for stat in ctx.progress.stats.values() if "peak_rss_mib" in stat]
         ctx.progress.note("total", seconds=time.perf_counter() - started, peak_rss_mib=max(peaks, default=peak_mib()))
-        report.write_manifest(ctx, stages)
+        manifest.write_manifest(ctx, stages)
         run_stages(ctx, [s for s in stages if s.reports], checked=True)  # they read the manifest
-    report.summarize(ctx)
+    manifest.summarize(ctx)
     return ctx
 
 
-def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage] = (), checked: bool = False) -> None:
+def overlap_group(stages: Sequence[Stage]) -> list[Stage]:
+    """The stages that run side by side from ``stages[0]``: a leading stage and each following stage after it
+    whose every frontier name is published by the group before it.  A stage whose inputs the group does not
+    publish (its upstream stage is off, say) ends the group: it runs alone, reading its inputs' files."""
+    group = [stages[0]]
+    if not stages[0].leads:
+        return group
+    published = set(stages[0].publishes)
+    for stage in stages[1:]:
+        if not stage.follows or not set(stage.reads) <= published:
+            break
+        group.append(stage)
+        published.update(stage.publishes)
+    return group
+
+
+def run_stages(ctx: SceneContext, stages: list[Stage], also_check: Sequence[Stage] = (), checked: bool = False) -> None:
     """The quick stages, then every other stage's check (and ``also_check``'s, stages run later), then the
     other stages, each closed when done.  ``checked``: the checks ran before.
 
@@ -164,10 +184,7 @@ def run_stages(ctx: RunContext, stages: list[Stage], also_check: Sequence[Stage]
             if i == quick:
                 for later in to_check:
                     later.check(ctx)
-            group = [stages[i]]
-            if overlap and stages[i].leads and i >= quick and overlapping.available():
-                while i + len(group) < len(stages) and stages[i + len(group)].follows:
-                    group.append(stages[i + len(group)])
+            group = overlap_group(stages[i:]) if overlap and i >= quick and overlapping.available() else [stages[i]]
             t0 = time.perf_counter()
             reset_peak()
             if len(group) > 1:

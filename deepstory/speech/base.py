@@ -17,7 +17,7 @@ An engine that knows when it speaks each sound (a Piper voice, through its
 frame counts per phoneme; eSpeak NG, through its phoneme events) also gives a
 sentence's phone timings (:meth:`SpeechBackend.phones`);
 for every other engine the speech stage finds them by forced alignment of the
-samples with the text (``deepstory.speech.phones``).
+samples with the text (``deepstory.phones``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Hashable, Mapping
 
 import numpy as np
 
-from deepstory.speech.phones import Phone
+from deepstory.phones import Phone
 
 FORMANT_RANGE = (0.5, 2.0)
 VOICE_KEYS = ("engine", "model", "speaker", "pitch", "formant", "rate")

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepstory.dsp import normalize_peak, resample, trim_silence
 from deepstory.errors import CheckpointError, UserError
 from deepstory.memory import free_device, release_memory
 from deepstory.neural.checkpoint import files_fingerprint
 from deepstory.speech.base import SpeechBackend, Voice
-from deepstory.speech.dsp import normalize_peak, resample, trim_silence
 from deepstory.speech.shaping import shape
 
 __all__ = ["DCTTSSpeech"]

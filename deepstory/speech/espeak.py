@@ -64,9 +64,9 @@ from typing import Any
 import numpy as np
 
 from deepstory.errors import UserError
+from deepstory.phones import Phone
 from deepstory.speech.base import SpeechBackend, Voice
 from deepstory.speech.espeak_phonemes import ARPABET, TIMING_VERSION, PhonemeEvent, timed_phones
-from deepstory.speech.phones import Phone
 from deepstory.speech.shaping import shape
 
 __all__ = ["EspeakSpeech", "pitch_parameter"]

@@ -1,4 +1,4 @@
-"""eSpeak NG's phoneme events -> timed ARPAbet phones (:class:`~deepstory.speech.phones.Phone`).
+"""eSpeak NG's phoneme events -> timed ARPAbet phones (:class:`~deepstory.phones.Phone`).
 
 With ``espeakINITIALIZE_PHONEME_EVENTS`` set, eSpeak reports every phoneme it
 speaks as an ``espeakEVENT_PHONEME`` event: its mnemonic (eSpeak's own phoneme
@@ -62,7 +62,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, Sequence
 
-from deepstory.speech.phones import Phone
+from deepstory.phones import Phone
 
 __all__ = ["ARPABET", "DEFAULT_CONSONANT", "TIMING_VERSION", "PhonemeEvent", "arpabet", "timed_phones"]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Sequence
 
-from deepstory.speech.phones import Phone
+from deepstory.phones import Phone
 
 TIMING_VERSION = 1
 SIL = "SIL"

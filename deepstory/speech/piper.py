@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from deepstory.dsp import loud_span, normalize_peak, resample
 from deepstory.errors import UserError
 from deepstory.memory import release_memory
+from deepstory.phones import Phone
 from deepstory.speech.base import SpeechBackend, Voice
-from deepstory.speech.dsp import loud_span, normalize_peak, resample
 from deepstory.speech.ipa import IPA_ARPABET, TIMING_VERSION, ipa_phones, shifted
-from deepstory.speech.phones import Phone
 from deepstory.speech.shaping import shape
 
 MAX_LISTED = 10  # speaker names listed in an error

@@ -7,8 +7,10 @@ from typing import Any, Mapping
 
 from deepstory.errors import ImageError, StoryError, UserError
 from deepstory.files import write_json
-from deepstory.run.context import Cast, RunContext
-from deepstory.run.stage import Stage
+from deepstory.kernel.stage import Stage
+from deepstory.portrait.cast import Cast
+from deepstory.scene import SceneContext
+from deepstory.story.files import StoryFiles
 from deepstory.story.parse import SpeakerMapper, Story, parse_story
 
 
@@ -33,8 +35,9 @@ def read_story_text(text_path: str | Path, encoding: str = "utf-8") -> tuple[str
     return text.lstrip("\ufeff"), path
 
 
-class StoryStage(Stage):
-    """Parse the story and check every speaker it uses (voice settings, portraits, faces) before any synthesis.
+class StoryStage(Stage[SceneContext]):
+    """Parse the story and check every speaker it uses (portraits, faces) before any synthesis (the speech
+    stage checks their voices).
 
     Settings come from the ``story`` group and ``max_words``.
     """
@@ -64,16 +67,16 @@ class StoryStage(Stage):
         return story, path
 
     def speakers(self, cast: Cast) -> list[str]:
+        """The story's speakers in order of appearance (the driver asks, where the frame size follows the cast)."""
         return self.parse(cast)[0].speakers
 
-    def run(self, ctx: RunContext) -> None:
+    def run(self, ctx: SceneContext) -> None:
         cast = ctx.cast
         story, path = self.parse(cast)
         if not story.sentences:
             raise StoryError(f"story.text_path={path}: nothing to say (no line has a word the voices can speak)")
         for speaker in story.speakers:
             try:
-                cast.voice(speaker)
                 for image in sorted({s.image for s in story.sentences if s.speaker == speaker} | {0}):
                     cast.portrait(speaker, ctx.media.size, image)
             except ImageError:
@@ -91,4 +94,4 @@ class StoryStage(Stage):
             "skipped_text": story.skipped_text,
             "sentences": [vars(s) for s in story.sentences],
         }
-        write_json(ctx.files.story, record)
+        write_json(StoryFiles(ctx.run).story, record)

@@ -4,7 +4,7 @@ One row per speaker, one column per shape (X, the rest face, then A-H of
 :mod:`deepstory.motion.visemes`), each a tile of the speaker's portrait
 animated by the run's animator with that shape held and eyes open.  A user
 judges a cast at a glance; so can a reviewer.  Only for animators that take
-:data:`~deepstory.motion.track.FACE` tracks (keypoint animators have no shapes
+:data:`~deepstory.track.FACE` tracks (keypoint animators have no shapes
 to show).
 """
 
@@ -17,10 +17,11 @@ from PIL import Image, ImageDraw
 
 from deepstory.animate.base import Animator
 from deepstory.files import atomic_path
-from deepstory.motion.track import FACE, MOUTH, SHAPE_NAMES
+from deepstory.kernel.stage import Stage
 from deepstory.motion.visemes import SHAPES
-from deepstory.run.context import RunContext
-from deepstory.run.stage import Stage
+from deepstory.scene import SceneContext
+from deepstory.story.files import StoryFiles
+from deepstory.track import FACE, MOUTH, SHAPE_NAMES
 
 ORDER = ("X", "A", "B", "C", "D", "E", "F", "G", "H")
 LABEL = 14  # pixels of label strip under each tile
@@ -35,7 +36,7 @@ def shape_rows() -> np.ndarray:
     return rows
 
 
-class ContactStage(Stage):
+class ContactStage(Stage[SceneContext]):
     """Writes ``export/contact.png`` with ``animator`` (``models.animator``) at ``size`` pixels a tile."""
 
     def __init__(self, animator: Animator, size: int = 160, enabled: bool = True) -> None:
@@ -43,11 +44,11 @@ class ContactStage(Stage):
         self.animator = animator
         self.size = int(size)
 
-    def run(self, ctx: RunContext) -> None:
+    def run(self, ctx: SceneContext) -> None:
         if self.animator.accepts != FACE:
             ctx.progress.note(self.name, skipped=f"{type(self.animator).__name__} takes no mouth shapes")
             return
-        speakers = ctx.files.speakers()
+        speakers = StoryFiles(ctx.run).speakers()
         size = self.size
         sheet = Image.new("RGB", (size * len(ORDER), (size + LABEL) * len(speakers)), (255, 255, 255))
         draw = ImageDraw.Draw(sheet)
@@ -57,7 +58,7 @@ class ContactStage(Stage):
             for c, (shape, frame) in enumerate(zip(ORDER, frames)):
                 sheet.paste(Image.fromarray(frame), (c * size, r * (size + LABEL)))
                 draw.text((c * size + 4, r * (size + LABEL) + size + 1), f"{speaker} {shape}", fill=(0, 0, 0))
-        with atomic_path(ctx.files.export / "contact.png") as tmp:
+        with atomic_path(ctx.run.export / "contact.png") as tmp:
             sheet.save(tmp, format="PNG")
 
     def close(self) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deepstory.animate.files import AnimateFiles
+from deepstory.compose.files import ComposeFiles
 from deepstory.files import read_json, write_json, write_text
+from deepstory.kernel.context import RunContext
+from deepstory.kernel.stage import Stage
 from deepstory.media import WavWriter, concat_and_mux
-from deepstory.run.context import RunContext
-from deepstory.run.stage import Stage
+from deepstory.speech.files import SpeechFiles
+from deepstory.story.files import StoryFiles
 
 
 def srt_time(sample: int, sample_rate: int, separator: str = ",") -> str:
@@ -32,7 +36,7 @@ def webvtt(cues: list[tuple[int, int, str]], sample_rate: int) -> str:
     return "\n".join(out)
 
 
-class ComposeStage(Stage):
+class ComposeStage(Stage[RunContext]):
     """The story's audio streamed to one wav, subtitles per sentence, the video segments concatenated and muxed.
 
     The mp4 carries the config hash (``comment``) and the story's name (``title``).
@@ -43,9 +47,10 @@ class ComposeStage(Stage):
         self.audio_bitrate = audio_bitrate
 
     def run(self, ctx: RunContext) -> None:
-        files, rate = ctx.files, ctx.media.sample_rate
-        segments, sentences = files.segments(), files.sentences()
-        reader = files.reader(segments)
+        files, rate = ComposeFiles(ctx.run), ctx.media.sample_rate
+        speech, story, animated = SpeechFiles(ctx.run), StoryFiles(ctx.run), AnimateFiles(ctx.run)
+        segments, sentences = speech.segments(), story.sentences()
+        reader = speech.reader(segments)
         advance = ctx.progress.bar("Composing", 3)
         with WavWriter(files.audio, rate) as wav:
             for seg in segments:  # one sentence at a time: memory stays flat
@@ -63,17 +68,17 @@ class ComposeStage(Stage):
         )
         write_text(files.web_subtitles, webvtt(cues, rate))
         advance(1)
-        video = read_json(files.clips_file)["segments"]
-        clips = [files.clip(j) for j in range(len(video))]
+        video = read_json(animated.clips_file)["segments"]
+        clips = [animated.clip(j) for j in range(len(video))]
         audio = [(s.key, s.pad_before, s.pad_after) for s in segments]
-        title = Path(read_json(files.story)["source"]).stem
+        title = Path(read_json(story.story)["source"]).stem
         metadata = {"comment": f"deepstory config {ctx.config_hash}", "title": title}
         out = self.output(files.video, [v["key"] for v in video], audio, rate, self.audio_bitrate, metadata)
         self.make(
             ctx,
             out,
             lambda tmp: concat_and_mux(
-                clips, files.audio, tmp, files.temp, audio_bitrate=self.audio_bitrate, metadata=metadata
+                clips, files.audio, tmp, ctx.run.temp, audio_bitrate=self.audio_bitrate, metadata=metadata
             ),
         )
         write_json(files.video_key, {"key": out.key})

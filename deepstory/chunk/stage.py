@@ -13,14 +13,19 @@ from functools import partial
 from pathlib import Path
 from typing import Sequence
 
+from deepstory.chunk.files import ChunkFiles
 from deepstory.errors import UserError
 from deepstory.files import write_json
+from deepstory.kernel.context import RunContext
+from deepstory.kernel.stage import Follow, Frontier, Stage
 from deepstory.media import write_wav
-from deepstory.run.context import Advance, RunContext
-from deepstory.run.stage import Frontier, Stage
+from deepstory.speech.files import SpeechFiles
+from deepstory.speech.stage import SEGMENTS
 from deepstory.timeline import Chunk, Segment, SegmentReader, frame_at
 
 MAX_CUT_SIZE = 2**40
+#: The frontier name of the chunks cut so far (``Chunk`` s, in story order: all but the last final until done).
+CHUNKS = "chunks"
 
 
 def chunk_segments(segments: Sequence[Segment], cut_size: int, sample_rate: int, fps: int) -> list[Chunk]:
@@ -56,7 +61,7 @@ def _write_span(reader: SegmentReader, start: int, end: int, rate: int, tmp: Pat
     write_wav(tmp, reader.read(start, end), rate)
 
 
-class ChunkStage(Stage):
+class ChunkStage(Stage[RunContext]):
     """The timeline cut into chunks -> ``temp/chunks.json`` and each chunk's audio ``temp/chunks/cNNNNN.wav``.
 
     ``cut_size`` (the top-level ``cut_size``, in samples) is checked here, so
@@ -65,33 +70,39 @@ class ChunkStage(Stage):
     """
 
     follows = True
+    reads = (SEGMENTS,)
+    publishes = (CHUNKS,)
 
     def __init__(self, cut_size: int, enabled: bool = True) -> None:
         super().__init__(enabled)
         if isinstance(cut_size, bool) or not isinstance(cut_size, int) or not 1 <= cut_size <= MAX_CUT_SIZE:
             raise UserError(f"cut_size={cut_size!r}: must be a whole number from 1 to {MAX_CUT_SIZE}")
         self.cut_size = cut_size
-        self._cut = 0  # chunks cut so far
-        self._advance: Advance | None = None
 
     def run(self, ctx: RunContext) -> None:
-        self.follow(ctx, Frontier(done=True, segments=tuple(ctx.files.segments())))
+        self.start(ctx)(Frontier(done=True).publish(SEGMENTS, SpeechFiles(ctx.run).segments()))
 
-    def follow(self, ctx: RunContext, upstream: Frontier) -> Frontier:
+    def start(self, ctx: RunContext) -> Follow:
         """Cut the chunks of the sentences spoken so far; all but the last are final until the story is."""
-        rate, segments = ctx.media.sample_rate, list(upstream.segments)
-        chunks = chunk_segments(segments, self.cut_size, rate, ctx.media.fps)
-        final = chunks if upstream.done else chunks[:-1]
-        if self._advance is None:
-            self._advance = ctx.progress.bar("Cutting chunks", None)
-        reader = ctx.files.reader(segments)
-        for chunk in final[self._cut :]:
-            parts = [(s.key, s.pad_before, s.pad_after) for s in segments[chunk.sentences[0] : chunk.sentences[-1] + 1]]
-            out = self.output(ctx.files.chunk_audio(chunk), rate, parts)
-            self.make(ctx, out, partial(_write_span, reader, chunk.start, chunk.end, rate))
-            self._advance(1)
-        self._cut = len(final)
-        if upstream.done:
-            self._advance.total(len(final))
-            write_json(ctx.files.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})
-        return Frontier(done=upstream.done, segments=upstream.segments, chunks=tuple(final))
+        files, speech = ChunkFiles(ctx.run), SpeechFiles(ctx.run)
+        advance = ctx.progress.bar("Cutting chunks", None)
+        cut = 0  # chunks cut so far
+
+        def follow(upstream: Frontier) -> Frontier:
+            nonlocal cut
+            rate, segments = ctx.media.sample_rate, list(upstream.get(SEGMENTS))
+            chunks = chunk_segments(segments, self.cut_size, rate, ctx.media.fps)
+            final = chunks if upstream.done else chunks[:-1]
+            reader = speech.reader(segments)
+            for chunk in final[cut:]:
+                span = segments[chunk.sentences[0] : chunk.sentences[-1] + 1]
+                out = self.output(files.chunk_audio(chunk), rate, [(s.key, s.pad_before, s.pad_after) for s in span])
+                self.make(ctx, out, partial(_write_span, reader, chunk.start, chunk.end, rate))
+                advance(1)
+            cut = len(final)
+            if upstream.done:
+                advance.total(len(final))
+                write_json(files.chunks_file, {"cut_size": self.cut_size, "chunks": [c.to_dict() for c in chunks]})
+            return upstream.publish(CHUNKS, final)
+
+        return follow

@@ -146,7 +146,7 @@ def align(audio: np.ndarray, sample_rate: int, text: str, aligner: Aligner | Non
 def _align_once(
     decoder: Any, audio: np.ndarray, sample_rate: int, words: list[str], pad_seconds: float
 ) -> list[Phone] | None:
-    from deepstory.speech.dsp import resample
+    from deepstory.dsp import resample
 
     pad = np.zeros(int(pad_seconds * sample_rate), dtype=np.float32)
     padded = np.concatenate([pad, audio, pad])

@@ -13,9 +13,10 @@ from rich.table import Table
 
 from deepstory.cache import file_digest
 from deepstory.files import read_json, write_json
+from deepstory.kernel.stage import Stage
 from deepstory.portrait import speaker_images
-from deepstory.run.context import RunContext
-from deepstory.run.stage import Stage
+from deepstory.report.files import Inputs
+from deepstory.scene import SceneContext
 from deepstory.story import Sentence
 from deepstory.threads import cpu_cores, describe_cores
 from deepstory.timeline import Chunk, Segment
@@ -47,13 +48,13 @@ def version() -> str:
         return "0+unknown"
 
 
-def _story_source(ctx: RunContext) -> str:
-    return str(read_json(ctx.files.story)["source"])
+def _story_source(ctx: SceneContext) -> str:
+    return str(read_json(Inputs.of(ctx.run).story)["source"])
 
 
-def _written(ctx: RunContext) -> tuple[list[Sentence], list[Segment], list[Chunk]]:
+def _written(ctx: SceneContext) -> tuple[list[Sentence], list[Segment], list[Chunk]]:
     """Sentences, timeline and chunks, as far as the stages that ran wrote them (a pipeline may stop early)."""
-    files = ctx.files
+    files = Inputs.of(ctx.run)
     return (
         files.sentences() if files.story.is_file() else [],
         files.segments() if files.timeline.is_file() else [],
@@ -61,16 +62,16 @@ def _written(ctx: RunContext) -> tuple[list[Sentence], list[Segment], list[Chunk
     )
 
 
-def _reference(ctx: RunContext) -> float | None:
+def _reference(ctx: SceneContext) -> float | None:
     """``report.reference_seconds``: this story's reference time at this size (TTS alone + x264 alone), measured
     by benchmarks/reference.py (None: not measured)."""
     reference = OmegaConf.select(ctx.cfg, "report.reference_seconds", default=None)
     return float(reference) if reference else None
 
 
-def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
+def write_manifest(ctx: SceneContext, stages: list[Stage]) -> None:
     """``export/manifest.json``: what made this render, what it contains, what it cost."""
-    files, media = ctx.files, ctx.media
+    files, media = Inputs.of(ctx.run), ctx.media
     sentences, segments, chunks = _written(ctx)
     samples = segments[-1].end if segments else 0
     figures = ctx.progress.stats
@@ -139,9 +140,9 @@ def write_manifest(ctx: RunContext, stages: list[Stage]) -> None:
     write_json(files.manifest, manifest)
 
 
-def summarize(ctx: RunContext) -> None:
+def summarize(ctx: SceneContext) -> None:
     """The table a render ends with: what was rendered, where, how long."""
-    files, media = ctx.files, ctx.media
+    files, media = Inputs.of(ctx.run), ctx.media
     sentences, segments, chunks = _written(ctx)
     cut_size = read_json(files.chunks_file).get("cut_size") if files.chunks_file.is_file() else None
     samples = segments[-1].end if segments else 0

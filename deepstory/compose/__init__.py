@@ -1,0 +1,1 @@
+"""The export: the story's audio, the video segments concatenated and muxed, subtitles."""

@@ -1,0 +1,129 @@
+"""The cast: the configured speakers' portraits and faces, found once per image and fitted once per size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from deepstory.cache import Cache, digest, file_digest
+from deepstory.files import read_json, write_json
+from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
+
+FACE_FINDER = "locate-2"  # names the face finder (deepstory.portrait.detect) in the keys of found faces
+#: The format of a found face's file (``{"speaker", "image", "face"}``), in its cache key: a face file of
+#: another format (the bare landmarks of ``faces-1``) is never read as this one.
+FACE_FILE = "faces-2"
+
+
+class Cast:
+    """The configured speakers' portraits, fitted to any size with the face found (their voices are made by
+    the speech stage, ``deepstory.speech.base.Voice``, from the same ``speakers`` config).
+
+    Faces are found once per image; portraits are fitted once per size.  With a
+    ``cache`` and a ``folder``, a found face is kept in the cache (kind
+    ``faces``, keyed by the speaker, the image's bytes and the configured landmarks) and
+    placed at ``folder/pKK-<image>.json`` (see :meth:`face_file`), so a re-run finds no face again.
+    Speaker names never become paths: the file is named by the speaker's place in the
+    speakers config, and the name is inside it.
+    """
+
+    def __init__(
+        self,
+        speakers: DictConfig,
+        background: tuple[int, int, int],
+        face_margin: float | None = None,
+        cache: Cache | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        self.config = speakers
+        self.background = background
+        self.face_margin = face_margin  # the layout's: keep faces whole in small tiles
+        self.cache, self.folder = cache, folder
+        self._portraits: dict[tuple, Portrait] = {}
+        self._keys: dict[tuple, str] = {}
+        self._faces: dict[tuple, Face] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return [str(n) for n in self.config.keys()]
+
+    def face_file(self, speaker: str, image: int) -> str:
+        """The name of the file of the speaker's ``image``-th face: ``pKK-<image>.json``, ``KK`` the speaker's
+        place in the speakers config (from 00), never the name itself (any text, ``../x`` or ``/abs`` too)."""
+        return f"p{self.names.index(speaker):02d}-{int(image)}.json"
+
+    def images(self, speaker: str) -> list[str]:
+        return speaker_images(self.config[speaker])
+
+    def face(self, speaker: str, image: int = 0) -> Face:
+        """The speaker's face landmarks in source-image pixels: configured values over detected ones."""
+        if (speaker, image) not in self._faces:
+            self.portrait(speaker, (64, 64), image)
+        return self._faces[(speaker, image)]
+
+    def portrait(self, speaker: str, size: tuple[int, int], image: int = 0) -> Portrait:
+        """The speaker's ``image``-th portrait fitted to ``size``."""
+        which = (speaker, tuple(size), image)
+        if which not in self._portraits:
+            if (speaker, image) not in self._faces:
+                self._found_face(speaker, image)
+            face, portrait = speaker_portrait(
+                self.config[speaker],
+                f"speakers.{speaker}",
+                *size,
+                index=image,
+                background=self.background,
+                face=self._faces.get((speaker, image)),
+                face_margin=self.face_margin,
+            )
+            self._faces[(speaker, image)] = face
+            self._portraits[which] = portrait
+        return self._portraits[which]
+
+    def _found_face(self, speaker: str, image: int) -> None:
+        """The face of the speaker's ``image``-th image from the cache, found and kept there if missing."""
+        if self.cache is None or self.folder is None:
+            return
+        path = self.images(speaker)[image]
+        if not Path(path).is_file():
+            return  # speaker_portrait names the missing image
+        spec = OmegaConf.to_container(self.config[speaker], resolve=True)
+        assert isinstance(spec, dict)
+        out = Cache.output(
+            "faces",
+            self.folder / self.face_file(speaker, image),
+            FACE_FINDER,
+            FACE_FILE,
+            file_digest(path),
+            spec.get("face"),
+            image,
+            speaker,  # the name is inside the file: speakers sharing an image have a file each
+        )
+
+        def find(tmp: Path) -> None:
+            face = speaker_portrait(
+                self.config[speaker], f"speakers.{speaker}", 64, 64, index=image, background=self.background
+            )[0]
+            write_json(tmp, {"speaker": speaker, "image": image, "face": vars(face)})
+
+        self.cache.get(out, find)
+        self._faces[(speaker, image)] = Face.from_config(read_json(out.dest)["face"], f"{out.dest}")
+
+    def portrait_key(self, speaker: str, size: tuple[int, int], image: int = 0) -> str:
+        """Hash of everything that makes this speaker's fitted portrait."""
+        which = (speaker, tuple(size), image)
+        if which not in self._keys:
+            spec = OmegaConf.to_container(self.config[speaker], resolve=True)
+            assert isinstance(spec, dict)
+            crop, mouths = spec.get("crop"), spec.get("mouths")
+            self._keys[which] = digest(
+                file_digest(self.images(speaker)[image]),
+                vars(self.face(speaker, image)),
+                crop,
+                image,
+                list(size),
+                *([] if self.face_margin is None else [self.face_margin]),  # single layout: keys as before
+                *([] if not mouths else [{k: file_digest(str(v)) for k, v in sorted(mouths.items())}]),
+            )
+        return self._keys[which]
