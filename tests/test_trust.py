@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from deepstory import cache as cache_mod
-from deepstory.cache import Cache, damage, entries, record_path
+from deepstory.cache import Cache, cli, damage, entries, file_digest, record_path
+from deepstory.cache.leases import host
 
 from conftest import ROOT, decoded_digest, render_here, run_cli
 
@@ -69,7 +69,7 @@ def spoil(path: Path, how: str) -> None:
 def prune(*args: str) -> tuple[int, str]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = cache_mod.main(["prune", *args])
+        code = cli.main(["prune", *args])
     return code, out.getvalue()
 
 
@@ -128,7 +128,7 @@ def test_a_hit_checks_the_size_always_and_the_hash_with_verify_full(tmp_path):
     out = Cache.output("speech", tmp_path / "run" / "a.wav", "hello")
     made.get(out, lambda tmp: tmp.write_bytes(b"0123456789" * 10))
     entry = made.path(out)
-    assert json.loads(record_path(entry).read_text()) == {"size": 100, "sha256": cache_mod.file_digest(entry)}
+    assert json.loads(record_path(entry).read_text()) == {"size": 100, "sha256": file_digest(entry)}
     assert Cache(root, verify="size").has(out) and Cache(root, verify="full").has(out)
     spoil(entry, "flipped byte")
     assert Cache(root, verify="size").has(out), "size only: a flipped byte goes unseen"
@@ -156,14 +156,14 @@ def test_check_reports_every_damaged_entry(reference, tmp_path, how):
     cache = copy_cache(reference, tmp_path / "cache")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert cache_mod.main(["check", "--cache-dir", str(cache)]) == 0
+        assert cli.main(["check", "--cache-dir", str(cache)]) == 0
     assert " 0 damaged" in out.getvalue()
     spoiled = sorted(entries(cache))
     for path in spoiled:
         spoil(path, how)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert cache_mod.main(["check", "--cache-dir", str(cache)]) == 1
+        assert cli.main(["check", "--cache-dir", str(cache)]) == 1
     report = out.getvalue()
     for path in spoiled:
         assert f"damaged: {path.relative_to(cache)}" in report, (path, report)
@@ -191,7 +191,7 @@ def test_damaged_entries_of_every_kind_are_detected_and_made_again(reference, st
         (aside,) = (cache / "damaged").rglob(f"*-{name}")  # set aside, not deleted
         assert damage(cache / aside.parent.name / name[:2] / name, full=True) is None  # made again, whole
     assert sum(m.get("misses", 0) for m in manifest(run_dir)["stages"].values()) == len(spoiled)
-    assert cache_mod.main(["check", "--cache-dir", str(cache)]) == 0
+    assert cli.main(["check", "--cache-dir", str(cache)]) == 0
 
 
 # ------------------------------------------------------------------------------ prune
@@ -215,9 +215,9 @@ def test_prune_keeps_what_unreadable_runs_and_running_renders_use(reference, tmp
         orphans.append(Cache(cache).path(out))
     # A lease left behind by a render that was killed: ignored (its lock is free), then removed.
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = cache / "leases" / f"{cache_mod._host()}.{dead.stdout.strip()}.dead.lease"
+    stale = cache / "leases" / f"{host()}.{dead.stdout.strip()}.dead.lease"
     stale.parent.mkdir(parents=True, exist_ok=True)
-    stale.write_text(json.dumps({"pid": int(dead.stdout), "host": cache_mod._host()}) + "\nspeech " + "a" * 64 + "\n")
+    stale.write_text(json.dumps({"pid": int(dead.stdout), "host": host()}) + "\nspeech " + "a" * 64 + "\n")
     running = Cache(cache)
     with running.lease(tmp_path / "elsewhere"):
         running._announce(Cache.output("speech", tmp_path / "o0.wav", "orphan", 0))
