@@ -69,3 +69,57 @@ class MislaidSpeech(SpeechStage):
             order = np.random.default_rng(sentence).permutation(len(phones))
             timed["phones"] = [[phones[j][0], a, b] for j, (_, a, b) in zip(order, phones)]
         write_json(path, timed)  # a new file in place of the run's link to the cache entry: the cache keeps its own
+
+
+TALLY = "tally"
+
+
+class ClipTally(Stage[RunContext]):
+    """Follows the animate stage through config alone: each time it is handed what is final, it notes how many
+    video segments are encoded (``clips``), publishes them under its own name (``tally``) for the stages after
+    it, and at the end writes ``export/<filename>``: the counts it saw, and the segments."""
+
+    follows = True
+    reads = ("clips",)
+    publishes = (TALLY,)
+
+    def __init__(self, filename: str = "tally.json", enabled: bool = True) -> None:
+        super().__init__(enabled)
+        self.filename = filename
+
+    def run(self, ctx: RunContext) -> None:
+        from deepstory.animate.files import AnimateFiles
+
+        clips = [tuple(s["frames"]) for s in read_json(AnimateFiles(ctx.run).clips_file)["segments"]]
+        self.start(ctx)(Frontier(done=True).publish("clips", clips))
+
+    def start(self, ctx: RunContext) -> Callable[[Frontier], Frontier]:
+        seen: list[int] = []
+
+        def follow(upstream: Frontier) -> Frontier:
+            clips = upstream.get("clips")
+            seen.append(len(clips))
+            if upstream.done:
+                write_json(ctx.run.export / self.filename, {"seen": seen, "clips": [list(c) for c in clips]})
+            return upstream.publish(TALLY, clips)
+
+        return follow
+
+
+class TallyEcho(Stage[RunContext]):
+    """Follows ``ClipTally`` (both added through config): writes what it was handed under ``tally``."""
+
+    follows = True
+    reads = (TALLY,)
+
+    def run(self, ctx: RunContext) -> None:
+        clips = read_json(ctx.run.export / "tally.json")["clips"]
+        self.start(ctx)(Frontier(done=True).publish(TALLY, [tuple(c) for c in clips]))
+
+    def start(self, ctx: RunContext) -> Callable[[Frontier], Frontier]:
+        def follow(upstream: Frontier) -> Frontier:
+            if upstream.done:
+                write_json(ctx.run.export / "echo.json", [list(c) for c in upstream.get(TALLY)])
+            return upstream
+
+        return follow
