@@ -75,9 +75,10 @@ class AnimateStage(Stage[SceneContext]):
     publishes = (CLIPS,)
 
     def run(self, ctx: SceneContext) -> None:
+        follow = self.start(ctx)  # checks the track format first
         chunks = ChunkFiles(ctx.run).chunks()
         finished = Frontier(done=True).publish(SEGMENTS, SpeechFiles(ctx.run).segments())
-        self.start(ctx)(finished.publish(CHUNKS, chunks).publish(MOVED, chunks))
+        follow(finished.publish(CHUNKS, chunks).publish(MOVED, chunks))
 
     def start(self, ctx: SceneContext) -> Follow:
         """Check the motion stage's track format against the animator, then animate and encode every segment of

@@ -527,8 +527,9 @@ def lipsync_plot(run: Run, series: dict[str, np.ndarray], window: float, window_
     note = (
         f'<p class="muted">{clock(t0)}–{clock(t1)} of the story (stages.report.window={window:g} s, '
         "stages.report.window_start). Both curves are scaled to their 99th percentile over the whole story; "
-        "shaded: pauses over 0.5 s. The strip shows each phone and the mouth shape it asks for "
-        "(A = P/B/M pressed, D = wide open; see the README).</p>"
+        "shaded: pauses over 0.5 s. The strip shows each phone the score found in the final audio (its own "
+        "alignment, not the phones that drove the mouths) and the mouth shape it asks for "
+        "(A = P/B/M pressed, D = wide open; see docs/lipsync.md).</p>"
     )
     return "".join(out) + note
 
