@@ -91,9 +91,8 @@ def write_json(final: Path | str, obj: Any) -> Path:
 
 
 def write_npy(final: Path | str, array: np.ndarray) -> Path:
-    with atomic_path(final) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
+    with atomic_path(final) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
     return Path(final)
 
 

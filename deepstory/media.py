@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import tempfile
@@ -81,7 +82,7 @@ class WavWriter:
         self.path = Path(path)
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
-        self._wav = wave.open(str(self._tmp), "wb")
+        self._wav = wave.open(str(self._tmp), "wb")  # noqa: SIM115  kept open while streaming; closed by close()
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(int(sample_rate))
@@ -161,7 +162,7 @@ class VideoWriter:
             )
             .global_args("-loglevel", "error", "-nostdin")
         )
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  ffmpeg's stderr for the writer's life; closed in __exit__
         self._proc = subprocess.Popen(
             stream.compile(cmd=ffmpeg_exe(), overwrite_output=True),
             stdin=subprocess.PIPE,
@@ -196,10 +197,8 @@ class VideoWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 self._stdin.close()
-            except BrokenPipeError:
-                pass
             if exc_type is not None:
                 self._proc.kill()
             self._proc.wait()

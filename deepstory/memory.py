@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import sys
 from typing import Any
@@ -9,10 +10,8 @@ from typing import Any
 
 def release_memory() -> None:
     """Give freed heap back to the OS (glibc's ``malloc_trim``); a no-op elsewhere."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 ALLOCATOR_THRESHOLD = 64 << 20  # bytes

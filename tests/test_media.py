@@ -100,31 +100,28 @@ def test_wav_writer_in_pieces_equals_one_shot(tmp_path: Path) -> None:
 
 
 def test_wav_writer_failure_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(Boom):
-        with WavWriter(tmp_path / "x.wav", SR) as writer:
-            writer.write(_noise(1000, 2))
-            raise Boom
+    with pytest.raises(Boom), WavWriter(tmp_path / "x.wav", SR) as writer:
+        writer.write(_noise(1000, 2))
+        raise Boom
     assert _names(tmp_path) == []
 
 
 # ------------------------------------------------------------------------- atomic files
 def test_atomic_path_exception_leaves_nothing(tmp_path: Path) -> None:
     final = tmp_path / "sub" / "out.json"
-    with pytest.raises(Boom):
-        with atomic_path(final) as tmp:
-            assert tmp.parent == final.parent and tmp.name.endswith(".json") and tmp != final
-            tmp.write_text("partial")
-            raise Boom
+    with pytest.raises(Boom), atomic_path(final) as tmp:
+        assert tmp.parent == final.parent and tmp.name.endswith(".json") and tmp != final
+        tmp.write_text("partial")
+        raise Boom
     assert not final.exists()
     assert _names(final.parent) == []
 
 
 def test_atomic_path_exception_keeps_old_file(tmp_path: Path) -> None:
     final = write_bytes(tmp_path / "out.bin", b"old")
-    with pytest.raises(Boom):
-        with atomic_path(final) as tmp:
-            tmp.write_bytes(b"new but incomplete")
-            raise Boom
+    with pytest.raises(Boom), atomic_path(final) as tmp:
+        tmp.write_bytes(b"new but incomplete")
+        raise Boom
     assert final.read_bytes() == b"old"
     assert _names(tmp_path) == ["out.bin"]
 
@@ -197,18 +194,19 @@ def test_video_writer_exact_frames(tmp_path: Path) -> None:
 )
 def test_video_writer_rejects_wrong_frames(tmp_path: Path, bad: np.ndarray) -> None:
     path = tmp_path / "bad.mp4"
-    with pytest.raises(ValueError):
-        with VideoWriter(path, W, H, FPS) as writer:
-            writer.write(_frames(3))
-            writer.write(bad)
+    with pytest.raises(ValueError), VideoWriter(path, W, H, FPS) as writer:
+        writer.write(_frames(3))
+        writer.write(bad)
     assert _names(tmp_path) == []
 
 
 def test_video_writer_ffmpeg_failure_is_media_error(tmp_path: Path) -> None:
     # x264 has no such preset: ffmpeg exits with an error, which names the file.
-    with pytest.raises(MediaError, match="bad.mp4"):
-        with VideoWriter(tmp_path / "bad.mp4", W, H, FPS, preset="no-such-preset") as writer:
-            writer.write(_frames(3))
+    with (
+        pytest.raises(MediaError, match="bad.mp4"),
+        VideoWriter(tmp_path / "bad.mp4", W, H, FPS, preset="no-such-preset") as writer,
+    ):
+        writer.write(_frames(3))
     assert _names(tmp_path) == []
 
 

@@ -108,7 +108,7 @@ def test_track_layout_round_trip():
 def test_face_crops(portraits):
     for portrait in portraits.values():
         x0, y0, x1, y1 = face_square(portrait)
-        assert x1 - x0 == y1 - y0 > 0 and 0 <= x0 and 0 <= y0 and x1 <= SIZE and y1 <= SIZE
+        assert x1 - x0 == y1 - y0 > 0 and x0 >= 0 and y0 >= 0 and x1 <= SIZE and y1 <= SIZE
         fx0, fy0, fx1, fy1 = portrait.face.box
         assert x0 <= max(fx0, 0) + 1 and y0 <= max(fy0, 0) + 1 and x1 >= min(fx1, SIZE) - 1
         frame = sda_identity_frame(portrait, None)

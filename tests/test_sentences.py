@@ -166,4 +166,4 @@ def test_closing_bracket_is_not_a_quote(sentence: str, pause: float) -> None:
 
 
 def test_line_pause() -> None:
-    assert LINE_PAUSE == pytest.approx(0.5)
+    assert LINE_PAUSE == pytest.approx(0.5)  # noqa: SIM300  LINE_PAUSE is the value under test (a constant by name only)

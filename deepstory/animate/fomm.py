@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from deepstory.neural.checkpoint import checkpoint_fingerprint
 from deepstory.neural.keypoints import TRACK_WIDTH, face_square, fomm_source, pack_keypoints, resize, unpack_keypoints
 from deepstory.portrait import Portrait
 from deepstory.track import KEYPOINTS
+
+if TYPE_CHECKING:  # the networks are imported on first use (torch models, heavy)
+    from deepstory.neural.fomm import KPDetector, OcclusionAwareGenerator
 
 __all__ = ["FOMMAnimator", "PreparedFace"]
 
@@ -60,6 +63,10 @@ class FOMMAnimator(Animator):
     Rows equal to the portrait's own keypoints (a listener's :meth:`SDAMotion.idle`
     track) need no network: a batch made only of them is the still portrait.
     """
+
+    # Loaded on first use (_load), released by close().
+    _kp_detector: KPDetector | None
+    _generator: OcclusionAwareGenerator | None
 
     accepts = KEYPOINTS
 

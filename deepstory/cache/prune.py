@@ -127,17 +127,44 @@ def _remove(root: Path, path: Path, leases: Leases) -> bool:
 
 def prune(root: Path, runs: list[Path] | None, older_than: float | None, dry_run: bool, damaged: bool) -> None:
     verb = "would remove" if dry_run else "removed"
-    keep: set[str] = set()
-    if runs is not None:
-        index = _Index(root)  # built only if a run dir needs it
-        for run in find_runs(runs, root):
-            keys, problem = run_keys(run, index)
-            keep |= keys
-            if problem:
-                print(f"kept {len(keys)} entries used by run dir {run}: {problem}")
+    keep = _kept_by_runs(root, runs) if runs is not None else set()
     leases = Leases(root)
     for lease in leases.live.values():
         print(f"kept {len(lease.keys)} entries in use by a running render ({lease.describe()})")
+    removed, freed, busy = _prune_entries(root, leases, keep if runs is not None else None, older_than, dry_run, verb)
+    set_aside_ = 0
+    if damaged:
+        set_aside_, damaged_size = _prune_damaged(root, dry_run, verb)
+        freed += damaged_size
+    if not dry_run:
+        _tidy(root, leases)
+    print(
+        f"{verb} {removed} entries"
+        + (f" and {set_aside_} damaged ones set aside" if damaged else "")
+        + f", {_size(freed)}"
+        + (f"; kept {busy} that a render was using" if busy else "")
+    )
+
+
+def _kept_by_runs(root: Path, runs: list[Path]) -> set[str]:
+    """The keys of the entries the run dirs ``runs`` use (saying where a run dir's list is incomplete)."""
+    keep: set[str] = set()
+    index = _Index(root)  # built only if a run dir needs it
+    for run in find_runs(runs, root):
+        keys, problem = run_keys(run, index)
+        keep |= keys
+        if problem:
+            print(f"kept {len(keys)} entries used by run dir {run}: {problem}")
+    return keep
+
+
+def _prune_entries(
+    root: Path, leases: Leases, keep: set[str] | None, older_than: float | None, dry_run: bool, verb: str
+) -> tuple[int, int, int]:
+    """Remove the entries unused by the run dirs (``keep``, when given) or older than ``older_than`` days.
+
+    Returns how many were removed, their bytes, and how many were kept because a render was using them.
+    """
     now = time.time()
     removed = freed = busy = 0
     for path in list(entries(root)):
@@ -146,7 +173,7 @@ def prune(root: Path, runs: list[Path] | None, older_than: float | None, dry_run
             st = path.stat()
         except FileNotFoundError:
             continue
-        unused = runs is not None and key not in keep
+        unused = keep is not None and key not in keep
         old = older_than is not None and now - st.st_mtime > older_than * 86400
         if not (unused or old) or leases.holds(key):
             continue
@@ -157,26 +184,23 @@ def prune(root: Path, runs: list[Path] | None, older_than: float | None, dry_run
             continue
         removed += 1
         freed += st.st_size
-    set_aside_ = 0
-    if damaged:
-        for path in sorted(p for p in (root / "damaged").rglob("*") if p.is_file() and not p.name.endswith(RECORD)):
-            record = record_path(path)
-            size = path.stat().st_size
-            if dry_run:
-                print(f"{verb} {path.relative_to(root)} ({_size(size)})")
-            else:
-                path.unlink()
-                record.unlink(missing_ok=True)
-            set_aside_ += 1
-            freed += size
-    if not dry_run:
-        _tidy(root, leases)
-    print(
-        f"{verb} {removed} entries"
-        + (f" and {set_aside_} damaged ones set aside" if damaged else "")
-        + f", {_size(freed)}"
-        + (f"; kept {busy} that a render was using" if busy else "")
-    )
+    return removed, freed, busy
+
+
+def _prune_damaged(root: Path, dry_run: bool, verb: str) -> tuple[int, int]:
+    """Remove the entries set aside as damaged (and their records): how many, and their bytes."""
+    count = freed = 0
+    for path in sorted(p for p in (root / "damaged").rglob("*") if p.is_file() and not p.name.endswith(RECORD)):
+        record = record_path(path)
+        size = path.stat().st_size
+        if dry_run:
+            print(f"{verb} {path.relative_to(root)} ({_size(size)})")
+        else:
+            path.unlink()
+            record.unlink(missing_ok=True)
+        count += 1
+        freed += size
+    return count, freed
 
 
 def _tidy(root: Path, leases: Leases) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import torch
@@ -27,6 +27,10 @@ from deepstory.neural.keypoints import FOMM_SIZE, fomm_source, image_tensor, pac
 from deepstory.portrait import Portrait
 from deepstory.timeline import sample_at
 from deepstory.track import KEYPOINTS
+
+if TYPE_CHECKING:  # the networks are imported on first use (torch models, heavy)
+    from deepstory.neural.fomm import KPDetector
+    from deepstory.neural.sda import SdaModel
 
 __all__ = ["SDAMotion", "sda_identity_frame"]
 
@@ -139,6 +143,10 @@ class SDAMotion(MotionBackend):
     under ``torch.inference_mode``; :meth:`close` releases them (the motion
     stage calls it when done).
     """
+
+    # Loaded on first use (_load_sda, _load_kp), released by close().
+    _sda: SdaModel | None
+    _kp_detector: KPDetector | None
 
     format = KEYPOINTS
     needs_portrait = True  # the motion stage passes the speaker's portrait at its tile size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 import torch
 from torch import nn
@@ -12,6 +12,8 @@ from torch import nn
 from deepstory.errors import CheckpointError
 
 __all__ = ["CheckpointError", "checkpoint_fingerprint", "files_fingerprint", "load_strict", "read_checkpoint"]
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def read_checkpoint(path: Path | str, where: str) -> Any:
@@ -26,12 +28,12 @@ def read_checkpoint(path: Path | str, where: str) -> Any:
 
 
 def load_strict(
-    module: nn.Module,
+    module: ModuleT,
     state: Mapping[str, torch.Tensor],
     path: Path | str,
     where: str,
     optional: tuple[str, ...] = ("num_batches_tracked",),
-) -> nn.Module:
+) -> ModuleT:
     """``module.load_state_dict(state, strict=True)`` with a precise one-line error.
 
     Entries whose last name part is in ``optional`` may be missing (old

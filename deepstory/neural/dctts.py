@@ -56,7 +56,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 import numpy as np
 import torch
@@ -155,6 +155,8 @@ class WeightNormConv1d(nn.Module):
 class ConvUnit(nn.Module):
     """conv -> [causal crop] -> [LayerNorm] -> dropout -> [ReLU]  (pytorch-dc-tts ``C``)."""
 
+    conv: WeightNormConv1d | nn.Conv1d  # weight-normed with norm="weight"
+
     def __init__(
         self,
         in_channels: int,
@@ -248,8 +250,8 @@ class _Stack(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def step(self, x: torch.Tensor, cache: dict) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer.step(x, cache)
+        for layer in self.layers:  # the causal units and blocks that AudioEnc and AudioDec stack
+            x = cast("ConvUnit | GatedConvBlock", layer).step(x, cache)
         return x
 
 
@@ -473,10 +475,8 @@ def number_to_words(n: int) -> str:
 
 def _spell_number(match: re.Match) -> str:
     whole, frac = match.group(1).replace(",", ""), match.group(2)
-    if len(whole) > 15:  # absurdly long: read digit by digit
-        words = " ".join(_ONES[int(ch)] for ch in whole)
-    else:
-        words = number_to_words(int(whole))
+    digit_by_digit = len(whole) > 15  # absurdly long
+    words = " ".join(_ONES[int(ch)] for ch in whole) if digit_by_digit else number_to_words(int(whole))
     if frac:
         words += " point " + " ".join(_ONES[int(ch)] for ch in frac)
     return f" {words} "
@@ -531,7 +531,7 @@ def generate_mel(text2mel: Text2Mel, L: torch.Tensor, max_frames: int, increment
         raise ValueError(f"generate_mel expects one text of shape (1, N), got {list(L.shape)}")
     eos = text2mel.vocab.index(EOS)
     is_eos = (L[0] == eos).tolist()
-    n_mels = text2mel.audio_dec.layers[-1].conv.out_channels
+    n_mels = cast(ConvUnit, text2mel.audio_dec.layers[-1]).conv.out_channels  # AudioDec ends in a ConvUnit
     zero = torch.zeros(1, n_mels, 1, device=L.device)
     if not incremental:
         Y = zero
@@ -563,7 +563,7 @@ def griffin_lim(
 ) -> torch.Tensor:
     """Waveform (hop * (frames - 1),) from a linear magnitude (1 + n_fft/2, frames); zero initial phase."""
     window = torch.hann_window(win_length, periodic=True, dtype=magnitude.dtype, device=magnitude.device)
-    args = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=True)
+    args: dict[str, Any] = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=True)
     spec = magnitude.to(torch.complex64 if magnitude.dtype != torch.float64 else torch.complex128)
     for _ in range(n_iter):
         wave = torch.istft(spec, **args)

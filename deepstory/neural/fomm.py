@@ -20,7 +20,7 @@ does on torch >= 1.3 (it passes no value).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -32,9 +32,12 @@ from deepstory.neural.checkpoint import CheckpointError, load_strict, read_check
 Keypoints = Mapping[str, torch.Tensor]  # {'value': [B,K,2], 'jacobian': [B,K,2,2]}
 
 # vox-256.yaml
-VOX256_COMMON = dict(num_kp=10, num_channels=3, estimate_jacobian=True)
-VOX256_KP_DETECTOR = dict(block_expansion=32, max_features=1024, num_blocks=5, temperature=0.1, scale_factor=0.25)
-VOX256_GENERATOR = dict(
+# Hyperparameters spread into the constructors as **kwargs: values of several types.
+VOX256_COMMON: dict[str, Any] = dict(num_kp=10, num_channels=3, estimate_jacobian=True)
+VOX256_KP_DETECTOR: dict[str, Any] = dict(
+    block_expansion=32, max_features=1024, num_blocks=5, temperature=0.1, scale_factor=0.25
+)
+VOX256_GENERATOR: dict[str, Any] = dict(
     block_expansion=64,
     max_features=512,
     num_down_blocks=2,
@@ -91,6 +94,8 @@ class AntiAliasInterpolation2d(nn.Module):
     the checkpoint). Subsampling keeps every ``1/scale``-th pixel starting at 0,
     which equals nearest-neighbour interpolation by ``scale``.
     """
+
+    weight: torch.Tensor  # a registered buffer, declared: nn.Module.__getattr__ gives only Tensor | Module
 
     def __init__(self, channels: int, scale: float):
         super().__init__()
@@ -238,6 +243,8 @@ class Hourglass(nn.Module):
 class KPDetector(nn.Module):
     """Unsupervised keypoints: soft-argmax of ``num_kp`` heatmaps, and a 2x2 jacobian per keypoint."""
 
+    jacobian: nn.Conv2d | None  # None without estimate_jacobian
+
     def __init__(
         self,
         block_expansion: int = 32,
@@ -261,9 +268,11 @@ class KPDetector(nn.Module):
             self.jacobian = nn.Conv2d(
                 self.predictor.out_filters, 4 * self.num_jacobian_maps, kernel_size=(7, 7), padding=pad
             )
+            bias = self.jacobian.bias
+            assert bias is not None  # nn.Conv2d's default bias=True
             with torch.no_grad():  # identity jacobians for a fresh model
                 self.jacobian.weight.zero_()
-                self.jacobian.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0] * self.num_jacobian_maps))
+                bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0] * self.num_jacobian_maps))
         else:
             self.num_jacobian_maps = 0
             self.jacobian = None
@@ -299,6 +308,8 @@ class KPDetector(nn.Module):
 
 class DenseMotionNetwork(nn.Module):
     """Predicts a dense backward warp (and occlusion) from sparse keypoint motions on a downscaled source."""
+
+    occlusion: nn.Conv2d | None  # None without estimate_occlusion_map
 
     def __init__(
         self,
@@ -377,6 +388,8 @@ class DenseMotionNetwork(nn.Module):
 
 class OcclusionAwareGenerator(nn.Module):
     """Encoder, warp by the dense motion, occlusion masking, residual bottleneck, decoder, sigmoid."""
+
+    dense_motion_network: DenseMotionNetwork | None  # None without dense_motion_params
 
     def __init__(
         self,

@@ -29,10 +29,11 @@ rounding; this module does not touch those global switches.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import numpy as np
 import torch
@@ -389,9 +390,10 @@ class SdaModel:
     ):
         self.settings = settings
         nets = dict(networks) if networks is not None else build_networks(settings)
-        self.encoder: AudioEncoder = nets["encoder"].eval()
-        self.encoder_id: IdentityEncoder = nets["encoder_id"].eval()
-        self.generator: FrameGenerator = nets["generator"].eval()
+        # The keys hold the classes build_networks makes (a plain Mapping[str, nn.Module] in the signature).
+        self.encoder = cast(AudioEncoder, nets["encoder"]).eval()
+        self.encoder_id = cast(IdentityEncoder, nets["encoder_id"]).eval()
+        self.generator = cast(FrameGenerator, nets["generator"]).eval()
         self.mean_face = mean_face
 
     @property
@@ -521,9 +523,9 @@ class SdaModel:
 def _numpy_safe_globals() -> list:
     """The numpy globals needed to unpickle a plain ndarray (``mean_face``), old and new module names."""
     try:
-        from numpy._core import multiarray as ma
+        ma = importlib.import_module("numpy._core.multiarray")
     except ImportError:  # numpy 1.x
-        from numpy.core import multiarray as ma
+        ma = importlib.import_module("numpy.core.multiarray")
     allowed: list = [np.ndarray, np.dtype, ma._reconstruct, ma.scalar]
     dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 pickles dtypes by their class
     if dtypes is not None:

@@ -46,7 +46,7 @@ class Cast:
 
     @property
     def names(self) -> list[str]:
-        return [str(n) for n in self.config.keys()]
+        return [str(n) for n in self.config]
 
     def face_file(self, speaker: str, image: int) -> str:
         """The name of the file of the speaker's ``image``-th face: ``pKK-<image>.json``, ``KK`` the speaker's

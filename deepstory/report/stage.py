@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -471,47 +471,11 @@ def lipsync_plot(run: Run, series: dict[str, np.ndarray], window: float, window_
         f'data-x0="{left}" data-x1="{left + w}" data-t0="{t0:.3f}" data-t1="{t1:.3f}">',
         f'<rect x="{left}" y="{top}" width="{w}" height="{plot_h}" fill="#fbfbfc" stroke="#d0d5dd"/>',
     ]
-    f = first
-    while f < last:  # long silences, shaded
-        if silent[f]:
-            g = f
-            while g < last and silent[g]:
-                g += 1
-            out.append(
-                f'<rect x="{x(f / fps):.1f}" y="{top}" width="{x(g / fps) - x(f / fps):.1f}" height="{plot_h}" '
-                'fill="#e9ecf2"><title>long silence: the mouth should be shut</title></rect>'
-            )
-            f = g
-        f += 1
+    out += _silence_shades(silent, first, last, fps, x, top, plot_h)
     times = (np.arange(first, last) + 0.5) / fps
     for values, colour in ((scaled(energy)[first:last], "#9aa4b2"), (scaled(opening)[first:last], "#e15759")):
         out.append(polyline(((x(t), y(v)) for t, v in zip(times, values)), colour, 1.6))
-    # The phones the score measured: the final audio's alignment, not the ones that drove the mouths.
-    spans = series.get("phone_spans", np.zeros((0, 2), np.int64))
-    for name, (a, b) in zip(series.get("phone_names", []), spans):
-        name = str(name)
-        pa, pb = max(t0, a / run.rate), min(t1, b / run.rate)
-        if pb <= pa:
-            continue
-        shape = shape_of(name)
-        colour = SHAPE_COLOURS.get(shape, "#ffffff")
-        out.append(
-            f'<rect x="{x(pa):.1f}" y="{strip_y}" width="{max(0.5, x(pb) - x(pa)):.1f}" height="{strip_h}" '
-            f'fill="{colour}" stroke="#fff" stroke-width="0.5"><title>{esc(name)} → mouth {shape}</title></rect>'
-        )
-        if x(pb) - x(pa) > 16:
-            out.append(
-                f'<text x="{(x(pa) + x(pb)) / 2:.1f}" y="{strip_y + 11}" text-anchor="middle">{esc(name)}</text>'
-            )
-        if x(pb) - x(pa) > 9:
-            out.append(f'<text x="{(x(pa) + x(pb)) / 2:.1f}" y="{strip_y + 23}" text-anchor="middle">{shape}</text>')
-    for a, b in series.get("unaligned", []):
-        pa, pb = max(t0, a / run.rate), min(t1, b / run.rate)
-        if pb > pa:
-            out.append(
-                f'<rect x="{x(pa):.1f}" y="{strip_y}" width="{x(pb) - x(pa):.1f}" height="{strip_h}" fill="none" '
-                f'stroke="#999" stroke-dasharray="2 2"><title>not aligned: not scored</title></rect>'
-            )
+    out += _phone_strip(series, run.rate, t0, t1, x, strip_y, strip_h)
     out.append(f'<text x="{left - 6}" y="{strip_y + 11}" text-anchor="end">phone</text>')
     out.append(f'<text x="{left - 6}" y="{strip_y + 23}" text-anchor="end">mouth</text>')
     for t in nice_ticks(t0, t1, 12):
@@ -532,6 +496,68 @@ def lipsync_plot(run: Run, series: dict[str, np.ndarray], window: float, window_
         "(A = P/B/M pressed, D = wide open; see docs/lipsync.md).</p>"
     )
     return "".join(out) + note
+
+
+def _silence_shades(
+    silent: np.ndarray, first: int, last: int, fps: float, x: Callable[[float], float], top: int, plot_h: int
+) -> list[str]:
+    """The lip-sync plot's shaded runs of long silence among frames ``first``..``last``."""
+    out = []
+    f = first
+    while f < last:
+        if silent[f]:
+            g = f
+            while g < last and silent[g]:
+                g += 1
+            out.append(
+                f'<rect x="{x(f / fps):.1f}" y="{top}" width="{x(g / fps) - x(f / fps):.1f}" height="{plot_h}" '
+                'fill="#e9ecf2"><title>long silence: the mouth should be shut</title></rect>'
+            )
+            f = g
+        f += 1
+    return out
+
+
+def _phone_strip(
+    series: dict[str, np.ndarray],
+    rate: int,
+    t0: float,
+    t1: float,
+    x: Callable[[float], float],
+    strip_y: int,
+    strip_h: int,
+) -> list[str]:
+    """The lip-sync plot's strip between ``t0`` and ``t1`` s: each phone and its mouth shape, and the unaligned spans.
+
+    The phones the score measured: the final audio's alignment, not the ones that drove the mouths.
+    """
+    out = []
+    spans = series.get("phone_spans", np.zeros((0, 2), np.int64))
+    for name, (a, b) in zip(series.get("phone_names", []), spans):
+        name = str(name)
+        pa, pb = max(t0, a / rate), min(t1, b / rate)
+        if pb <= pa:
+            continue
+        shape = shape_of(name)
+        colour = SHAPE_COLOURS.get(shape, "#ffffff")
+        out.append(
+            f'<rect x="{x(pa):.1f}" y="{strip_y}" width="{max(0.5, x(pb) - x(pa)):.1f}" height="{strip_h}" '
+            f'fill="{colour}" stroke="#fff" stroke-width="0.5"><title>{esc(name)} → mouth {shape}</title></rect>'
+        )
+        if x(pb) - x(pa) > 16:
+            out.append(
+                f'<text x="{(x(pa) + x(pb)) / 2:.1f}" y="{strip_y + 11}" text-anchor="middle">{esc(name)}</text>'
+            )
+        if x(pb) - x(pa) > 9:
+            out.append(f'<text x="{(x(pa) + x(pb)) / 2:.1f}" y="{strip_y + 23}" text-anchor="middle">{shape}</text>')
+    for a, b in series.get("unaligned", []):
+        pa, pb = max(t0, a / rate), min(t1, b / rate)
+        if pb > pa:
+            out.append(
+                f'<rect x="{x(pa):.1f}" y="{strip_y}" width="{x(pb) - x(pa):.1f}" height="{strip_h}" fill="none" '
+                f'stroke="#999" stroke-dasharray="2 2"><title>not aligned: not scored</title></rect>'
+            )
+    return out
 
 
 # -- cost, and provenance ----------------------------------------------------------------------------------

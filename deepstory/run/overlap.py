@@ -18,6 +18,7 @@ stops it, and so does the render's death (Linux ``PR_SET_PDEATHSIG``).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import io
@@ -77,10 +78,8 @@ class _RelayAdvance(Advance):
 
 def _die_with_parent() -> None:
     """Linux: SIGTERM this process when the render's process dies (even by SIGKILL)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _lead(ctx: RunContext, leader: Stage, conn: Any) -> None:
@@ -121,23 +120,53 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
     fork = multiprocessing.get_context("fork")
     receive, send = fork.Pipe(duplex=False)
     child = fork.Process(target=_lead, args=(ctx, leader, send), name=f"deepstory-{leader.name}", daemon=True)
-    seconds = {stage.name: 0.0 for stage in followers}
-    bars: dict[int, Advance] = {}
-    published: dict[str, list] = {}  # what the leader published so far, by name
-    state = {"done": False, "ended": False}
+    group = _Group(ctx, leader, followers, receive, child)
+    # Torch's worker threads spin while they wait: beside the child's own threads on the same cores they
+    # starve it.  The followers' torch takes one thread until the leader is done (deepstory.threads).
+    group.threads = set_threads(1)
+    child.start()
+    send.close()
+    try:
+        group.follow()
+        group.last_words()
+    finally:
+        if child.is_alive() and not group.ended:
+            child.terminate()
+        child.join()
+        receive.close()
+        restore_threads(group.threads)
+        leader.close()
+        for stage in followers:
+            stage.close()
+    return group.seconds
 
-    def handle(message: tuple) -> None:
+
+class _Group:
+    """The render's side of an overlapped group: the leader's messages, and the followers fed with them."""
+
+    def __init__(self, ctx: RunContext, leader: Stage, followers: list[Stage], receive: Any, child: Any) -> None:
+        self.ctx, self.leader, self.followers = ctx, leader, followers
+        self.receive, self.child = receive, child
+        self.seconds = {stage.name: 0.0 for stage in followers}
+        self.bars: dict[int, Advance] = {}
+        self.published: dict[str, list] = {}  # what the leader published so far, by name
+        self.done = False  # the leader has published all
+        self.ended = False  # the leader's process sent its last words
+        self.threads: int | None = None  # torch's threads to give back (None: given back)
+
+    def handle(self, message: tuple) -> None:
+        ctx = self.ctx
         kind, *rest = message
         if kind == "publish":
             for name, items in rest[0].items():
-                published.setdefault(name, []).extend(items)
-            state["done"] = state["done"] or rest[1]
+                self.published.setdefault(name, []).extend(items)
+            self.done = self.done or rest[1]
         elif kind == "bar":
-            bars[rest[0]] = ctx.progress.bar(rest[1], rest[2], frames=rest[3])
+            self.bars[rest[0]] = ctx.progress.bar(rest[1], rest[2], frames=rest[3])
         elif kind == "advance":
-            bars[rest[0]](rest[1])
+            self.bars[rest[0]](rest[1])
         elif kind == "total":
-            bars[rest[0]].total(rest[1])
+            self.bars[rest[0]].total(rest[1])
         elif kind == "warn":
             ctx.progress.warn(rest[0])
         elif kind == "expect":
@@ -145,67 +174,60 @@ def run_overlapped(ctx: RunContext, leader: Stage, followers: list[Stage]) -> di
         elif kind == "note":
             ctx.progress.note(rest[0], **rest[1])
         elif kind == "end":
-            seconds[leader.name] = rest[0]
+            self.seconds[self.leader.name] = rest[0]
             ctx.cache.merge(rest[1])
-            ctx.progress.note(leader.name, process_peak_rss_mib=rest[2])  # the child's own peak
-            state["ended"] = True
+            ctx.progress.note(self.leader.name, process_peak_rss_mib=rest[2])  # the child's own peak
+            self.ended = True
         elif kind == "error":
             raise rest[0]
 
-    # Torch's worker threads spin while they wait: beside the child's own threads on the same cores they
-    # starve it.  The followers' torch takes one thread until the leader is done (deepstory.threads).
-    threads = set_threads(1)
-    child.start()
-    send.close()
-    seen = -1
-    follows = []
-    try:
-        for stage in followers:  # this run's work of each follower (a stage object keeps none)
+    def follow(self) -> None:
+        """Start each follower, then feed them what the leader published, until their frontier is done."""
+        follows = []
+        for stage in self.followers:  # this run's work of each follower (a stage object keeps none)
             t0 = time.perf_counter()
-            follows.append(stage.start(ctx))
-            seconds[stage.name] += time.perf_counter() - t0
+            follows.append(stage.start(self.ctx))
+            self.seconds[stage.name] += time.perf_counter() - t0
+        seen = -1
         while True:
-            try:
-                if receive.poll(POLL):
-                    while receive.poll():
-                        handle(receive.recv())
-            except EOFError:  # the child is gone
-                if not state["ended"]:
-                    child.join()
-                    raise EnvironmentFailure(
-                        f"stages.{leader.name}: its process stopped without finishing (exit code "
-                        f"{child.exitcode}; killed for memory?); run again to resume"
-                    ) from None
-            ctx.progress.check()
-            if state["done"] and threads is not None:  # the leader is done: the followers get their threads back
-                restore_threads(threads)
-                threads = None
-            size = sum(len(items) for items in published.values())
-            if size != seen or state["done"]:
+            self._receive_waiting()
+            self.ctx.progress.check()
+            if self.done and self.threads is not None:  # the leader is done: the followers get their threads back
+                restore_threads(self.threads)
+                self.threads = None
+            size = sum(len(items) for items in self.published.values())
+            if size != seen or self.done:
                 seen = size
-                frontier = Frontier(state["done"], {name: tuple(items) for name, items in published.items()})
-                for stage, follow in zip(followers, follows):
+                frontier = Frontier(self.done, {name: tuple(items) for name, items in self.published.items()})
+                for stage, follow in zip(self.followers, follows):
                     t0 = time.perf_counter()
                     frontier = follow(frontier)
-                    seconds[stage.name] += time.perf_counter() - t0
+                    self.seconds[stage.name] += time.perf_counter() - t0
                 if frontier.done:
-                    break
-        while not state["ended"]:  # the child's last words: its time and cache counts
-            try:
-                handle(receive.recv())
-            except EOFError:
-                child.join()
+                    return
+
+    def _receive_waiting(self) -> None:
+        """Handle the messages that came (waiting up to POLL s for the first)."""
+        try:
+            if self.receive.poll(POLL):
+                while self.receive.poll():
+                    self.handle(self.receive.recv())
+        except EOFError:  # the child is gone
+            if not self.ended:
+                self.child.join()
                 raise EnvironmentFailure(
-                    f"stages.{leader.name}: its process stopped before its counts came (exit code "
-                    f"{child.exitcode}); run again to resume"
+                    f"stages.{self.leader.name}: its process stopped without finishing (exit code "
+                    f"{self.child.exitcode}; killed for memory?); run again to resume"
                 ) from None
-    finally:
-        if child.is_alive() and not state["ended"]:
-            child.terminate()
-        child.join()
-        receive.close()
-        restore_threads(threads)
-        leader.close()
-        for stage in followers:
-            stage.close()
-    return seconds
+
+    def last_words(self) -> None:
+        """Wait for the child's last words: its time and cache counts."""
+        while not self.ended:
+            try:
+                self.handle(self.receive.recv())
+            except EOFError:
+                self.child.join()
+                raise EnvironmentFailure(
+                    f"stages.{self.leader.name}: its process stopped before its counts came (exit code "
+                    f"{self.child.exitcode}); run again to resume"
+                ) from None

@@ -84,10 +84,7 @@ def pause_after(sentence: str) -> float:
     while body and body[-1] in CLOSERS:
         quoted = quoted or body[-1] in "\"'”’»"
         body = body[:-1]
-    if body.endswith("..."):
-        pause = PAUSES["…"]
-    else:
-        pause = PAUSES.get(body[-1:], 0.0)
+    pause = PAUSES["…"] if body.endswith("...") else PAUSES.get(body[-1:], 0.0)
     return pause + (QUOTE_PAUSE if quoted else 0.0)
 
 
