@@ -79,9 +79,29 @@ def test_the_kernel_imports_no_stage_package():
 
 def test_the_walk_finds_a_stage_import(tmp_path):
     """The check above can fail: a module importing a stage room, and one reaching it through another, are found."""
-    reached = reached_from(["deepstory.scene"])
-    assert reached["deepstory.story.files"] == "deepstory.scene"
+    reached = reached_from(["deepstory.staging"])
+    assert reached["deepstory.story.files"] == "deepstory.staging"
     assert "deepstory.story.parse" in reached  # through story.files
+
+
+def room_imports() -> dict[str, set[str]]:
+    """Which rooms (``deepstory.<room>``: a package or a top-level module) each room imports."""
+    edges: dict[str, set[str]] = {}
+    for path in (ROOT / "deepstory").rglob("*.py"):
+        room = path.relative_to(ROOT / "deepstory").with_suffix("").parts[0]
+        for imported in deepstory_imports(path):
+            other = imported.split(".")[1] if imported.count(".") else room
+            if other != room:
+                edges.setdefault(room, set()).add(other)
+    return edges
+
+
+def test_no_two_rooms_import_each_other():
+    """Imports run one way between rooms: the floor below, the kernel, the stages in data-flow order, the driver."""
+    edges = room_imports()
+    both = sorted({tuple(sorted((a, b))) for a, to in edges.items() for b in to if a in edges.get(b, set())})
+    assert not both, f"rooms that import each other: {both}"
+    assert "speech" in edges["chunk"] and "kernel" in edges["speech"]  # the walk sees the data flow
 
 
 def test_importing_the_kernel_loads_no_stage_module():

@@ -25,6 +25,7 @@ from deepstory.portrait import Portrait
 from deepstory.scene import SceneContext
 from deepstory.speech.files import SpeechFiles
 from deepstory.speech.stage import SEGMENTS
+from deepstory.staging import image_runs, on_stage
 from deepstory.threads import compute_threads
 from deepstory.timeline import Chunk, Segment, overlapping, video_segments
 
@@ -66,7 +67,7 @@ class AnimateStage(Stage[SceneContext]):
     def check(self, ctx: SceneContext) -> None:
         super().check(ctx)
         try:
-            ctx.on_stage()
+            on_stage(ctx)
         except ValueError as exc:
             raise UserError(str(exc)) from None
 
@@ -125,7 +126,7 @@ class AnimateStage(Stage[SceneContext]):
     ) -> list[Job]:
         """Jobs for the segments ``grid[first:]``."""
         width, height = ctx.media.size
-        layout, cast = ctx.layout, ctx.on_stage()
+        layout, cast = ctx.layout, on_stage(ctx)
         encoder = {
             "crf": self.crf,
             "preset": self.preset,
@@ -134,7 +135,7 @@ class AnimateStage(Stage[SceneContext]):
             "fps": ctx.media.fps,
         }
         identity = self.animator.identity()
-        images = ctx.image_runs(segments)
+        images = image_runs(ctx, segments)
         jobs = []
         for j in range(first, len(grid)):
             start, stop = grid[j]

@@ -34,6 +34,7 @@ from deepstory.lipsync.score import (
 from deepstory.media import decode_frames, read_wav_span
 from deepstory.scene import SceneContext
 from deepstory.speech.files import SpeechFiles
+from deepstory.staging import image_runs, on_stage
 from deepstory.story.files import StoryFiles
 
 
@@ -46,10 +47,10 @@ class LipSyncStage(Stage[SceneContext]):
         export, story = ComposeFiles(ctx.run), StoryFiles(ctx.run)
         segments, chunks = SpeechFiles(ctx.run).segments(), [c for c in ChunkFiles(ctx.run).chunks() if c.frames > 0]
         width, height = media.size
-        cast = ctx.on_stage()
+        cast = on_stage(ctx)
         total = chunks[-1].first_frame + chunks[-1].frames if chunks else 0
         pose_at: dict[int, tuple[str, int]] = {}
-        runs = ctx.image_runs()
+        runs = image_runs(ctx)
         for chunk in chunks:
             for image, a, b in runs:
                 for f in range(max(a, chunk.first_frame), min(b, chunk.first_frame + chunk.frames)):

@@ -20,6 +20,7 @@ from deepstory.portrait import Portrait
 from deepstory.scene import SceneContext
 from deepstory.speech.files import SpeechFiles, SpeechSource
 from deepstory.speech.stage import SEGMENTS
+from deepstory.staging import on_stage
 from deepstory.timeline import Chunk, Segment, overlapping, sample_at
 
 #: The frontier name of the chunks whose motion tracks are made, from the first (a prefix of ``chunks``).
@@ -112,7 +113,7 @@ class MotionStage(Stage[SceneContext]):
             made = ready
             done = upstream.done and ready == len(chunks)
             if done:
-                advance.total(len(chunks) * (1 + bool(ctx.on_stage())))
+                advance.total(len(chunks) * (1 + bool(on_stage(ctx))))
             return upstream.publish(MOVED, chunks[:ready], done=done)
 
         return follow
@@ -125,14 +126,14 @@ class MotionStage(Stage[SceneContext]):
         if not chunks:
             return []
         speech = SpeechFiles(ctx.run).source(segments)
-        on_stage = ctx.on_stage()
-        cast = tuple(on_stage)
+        shown = on_stage(ctx)
+        cast = tuple(shown)
 
         def portraits(who) -> dict[str, Portrait]:
-            return {m: ctx.cast.portrait(m, ctx.tile_size(m, on_stage)) for m in who} if motion.needs_portrait else {}
+            return {m: ctx.cast.portrait(m, ctx.tile_size(m, shown)) for m in who} if motion.needs_portrait else {}
 
         def portrait_keys(who) -> list[str]:
-            return [ctx.cast.portrait_key(m, ctx.tile_size(m, on_stage)) for m in who] if motion.needs_portrait else []
+            return [ctx.cast.portrait_key(m, ctx.tile_size(m, shown)) for m in who] if motion.needs_portrait else []
 
         jobs = []
         for chunk in chunks:

@@ -17,6 +17,7 @@ from deepstory.kernel.stage import Stage
 from deepstory.portrait import speaker_images
 from deepstory.report.files import Inputs
 from deepstory.scene import SceneContext
+from deepstory.staging import on_stage
 from deepstory.story import Sentence
 from deepstory.threads import cpu_cores, describe_cores
 from deepstory.timeline import Chunk, Segment
@@ -83,7 +84,7 @@ def write_manifest(ctx: SceneContext, stages: list[Stage]) -> None:
         per_stage.setdefault(name, {}).update(counts)
     speakers = list(dict.fromkeys(s.speaker for s in sentences))
     models: dict[str, Any] = {slot: identity for stage in stages for slot, identity in stage.identity().items()}
-    models["layout"] = {**ctx.layout.identity(), "cast": ctx.on_stage() if sentences else []}
+    models["layout"] = {**ctx.layout.identity(), "cast": on_stage(ctx) if sentences else []}
     story = _story_source(ctx)
     manifest: dict[str, Any] = {
         "config_hash": ctx.config_hash,
