@@ -9,6 +9,9 @@ from omegaconf import DictConfig
 
 import deepstory.config  # noqa: F401  (registers the ${asset:...} and ${torch_device:...} resolvers)
 from deepstory.run import cli
+from deepstory.run.config import register_schemas
+
+register_schemas()  # the typed schemas conf/ names (deepstory/run/config.py), before Hydra composes
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -30,6 +30,7 @@ from deepstory.config import instantiate  # noqa: E402  (registers the config's 
 from deepstory.contact.stage import shape_rows  # noqa: E402
 from deepstory.memory import tune_allocator  # noqa: E402
 from deepstory.portrait.cast import Cast  # noqa: E402
+from deepstory.run.config import register_schemas  # noqa: E402
 from deepstory.threads import describe_cores  # noqa: E402
 from deepstory.track import FACE  # noqa: E402
 
@@ -60,6 +61,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)  # the head warp's remap on a CPU
     tune_allocator()  # as a render does
+    register_schemas()
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
         cfg = compose("config")
     animator = instantiate(cfg.models.animator, "models.animator")

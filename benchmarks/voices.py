@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from deepstory.config import instantiate  # noqa: E402
 from deepstory.dsp import resample  # noqa: E402
+from deepstory.run.config import register_schemas  # noqa: E402
 from deepstory.speech.base import SpeechBackend, Voice  # noqa: E402
 from deepstory.speech.stage import SpeechStage  # noqa: E402
 from deepstory.threads import describe_cores  # noqa: E402
@@ -76,6 +77,7 @@ def main() -> int:
     from hydra import compose, initialize_config_dir
     from resemblyzer import VoiceEncoder, preprocess_wav
 
+    register_schemas()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=args.overrides)
     stage = instantiate(cfg.stages.speech, "stages.speech")

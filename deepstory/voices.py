@@ -28,6 +28,7 @@ import deepstory.config  # noqa: F401  (registers the resolvers)
 from deepstory.config import instantiate
 from deepstory.errors import DeepstoryError
 from deepstory.media import write_wav
+from deepstory.run.config import register_schemas
 from deepstory.speech.base import Voice
 from deepstory.speech.stage import SpeechStage
 
@@ -45,6 +46,7 @@ def safe_name(name: str) -> str:
 
 
 def audition(overrides: list[str], out: Path, line: str, console: Console) -> Table:
+    register_schemas()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     stage = instantiate(cfg.stages.speech, "stages.speech")

@@ -20,6 +20,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import deepstory.config  # noqa: F401  (registers ${asset:...})
+from deepstory.run.config import register_schemas
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,9 +47,17 @@ Eileen: Well, I think it is wonderful. Goodnight!
 
 
 def compose_cfg(*overrides: str):
+    register_schemas()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
+
+
+def stage_named(stages, name: str):
+    """The stage called ``name`` (its key under ``stages:``) of built ``stages``."""
+    found = [s for s in stages if s.name == name]
+    assert found, f"no stage {name!r} among {[s.name for s in stages]}"
+    return found[0]
 
 
 def render_here(run_dir: Path, *overrides: str) -> Path:

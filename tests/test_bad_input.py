@@ -271,6 +271,10 @@ def test_tiny_huge_and_non_square_images(tmp_path):
     [
         ("foo=1", ["foo"]),
         ("+foo=1", ["unknown config key 'foo'"]),
+        ("+video.widht=3", ["unknown config key 'video.widht'"]),
+        ("+models.tts.noise=1", ["unknown config key 'models.tts.noise'"]),
+        ("stages.chunk.cut_sise=5", ["stages.chunk.cut_sise"]),
+        ("stages.animate.threads=0", ["stages.animate.threads=0", "from 1 to 1024, or null"]),
         ("cut_size=0", ["cut_size=0"]),
         ("cut_size=-800", ["cut_size=-800"]),
         ("cut_size=2.5", ["cut_size=2.5"]),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra.errors import ConfigCompositionException
 from rich.console import Console
 
 from deepstory.animate.stage import AnimateStage
@@ -20,6 +22,7 @@ from deepstory.media import read_wav, write_wav
 from deepstory.motion.envelope import EnvelopeMotion
 from deepstory.motion.files import MotionFiles
 from deepstory.motion.stage import MotionStage
+from deepstory.run.checks import validate_config
 from deepstory.run.render import build_context, build_stages
 from deepstory.scene import SceneContext
 from deepstory.speech.files import SpeechFiles
@@ -28,7 +31,7 @@ from deepstory.story.stage import StoryStage
 from deepstory.timeline import build_segments
 from deepstory.track import FACE
 
-from conftest import compose_cfg, render_here
+from conftest import compose_cfg, render_here, stage_named
 
 STORY = "Eileen: Hello there. I am home!\nThe cat looked up.\n\nEileen: Goodnight.\n"
 SR, FPS = 22050, 25
@@ -100,15 +103,17 @@ def test_chunk_stage_alone_cuts_and_writes_each_chunks_audio(tmp_path, story_fil
     assert ctx.cache.summary()["chunk"] == {"hits": 0, "misses": 4}
 
 
-@pytest.mark.parametrize("bad", [0, -5, 2.5, True])
-def test_chunk_stage_refuses_a_bad_cut_size(bad):
-    with pytest.raises(UserError, match=r"cut_size="):
-        ChunkStage(cut_size=bad)
+@pytest.mark.parametrize("bad", ["0", "-5", "2.5", "true"])
+@pytest.mark.parametrize("key", ["cut_size", "stages.chunk.cut_size"])
+def test_a_bad_cut_size_is_refused_where_it_is_set(key, bad):
+    """The schema's range (deepstory/chunk/config.py): a whole number, checked once, at the key the user set."""
+    with pytest.raises((UserError, ConfigCompositionException), match=rf"{re.escape(key)}={bad}"):
+        validate_config(compose_cfg(f"{key}={bad}"))
 
 
 def test_stages_chunk_cut_size_on_the_command_line_is_checked():
-    with pytest.raises(UserError, match=r"stages\.chunk .*cut_size=0: must be a whole number"):
-        build_stages(compose_cfg("stages.chunk.cut_size=0"))
+    with pytest.raises(UserError, match=r"^stages\.chunk\.cut_size=0: must be a whole number from 1 to 1099511627776$"):
+        validate_config(compose_cfg("stages.chunk.cut_size=0"))
 
 
 def test_motion_stage_alone_writes_tracks_in_the_declared_format(tmp_path, story_file):
@@ -127,7 +132,7 @@ def test_animate_stage_refuses_tracks_its_animator_cannot_read(tmp_path, story_f
     ctx = _context(tmp_path)
     _story(ctx, story_file)
     write_json(MotionFiles(ctx.run).motion_format, {"format": "fomm-keypoints"})
-    stage = build_stages(ctx.cfg)[4]
+    stage = stage_named(build_stages(ctx.cfg), "animate")
     assert isinstance(stage, AnimateStage)
     with pytest.raises(UserError, match=r"takes face motion tracks, but models.motion made fomm-keypoints"):
         stage.run(ctx)

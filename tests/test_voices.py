@@ -22,7 +22,7 @@ from deepstory.speech.files import SpeechFiles
 from deepstory.speech.piper import PiperSpeech
 from deepstory.speech.stage import SpeechStage
 
-from conftest import ROOT, compose_cfg, render_here, tiny_args
+from conftest import ROOT, compose_cfg, render_here, stage_named, tiny_args
 
 SR = 22050
 STORY = "Eileen: Hello there, my friend.\nThe cat looked up.\nEileen: Goodnight.\n"
@@ -141,7 +141,8 @@ def _speak(tmp_path: Path, story: Path, *overrides: str) -> dict[str, list[str]]
     """Story + speech stages in-process; the speech cache keys per speaker."""
     cfg = compose_cfg(f"story.text_path={story}", f"cache_dir={tmp_path / 'cache'}", *overrides)
     ctx = build_context(cfg, tmp_path / "run", Console(file=io.StringIO()))
-    story_stage, speech_stage = build_stages(cfg)[:2]
+    stages = build_stages(cfg)
+    story_stage, speech_stage = stage_named(stages, "story"), stage_named(stages, "speech")
     for stage in (story_stage, speech_stage):
         stage.check(ctx)
         stage.run(ctx)

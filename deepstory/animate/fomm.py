@@ -77,8 +77,6 @@ class FOMMAnimator(Animator):
         checkpoint: str | Path = "",
         feather: float = 0.08,
     ) -> None:
-        if int(batch_size) < 1:
-            raise ValueError(f"animator batch_size must be at least 1, got {batch_size}")
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.checkpoint = Path(str(checkpoint)).expanduser()

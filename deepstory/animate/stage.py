@@ -60,8 +60,6 @@ class AnimateStage(Stage[SceneContext]):
         super().__init__(enabled)
         self.animator = animator
         self.crf, self.preset, self.segment_frames = int(crf), preset, int(segment_frames)
-        if threads is not None and int(threads) < 1:
-            raise ValueError(f"stages.animate.threads must be at least 1 or null, got {threads}")
         self.threads = None if threads is None else int(threads)
 
     def check(self, ctx: SceneContext) -> None:

@@ -165,8 +165,6 @@ class WarpAnimator(Animator):
         jaw_drop: float = 0.42,
         margin: float = 0.25,
     ) -> None:
-        if int(batch_size) < 1:
-            raise ValueError(f"animator batch_size must be at least 1, got {batch_size}")
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self.jaw_drop = float(jaw_drop)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Sequence
 
 from deepstory.chunk.files import ChunkFiles
-from deepstory.errors import UserError
 from deepstory.files import write_json
 from deepstory.kernel.context import RunContext
 from deepstory.kernel.stage import Follow, Frontier, Stage
@@ -23,7 +22,6 @@ from deepstory.speech.files import SpeechFiles
 from deepstory.speech.stage import SEGMENTS
 from deepstory.timeline import Chunk, Segment, SegmentReader, frame_at
 
-MAX_CUT_SIZE = 2**40
 #: The frontier name of the chunks cut so far (``Chunk`` s, in story order: all but the last final until done).
 CHUNKS = "chunks"
 
@@ -64,9 +62,8 @@ def _write_span(reader: SegmentReader, start: int, end: int, rate: int, tmp: Pat
 class ChunkStage(Stage[RunContext]):
     """The timeline cut into chunks -> ``temp/chunks.json`` and each chunk's audio ``temp/chunks/cNNNNN.wav``.
 
-    ``cut_size`` (the top-level ``cut_size``, in samples) is checked here, so
-    ``stages.chunk.cut_size=...`` is held to the same rule, and what was used
-    is recorded in ``chunks.json`` for the summary.
+    ``cut_size`` (the top-level ``cut_size``, in samples; its range is the schema's,
+    ``deepstory/chunk/config.py``) is recorded in ``chunks.json`` for the summary.
     """
 
     follows = True
@@ -75,8 +72,6 @@ class ChunkStage(Stage[RunContext]):
 
     def __init__(self, cut_size: int, enabled: bool = True) -> None:
         super().__init__(enabled)
-        if isinstance(cut_size, bool) or not isinstance(cut_size, int) or not 1 <= cut_size <= MAX_CUT_SIZE:
-            raise UserError(f"cut_size={cut_size!r}: must be a whole number from 1 to {MAX_CUT_SIZE}")
         self.cut_size = cut_size
 
     def run(self, ctx: RunContext) -> None:

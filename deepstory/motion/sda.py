@@ -170,8 +170,6 @@ class SDAMotion(MotionBackend):
                 f"fps={fps}: SDA's GRID model makes {GRID.video_rate} frames per second; "
                 f"set fps={GRID.video_rate} to use models.motion=sda"
             )
-        if int(window) < 1 or int(kp_batch) < 1:
-            raise ValueError(f"window and kp_batch must be at least 1, got {window} and {kp_batch}")
         self.checkpoint, self.fomm_checkpoint = (
             Path(str(checkpoint)).expanduser(),
             Path(str(fomm_checkpoint)).expanduser(),

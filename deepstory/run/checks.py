@@ -1,47 +1,20 @@
-"""Cheap checks of the composed config, before anything is read or written."""
+"""Cheap checks of the composed config, before anything is read or written.
+
+Keys, types and ranges are the schemas' (``deepstory.schema``, ``deepstory/<room>/config.py``).
+"""
 
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from deepstory.cache import DEFAULT_VERIFY, VERIFY_MODES
 from deepstory.errors import DeepstoryError, UserError
-
-# Top-level keys a run understands; anything else is a typo (Hydra already rejects unknown
-# nested keys; `+key=value` can add top-level ones, which are refused here).
-KNOWN_KEYS = {
-    "story",
-    "speakers",
-    "models",
-    "device",
-    "layout",
-    "executor",
-    "sample_rate",
-    "fps",
-    "cut_size",
-    "seed",
-    "cache_dir",
-    "cache",
-    "max_words",
-    "overlap",
-    "debug",
-    "video",
-    "stages",
-    "report",
-}
+from deepstory.schema import check_schemas
 
 # Extra words for values the user must set (``???`` in the config).
 MISSING_HINTS = {
     "models.data_dir": " (the Deepstory data folder with dctts/<Speaker>/, sda/grid.dat and fom/vox-cpk.pth.tar)"
 }
-
-
-def _whole(cfg: DictConfig, key: str, lo: int, hi: int) -> int:
-    value = OmegaConf.select(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise UserError(f"{key}={value!r}: must be a whole number from {lo} to {hi}")
-    return value
 
 
 def missing_keys(node: object, prefix: str = "") -> list[str]:
@@ -74,33 +47,13 @@ def _resolve_all(cfg: DictConfig) -> None:
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Unknown or missing keys, unresolvable values, and the media constants' ranges."""
-    unknown = sorted(set(map(str, cfg.keys())) - KNOWN_KEYS)
-    if unknown:
-        raise UserError(f"unknown config key {unknown[0]!r} (known: {', '.join(sorted(KNOWN_KEYS))})")
+    """Keys and ranges against the schemas, missing keys, unresolvable values, the cast and the stages."""
+    check_schemas(cfg)
     missing = missing_keys(OmegaConf.to_container(cfg, resolve=False))
     if missing:
         hint = MISSING_HINTS.get(missing[0], "")
         raise UserError(f"{missing[0]}: missing value, set it on the command line: {missing[0]}=...{hint}")
     _resolve_all(cfg)
-    _whole(cfg, "cut_size", 1, 2**40)
-    _whole(cfg, "sample_rate", 8000, 192000)
-    _whole(cfg, "fps", 1, 120)
-    _whole(cfg, "max_words", 3, 1000)
-    for key in ("video.width", "video.height"):  # null: the layout picks (deepstory.run.render.frame_size)
-        if OmegaConf.select(cfg, key) is not None and _whole(cfg, key, 16, 8192) % 2:
-            raise UserError(f"{key}={OmegaConf.select(cfg, key)}: must be even (H.264 yuv420p)")
-    _whole(cfg, "video.segment_frames", 1, 100000)
-    reference = OmegaConf.select(cfg, "report.reference_seconds", default=None)
-    if reference is not None and (
-        isinstance(reference, bool) or not isinstance(reference, (int, float)) or reference <= 0
-    ):
-        raise UserError(f"report.reference_seconds={reference!r}: must be a number of seconds above 0, or null")
-    if not isinstance(OmegaConf.select(cfg, "overlap", default=False), bool):
-        raise UserError(f"overlap={OmegaConf.select(cfg, 'overlap')!r}: must be true or false")
-    verify = OmegaConf.select(cfg, "cache.verify", default=DEFAULT_VERIFY)
-    if verify not in VERIFY_MODES:
-        raise UserError(f"cache.verify={verify!r}: must be one of {', '.join(VERIFY_MODES)}")
     if not cfg.speakers:
         raise UserError("speakers: no speakers configured")
     for name, spec in cfg.speakers.items():

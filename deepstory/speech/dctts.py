@@ -56,10 +56,6 @@ class DCTTSSpeech(SpeechBackend):
         peak: float = 0.9,
     ) -> None:
         super().__init__(sample_rate)
-        if int(griffin_lim_iters) < 1:
-            raise ValueError(f"griffin_lim_iters must be at least 1, got {griffin_lim_iters}")
-        if int(max_frames) < 1:
-            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         self.data_dir = Path(str(data_dir)).expanduser()
         self.device = torch.device(device)
         self.griffin_lim_iters, self.max_frames, self.peak = int(griffin_lim_iters), int(max_frames), float(peak)
