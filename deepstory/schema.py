@@ -114,7 +114,7 @@ def check_schemas(node: Any, prefix: str = "") -> None:
         own = fields["_target_"].default if "_target_" in fields else None
         if own in (None, MISSING) or node.get("_target_") == own:
             addable = getattr(schema, "addable", ())
-            unknown = [str(k) for k in node.keys() if k not in fields and k not in addable]
+            unknown = [str(k) for k in node if k not in fields and k not in addable]
             if unknown:
                 known = ", ".join(sorted(fields))
                 raise UserError(f"unknown config key {prefix + unknown[0]!r} (known: {known})")
@@ -125,7 +125,7 @@ def check_schemas(node: Any, prefix: str = "") -> None:
             if check is None or child is None or child._is_interpolation() or child._is_missing():
                 continue
             check.check(prefix + name, node[name], nullable.get(name, False))
-    for key in node.keys():
+    for key in node:
         child = node._get_node(key)
         if isinstance(child, (DictConfig, ListConfig)) and not child._is_interpolation():
             check_schemas(child, f"{prefix}{key!s}.")
