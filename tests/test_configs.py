@@ -23,7 +23,7 @@ from deepstory.kernel.stage import Stage
 from deepstory.layout import Layout
 from deepstory.motion.base import MotionBackend
 from deepstory.run.checks import missing_keys, validate_config
-from deepstory.run.config import SCHEMAS, RunConfig, _stages
+from deepstory.run.config import SCHEMAS, RunConfig, _stages, stored_name
 from deepstory.run.render import build_stages
 from deepstory.speech import SpeechBackend
 from deepstory.speech.config import ENGINES
@@ -125,7 +125,7 @@ OPTIONS = [(group, option) for group in GROUPS for option in _options(group)]
 def test_every_schema_is_registered():
     store = ConfigStore.instance()
     for (group, name), schema in SCHEMAS.items():
-        entry = store.load(f"{group}/{name}.yaml" if group else f"{name}.yaml")
+        entry = store.load(f"{stored_name(group, name)}.yaml")
         assert OmegaConf.get_type(entry.node) is schema, (group, name)
 
 
@@ -133,8 +133,8 @@ def _named_schema(group: str, option: str) -> str:
     """The last schema the option's defaults list names, its own or (``- default``) another option's."""
     named = ""
     for entry in yaml.safe_load((CONF / group / f"{option}.yaml").read_text()).get("defaults", []):
-        if isinstance(entry, str) and entry.endswith("_schema"):
-            named = entry
+        if isinstance(entry, str) and entry.endswith("_schema@_here_"):
+            named = entry[len(f"/{group.replace('/', '_')}_") : -len("@_here_")]
         elif isinstance(entry, str) and (CONF / group / f"{entry}.yaml").is_file():
             named = _named_schema(group, entry) or named
     return named

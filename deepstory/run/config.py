@@ -152,8 +152,15 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
 }
 
 
+def stored_name(group: str | None, name: str) -> str:
+    """The name a schema is stored under: at the config root, out of the groups, so that ``--help`` and the
+    group's options list only what a user can choose (``layout/single_schema`` -> ``layout_single_schema``).  A
+    YAML file names it as ``/<stored name>@_here_``."""
+    return f"{group.replace('/', '_')}_{name}" if group else name
+
+
 def register_schemas() -> None:
     """Store every schema in Hydra's ConfigStore (again is harmless); call before composing a config."""
     store = ConfigStore.instance()
     for (group, name), schema in SCHEMAS.items():
-        store.store(group=group, name=name, node=schema)
+        store.store(name=stored_name(group, name), node=schema)
