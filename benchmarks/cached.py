@@ -39,10 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scale import make_story  # noqa: E402
+from scale import story_file  # noqa: E402
 
 from deepstory.cache import VERIFY_MODES, damage, entries  # noqa: E402
-from deepstory.config import asset  # noqa: E402
 from deepstory.threads import cpu_cores, describe_cores  # noqa: E402
 
 
@@ -152,11 +151,7 @@ def main() -> None:
     print(f"{date}, {describe_cores(cores)}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="deepstory-cached-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    if args.minutes is None:
-        story = Path(asset("stories/chapter3.txt"))
-    else:
-        story = workdir / f"story-{args.minutes:g}min.txt"
-        story.write_text(make_story(args.minutes), encoding="utf-8")
+    story = story_file(args.minutes, workdir)
     result: dict = {"date": date, "cores": cores, "story": story.name, "size": args.size or "layout's (512)"}
     if "rerun" in args.what:
         result["rerun"] = reruns(story, args.size, workdir, args.runs, args.overrides)

@@ -33,9 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import MEMORY_INTERVAL, encode_alone, make_story, render  # noqa: E402
+from scale import MEMORY_INTERVAL, encode_alone, render, story_file  # noqa: E402
 
-from deepstory.config import asset  # noqa: E402
 from deepstory.threads import cpu_cores, describe_cores  # noqa: E402
 
 SPEECH_ONLY = [  # the story and speech stages only, without phone timings: synthesis alone
@@ -63,11 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="deepstory-reference-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    if args.minutes is None:
-        story = Path(asset("stories/chapter3.txt"))
-    else:
-        story = workdir / f"story-{args.minutes:g}min.txt"
-        story.write_text(make_story(args.minutes), encoding="utf-8")
+    story = story_file(args.minutes, workdir)
     cores = cpu_cores()
     print(f"{time.strftime('%Y-%m-%d')}, {describe_cores(cores)}")
     t0 = time.perf_counter()

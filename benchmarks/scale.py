@@ -38,6 +38,15 @@ MEMORY_INTERVAL = 0.5
 WORDS_PER_SECOND = 2.15  # spoken words per second of story audio (Piper, demo voices, pauses included)
 
 
+def story_file(minutes: float | None, workdir: Path) -> Path:
+    """The bundled demo (``minutes`` None), or a generated story of about ``minutes`` written into ``workdir``."""
+    if minutes is None:
+        return Path(asset("stories/chapter3.txt"))
+    story = workdir / f"story-{minutes:g}min.txt"
+    story.write_text(make_story(minutes), encoding="utf-8")
+    return story
+
+
 def make_story(minutes: float, seed: int = 0) -> str:
     """A story of roughly ``minutes`` of speech from the demo's vocabulary; every sentence is new."""
     source = Path(asset("stories/chapter3.txt")).read_text(encoding="utf-8")
