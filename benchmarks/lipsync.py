@@ -41,7 +41,7 @@ CONTROLS = {
     "late": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shift"],
     "loudness": ["models/motion=envelope"],
 }
-FIGURES = ("bilabials_shut", "open_vowels_open", "bilabial_vowel_auc", "pearson")
+FIGURES = ("bilabial_phones_closed", "bilabials_shut", "open_vowels_open", "bilabial_vowel_auc", "pearson")
 
 
 def render(run_dir: Path, cache: Path, size: int, overrides: list[str]) -> dict:
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="deepstory-lipsync-"))
     print(f"{time.strftime('%Y-%m-%d')}, {describe_cores()}, {args.size}x{args.size}, work in {work}")
-    print(f"{'render / speaker':<22} {'P/B/M':>6}  {'vowels':>6}  {'AUC':>6}  {'r':>6}")
+    print(f"{'render / speaker':<22} {'sounds':>6}  {'P/B/M':>6}  {'vowels':>6}  {'AUC':>6}  {'r':>6}")
     results = {}
     for name in ("demo", *CONTROLS):
         cache = work / "cache"

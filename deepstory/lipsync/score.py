@@ -175,6 +175,7 @@ def phone_score(
 #: What each figure should reach (the lip-sync issues' goals); the summary and the report show them beside the
 #: figures.  ``best_lag_frames`` is a bound on its size.
 GOALS = {
+    "bilabial_phones_closed": 0.98,
     "bilabials_shut": 0.95,
     "open_vowels_open": 0.95,
     "bilabial_vowel_auc": 0.97,
@@ -184,7 +185,14 @@ GOALS = {
 }
 #: Figures of a speaker with fewer P/B/M or open-vowel frames than this are listed, not taken for the headline.
 MIN_FRAMES = 10
-PER_SPEAKER = ("bilabials_shut", "open_vowels_open", "bilabial_vowel_auc", "closed_in_long_silences", "pearson")
+PER_SPEAKER = (
+    "bilabial_phones_closed",
+    "bilabials_shut",
+    "open_vowels_open",
+    "bilabial_vowel_auc",
+    "closed_in_long_silences",
+    "pearson",
+)
 
 
 def missed_goals(figures: dict) -> list[str]:
@@ -195,16 +203,45 @@ def missed_goals(figures: dict) -> list[str]:
     return missed
 
 
-def speaker_scores(series: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, dict]:
+def bilabials_closed(series: dict[str, np.ndarray], shut: dict[int, float], sample_rate: int, fps: int) -> dict:
+    """Per speaker code: ``(closed, heard)``: how many of the P/B/M phones the audio has show at least one shut
+    frame among the frames they overlap (a 40 ms phone may own no frame centre, yet the lips must meet)."""
+    opening, speaker = series["opening"], series["speaker"]
+    counts: dict[int, list[int]] = {}
+    for name, (a, b) in zip(series.get("phone_names", []), series.get("phone_spans", np.zeros((0, 2)))):
+        if str(name) not in BILABIALS:
+            continue
+        first, end = int(a) * fps // sample_rate, min(len(opening), -(-int(b) * fps // sample_rate))
+        frames = [f for f in range(first, end) if speaker[f] >= 0]
+        if not frames:
+            continue
+        code = int(speaker[frames[0]])
+        seen = counts.setdefault(code, [0, 0])
+        seen[0] += any(opening[f] <= shut[int(speaker[f])] for f in frames)
+        seen[1] += 1
+    return {code: tuple(c) for code, c in counts.items()}
+
+
+def speaker_scores(
+    series: dict[str, np.ndarray], names: Sequence[str], sample_rate: int = 22050, fps: int = 25
+) -> dict[str, dict]:
     """Every figure per speaker, each with its own shut threshold (one wide mouth sets no one else's)."""
     out: dict[str, dict] = {}
+    shut_of = {
+        code: shut_threshold(*(series[k][series["speaker"] == code] for k in ("opening", "energy", "silent")))
+        for code in range(len(names))
+    }
+    closed = bilabials_closed(series, shut_of, sample_rate, fps)
     for code, name in enumerate(names):
         mine = series["speaker"] == code
         if not mine.any():
             continue
         opening, energy, silent = series["opening"][mine], series["energy"][mine], series["silent"][mine]
-        shut = shut_threshold(opening, energy, silent)
+        shut = shut_of[code]
         figures = phone_score(opening, energy, silent, series["bilabial"][mine], series["vowel"][mine])
+        if code in closed:
+            figures["bilabial_phones_closed"] = round(closed[code][0] / closed[code][1], 4)
+            figures["bilabial_phones"] = closed[code][1]
         if silent.any():
             figures["closed_in_long_silences"] = round(float((opening[silent] <= shut).mean()), 4)
         if len(opening) >= 3 and opening.std() > 0 and energy.std() > 0:
@@ -232,7 +269,7 @@ def headline(speakers: dict[str, dict]) -> dict:
     return {**worst, "worst_speaker": who}
 
 
-PHONE_FIGURES = ("bilabials_shut", "open_vowels_open", "bilabial_vowel_auc")
+PHONE_FIGURES = ("bilabial_phones_closed", "bilabials_shut", "open_vowels_open", "bilabial_vowel_auc")
 
 
 def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray:
@@ -256,6 +293,9 @@ def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray
 
 #: Names the layout of ``temp/lipsync_series.npz`` in its cache key.
 SERIES_VERSION = "series-2"  # 2: phone classes from the final audio's alignment; speakers per frame
+
+#: Names what ``export/lipsync.json`` holds in its cache key (2: P/B/M phones with a shut frame).
+SCORE_VERSION = "score-2"
 
 #: How the phone figures are measured, as written into ``export/lipsync.json``.
 METHOD = (

@@ -16,6 +16,7 @@ from deepstory.lipsync.files import LipSyncFiles
 from deepstory.lipsync.score import (
     GOALS,
     METHOD,
+    SCORE_VERSION,
     SERIES_VERSION,
     aligner_version,
     frame_energy,
@@ -82,7 +83,7 @@ class LipSyncStage(Stage[SceneContext]):
         video_key = read_json(export.video_key)["key"]
         measured_boxes = sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes)
         series = self.output(files.lipsync_series, video_key, measured_boxes, SERIES_VERSION, aligner_version())
-        out = self.output(files.lipsync, video_key, measured_boxes)
+        out = self.output(files.lipsync, video_key, measured_boxes, SCORE_VERSION)
         advance = ctx.progress.bar("Measuring lip sync", 2)
 
         on_screen = {speaker for speaker, _ in pose_at.values()}
@@ -118,7 +119,7 @@ class LipSyncStage(Stage[SceneContext]):
         def produce(tmp: Path) -> None:
             s = load_series(files.lipsync_series)
             overall = score(s["opening"], s["energy"], s["silent"])
-            per_speaker = speaker_scores(s, [str(n) for n in s["speakers"]])
+            per_speaker = speaker_scores(s, [str(n) for n in s["speakers"]], media.sample_rate, media.fps)
             figures = {
                 "method": METHOD,
                 "pearson_overall": overall["pearson"],

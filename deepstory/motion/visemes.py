@@ -22,7 +22,9 @@ The shapes become the mouth channels (:data:`~deepstory.track.MOUTH`)
 of a :data:`~deepstory.track.FACE` track, as continuous values.
 Coarticulation: each frame takes the shape of the sound ``lead`` seconds ahead
 of its centre (the mouth anticipates), and shapes blend over about three
-frames; a P, B or M still closes the lips completely in the frames it covers.  Loudness scales the
+frames; a P, B or M still closes the lips completely, never blended: every frame whose centre or whose
+look-ahead lies in it (the lips meet before the sound), and for one too short to own a frame, the frame
+nearest its middle.  Loudness scales the
 opening (``0.6 .. 1.0`` of the shape's).  Blinks, head motion, nods and
 breathing are those of :class:`~deepstory.motion.envelope.EnvelopeMotion`.
 Speech whose sentence has no phones (it could not be aligned) falls back to the
@@ -97,7 +99,13 @@ class VisemeMotion(EnvelopeMotion):
             # A drawing is held for the sound it shows: the shape of the phone at the frame's centre.
             named[(centres >= a) & (centres < b)] = 1 + SHAPE_NAMES.index(shape_of(name))
             if name in BILABIALS:
-                pressed |= (centres >= a) & (centres < b)
+                # The lips meet before the sound they make: every frame whose centre or look-ahead lies in the
+                # phone, and however short the phone, the frame nearest its middle.
+                span = ((centres >= a) & (centres < b)) | ((ahead >= a) & (ahead < b))
+                nearest = int(np.argmin(np.abs(centres - (a + b) // 2)))
+                if not span.any() and abs(int(centres[nearest]) - (a + b) // 2) <= sr // fps:
+                    span[nearest] = True
+                pressed |= span
         # Coarticulation: shapes blend over about three frames.
         kernel = np.array([0.25, 0.5, 0.25])
         for c in range(shape.shape[1]):
@@ -113,4 +121,4 @@ class VisemeMotion(EnvelopeMotion):
         return out
 
     def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "lead": self.lead, "version": 2}  # 2: round/bite/press/shape channels
+        return {**super().identity(), "lead": self.lead, "version": 3}  # 3: lips shut ahead of P/B/M, short ones too

@@ -36,6 +36,7 @@ def lipsync_section(run: Run, window: float, window_start: float | None) -> str:
     goals = sync.get("goals", {})
     worst = sync.get("worst_speaker", {})
     figures = [
+        ("bilabial_phones_closed", "share of P/B/M sounds with at least one frame of the mouth shut"),
         ("bilabials_shut", "share of P/B/M frames with the mouth shut"),
         ("open_vowels_open", "share of open-vowel frames with the mouth open"),
         ("bilabial_vowel_auc", "how well the opening alone tells P/B/M from open vowels (1 = always)"),
@@ -61,10 +62,26 @@ def lipsync_section(run: Run, window: float, window_start: float | None) -> str:
     ]
     per = sync.get("speakers", {})
     if per:
-        keys = ["bilabials_shut", "open_vowels_open", "bilabial_vowel_auc", "pearson", "closed_in_long_silences"]
+        keys = [
+            "bilabial_phones_closed",
+            "bilabials_shut",
+            "open_vowels_open",
+            "bilabial_vowel_auc",
+            "pearson",
+            "closed_in_long_silences",
+        ]
         out.append(
             table(
-                ["speaker", "P/B/M shut", "open vowels open", "AUC", "r", "shut in silences", "P/B/M / vowel frames"],
+                [
+                    "speaker",
+                    "P/B/M sounds closed",
+                    "P/B/M frames shut",
+                    "open vowels open",
+                    "AUC",
+                    "r",
+                    "shut in silences",
+                    "P/B/M / vowel frames",
+                ],
                 [
                     [
                         name,
@@ -73,7 +90,7 @@ def lipsync_section(run: Run, window: float, window_start: float | None) -> str:
                     ]
                     for name, f in per.items()
                 ],
-                numeric=(1, 2, 3, 4, 5),
+                numeric=(1, 2, 3, 4, 5, 6),
             )
         )
     if sync.get("unaligned_sentences"):

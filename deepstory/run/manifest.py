@@ -221,7 +221,14 @@ def lipsync_lines(sync: dict) -> list[tuple[str, str]]:
         rows.append(
             (
                 "phonemes (worst)",
-                figure("bilabials_shut", f"P/B/M shut {100 * sync['bilabials_shut']:.0f}%")
+                (
+                    figure(
+                        "bilabial_phones_closed", f"P/B/M sounds closed {100 * sync['bilabial_phones_closed']:.0f}%, "
+                    )
+                    if "bilabial_phones_closed" in sync
+                    else ""
+                )
+                + figure("bilabials_shut", f"P/B/M frames shut {100 * sync['bilabials_shut']:.0f}%")
                 + ", "
                 + figure("open_vowels_open", f"open vowels open {100 * sync['open_vowels_open']:.0f}%")
                 + ", "
@@ -234,7 +241,8 @@ def lipsync_lines(sync: dict) -> list[tuple[str, str]]:
             rows.append(
                 (
                     f"  {escape(name)}",
-                    f"P/B/M {100 * f['bilabials_shut']:.0f}%, vowels {100 * f['open_vowels_open']:.0f}%, "
+                    f"P/B/M sounds closed {100 * f.get('bilabial_phones_closed', 0):.0f}%, frames "
+                    f"{100 * f['bilabials_shut']:.0f}%, vowels {100 * f['open_vowels_open']:.0f}%, "
                     f"AUC {f['bilabial_vowel_auc']:.2f} ({f['bilabial_frames']}/{f['open_vowel_frames']} frames)",
                 )
             )
