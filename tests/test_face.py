@@ -66,6 +66,17 @@ def test_no_face_names_the_config_key():
         locate(blank, {"teeth": False}, "speakers.Ghost.face")
     message = str(err.value)
     assert "speakers.Ghost.face" in message and "box" in message and "\n" not in message
+    assert message.endswith("; find the pixels with: python -m deepstory.face <image>")
+
+
+def test_no_face_names_the_command_on_the_image(tmp_path):
+    from deepstory.portrait import speaker_portrait
+
+    path = tmp_path / "my ghost.png"
+    Image.new("RGB", (256, 256), (120, 140, 160)).save(path)
+    with pytest.raises(FaceNotFound) as err:
+        speaker_portrait({"image": str(path)}, "speakers.Ghost", 64, 64)
+    assert str(err.value).endswith(f"find the pixels with: python -m deepstory.face '{path}'")
 
 
 def test_fully_configured_face_needs_no_detection():

@@ -3,7 +3,7 @@
 from deepstory.errors import FaceNotFound, ImageError
 from deepstory.portrait.detect import locate
 from deepstory.portrait.image import Face, Portrait, fit_portrait, load_image
-from deepstory.portrait.speaker import speaker_images, speaker_portrait
+from deepstory.portrait.speaker import speaker_face, speaker_image, speaker_images, speaker_portrait
 
 __all__ = [
     "Face",
@@ -13,6 +13,8 @@ __all__ = [
     "fit_portrait",
     "load_image",
     "locate",
+    "speaker_face",
+    "speaker_image",
     "speaker_images",
     "speaker_portrait",
 ]

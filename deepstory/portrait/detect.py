@@ -10,6 +10,7 @@ be overridden per image in the speakers config (``face.box``, ``face.mouth``,
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -140,11 +141,12 @@ def landmarks(detection: Detection, width: int, height: int) -> Face:
     )
 
 
-def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str) -> Face:
+def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str, path: str | None = None) -> Face:
     """The face of ``image``: detected, with any configured values taking precedence.
 
     With every value configured nothing is detected.  With nothing found and
-    something missing, a one-line error names the image's config key.
+    something missing, a one-line error names the image's config key and the
+    command that shows the image's pixels (``python -m deepstory.face``, on ``path``).
     """
     overrides = {k: v for k, v in dict(overrides or {}).items() if v is not None}
     keys = ("box", "mouth", "mouth_width", "eyes", "eye_width")
@@ -160,7 +162,10 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str) 
         found = landmarks(detect(np.asarray(small)), small.width, small.height).transformed(1 / scale, 0, 0)
     except FaceNotFound:
         missing = ", ".join(k for k in keys if k not in overrides)
-        raise FaceNotFound(f"{where}: no face found in the image; set {missing} under {where}") from None
+        tool = f"python -m deepstory.face {shlex.quote(path) if path and path.isprintable() else '<image>'}"
+        raise FaceNotFound(
+            f"{where}: no face found in the image; set {missing} under {where}; find the pixels with: {tool}"
+        ) from None
     auto = {
         "box": found.box,
         "mouth": found.mouth,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
+from PIL import Image
+
 from deepstory.errors import ImageError
 from deepstory.portrait.detect import locate
 from deepstory.portrait.image import Face, Portrait, fit_portrait, load_image
@@ -37,6 +39,30 @@ def _per_image(value: Any, index: int) -> Any:
     return value
 
 
+def speaker_image(
+    spec: Mapping[str, Any], where: str, index: int = 0, background: Sequence[int] = (255, 255, 255)
+) -> tuple[Image.Image, float]:
+    """The speaker's ``index``-th image, loaded (see :func:`load_image`), and the scale applied on load;
+    a problem is one line naming ``<where>.image``."""
+    images = speaker_images(spec)
+    suffix = f"[{index}]" if len(images) > 1 else ""
+    try:
+        return load_image(images[index], background)
+    except ImageError as exc:
+        raise ImageError(f"{where}.image{suffix}: {exc}") from None
+
+
+def speaker_face(spec: Mapping[str, Any], where: str, image: Image.Image, scale: float, index: int = 0) -> Face:
+    """The face of the speaker's ``index``-th image (loaded at ``scale``, see :func:`speaker_image`), in
+    loaded-image pixels: configured values (pixels of the file as it is, scaled to match) over found ones."""
+    images = speaker_images(spec)
+    suffix = f"[{index}]" if len(images) > 1 else ""
+    overrides = _per_image(spec.get("face"), index)
+    if overrides and scale != 1.0:
+        overrides = {k: _scaled(v, scale) if k != "teeth" else v for k, v in dict(overrides).items()}
+    return locate(image, overrides, f"{where}.face{suffix}", images[index])
+
+
 def speaker_portrait(
     spec: Mapping[str, Any],
     where: str,
@@ -57,15 +83,9 @@ def speaker_portrait(
     """
     images = speaker_images(spec)
     suffix = f"[{index}]" if len(images) > 1 else ""
-    try:
-        image, scale = load_image(images[index], background)
-    except ImageError as exc:
-        raise ImageError(f"{where}.image{suffix}: {exc}") from None
+    image, scale = speaker_image(spec, where, index, background)
     if face is None:
-        overrides = _per_image(spec.get("face"), index)
-        if overrides and scale != 1.0:
-            overrides = {k: _scaled(v, scale) if k != "teeth" else v for k, v in dict(overrides).items()}
-        face = locate(image, overrides, f"{where}.face{suffix}")
+        face = speaker_face(spec, where, image, scale, index)
     crop = _per_image(spec.get("crop"), index)
     if crop is not None and scale != 1.0:
         crop = _scaled(crop, scale)
