@@ -14,6 +14,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from deepstory.portrait.image import FRAMINGS
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -34,10 +36,21 @@ def frame(size: Sequence[Any], where: str) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+def check_framing(value: Any, where: str = "layout.framing") -> str:
+    """``value`` checked as a framing: ``face`` or ``image``."""
+    if value not in FRAMINGS:
+        raise ValueError(f"{where}={value!r}: must be one of {', '.join(FRAMINGS)}")
+    return str(value)
+
+
 class Layout(ABC):
     #: When set, every portrait is scaled so that its face box plus this fraction of its size on each side
     #: fits in its tile (small tiles would otherwise cut faces); ``None``: cover the tile, crop around the face.
     face_margin: float | None = None
+
+    #: ``face``: a portrait whose face would be small in its tile shows its head and shoulders
+    #: (``deepstory.portrait.image.face_crop``); ``image``: the whole image, covering the tile.
+    framing: str = "face"
 
     #: The frame size (width, height) for a config that sets none (``video.width``/``video.height`` null).
     size: tuple[int, int] = (512, 512)

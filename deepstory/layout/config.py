@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
-from deepstory.schema import Range, ranged
+from deepstory.portrait.image import FRAMINGS
+from deepstory.schema import OneOf, Range, ranged
 
 
 @dataclass
@@ -19,6 +20,7 @@ class SingleLayoutConfig:
 
     _target_: str = "deepstory.layout.single.SingleLayout"
     size: list[int] = MISSING
+    framing: str = ranged(OneOf(FRAMINGS))
 
 
 @dataclass
@@ -34,3 +36,4 @@ class StageLayoutConfig:
     highlight: Optional[list[int]] = MISSING
     highlight_width: int = ranged(Range(0, 1000))
     face_margin: Optional[float] = ranged(Range(0, 10, whole=False))
+    framing: str = ranged(OneOf(FRAMINGS))

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from deepstory.layout.base import Layout, Tile, frame
+from deepstory.layout.base import Layout, Tile, check_framing, frame
 
 #: The frame for a config that sets none, by how many are on stage (``up_to`` null: any number).
 SIZES = (
@@ -35,7 +35,8 @@ class StageLayout(Layout):
     are on stage, each ``{up_to: N, size: [width, height]}`` (the first that
     covers the cast; ``up_to`` null: any number).  ``highlight`` outlines the speaker's tile in that RGB colour
     (``null`` for none).  ``face_margin``: every face is kept whole in its tile,
-    with this fraction of its size around it (``null``: cover the tile and crop).
+    with this fraction of its size around it (``null``: cover the tile and crop).  ``framing``: ``face`` shows
+    the head and shoulders of a portrait whose face would be small in its tile, ``image`` the whole image.
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class StageLayout(Layout):
         highlight_width: int = 4,
         face_margin: float | None = 0.15,
         sizes: Sequence[Mapping[str, Any]] = SIZES,
+        framing: str = "face",
     ) -> None:
         self.characters = list(characters) if characters else None
         self.columns = columns
@@ -56,6 +58,7 @@ class StageLayout(Layout):
         self.highlight = tuple(int(v) for v in highlight) if highlight is not None else None
         self.highlight_width = int(highlight_width)
         self.face_margin = None if face_margin is None else float(face_margin)
+        self.framing = check_framing(framing)
         self.sizes: list[tuple[int | None, tuple[int, int]]] = []
         for i, entry in enumerate(sizes):
             up_to = entry.get("up_to")
@@ -142,4 +145,5 @@ class StageLayout(Layout):
             "highlight": self.highlight,
             "highlight_width": self.highlight_width,
             "face_margin": self.face_margin,
+            "framing": self.framing,
         }  # sizes: not here, the frame size keys every segment already

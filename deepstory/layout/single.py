@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from deepstory.layout.base import Layout, Tile, frame
+from deepstory.layout.base import Layout, Tile, check_framing, frame
 
 
 class SingleLayout(Layout):
-    """The speaker alone, filling the frame; ``size`` is the frame when the config sets none."""
+    """The speaker alone, filling the frame; ``size`` is the frame when the config sets none.
 
-    def __init__(self, size: Sequence[int] = (512, 512)) -> None:
+    ``framing``: ``face`` shows the head and shoulders of a portrait whose face would be small in the frame,
+    ``image`` the whole image (see :class:`deepstory.layout.base.Layout`).
+    """
+
+    def __init__(self, size: Sequence[int] = (512, 512), framing: str = "face") -> None:
         self.size = frame(size, "layout.size")
+        self.framing = check_framing(framing)
 
     def on_stage(self, speakers: Sequence[str]) -> list[str]:
         return []
@@ -20,4 +25,4 @@ class SingleLayout(Layout):
         return {speaker: Tile(0, 0, width, height)}
 
     def identity(self) -> dict[str, Any]:
-        return {"layout": "single"}
+        return {"layout": "single", "framing": self.framing}

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from deepstory.cache import Cache, digest, file_digest
 from deepstory.files import read_json, write_json
 from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
+from deepstory.portrait.image import FRAMING
 
 FACE_FINDER = "locate-2"  # names the face finder (deepstory.portrait.detect) in the keys of found faces
 #: The format of a found face's file (``{"speaker", "image", "face"}``), in its cache key: a face file of
@@ -20,7 +21,8 @@ class Cast:
     """The configured speakers' portraits, fitted to any size with the face found (their voices are made by
     the speech stage, ``deepstory.speech.base.Voice``, from the same ``speakers`` config).
 
-    Faces are found once per image; portraits are fitted once per size.  With a
+    Faces are found once per image; portraits are fitted once per size, framed as the layout's ``framing``
+    says (``face``: a distant face's head and shoulders; ``image``: the whole image).  With a
     ``cache`` and a ``folder``, a found face is kept in the cache (kind
     ``faces``, keyed by the speaker, the image's bytes and the configured landmarks) and
     placed at ``folder/pKK-<image>.json`` (see :meth:`face_file`), so a re-run finds no face again.
@@ -35,10 +37,12 @@ class Cast:
         face_margin: float | None = None,
         cache: Cache | None = None,
         folder: Path | None = None,
+        framing: str = "face",
     ) -> None:
         self.config = speakers
         self.background = background
         self.face_margin = face_margin  # the layout's: keep faces whole in small tiles
+        self.framing = framing  # the layout's: face (head and shoulders of a distant face) or image
         self.cache, self.folder = cache, folder
         self._portraits: dict[tuple, Portrait] = {}
         self._keys: dict[tuple, str] = {}
@@ -76,6 +80,7 @@ class Cast:
                 background=self.background,
                 face=self._faces.get((speaker, image)),
                 face_margin=self.face_margin,
+                framing=self.framing,
             )
             self._faces[(speaker, image)] = face
             self._portraits[which] = portrait
@@ -124,6 +129,7 @@ class Cast:
                 image,
                 list(size),
                 *([] if self.face_margin is None else [self.face_margin]),  # single layout: keys as before
+                *([] if self.framing == "image" else [FRAMING]),  # framing: image keys as before
                 *([] if not mouths else [{k: file_digest(str(v)) for k, v in sorted(mouths.items())}]),
             )
         return self._keys[which]

@@ -178,6 +178,61 @@ def fit_portrait(
     return Portrait(image=np.ascontiguousarray(pixels), face=face.transformed(scale, ox, oy))
 
 
+#: ``framing: face`` (:func:`face_crop`), named in the keys of fitted portraits: a change of the rule below
+#: is a new name, so portraits framed by the old rule are not reused.
+FRAMING = "face-1"
+FRAMINGS = ("face", "image")
+FACE_SHARE = 0.45  # the face box's share of the crop's height
+EYE_LINE = 0.40  # the eyes' height in the crop, from its top
+FRAMED_ENOUGH = 1 / 3  # a face this large in the frame with the whole image shown is left as it is
+MAX_UPSCALE = 4.0  # a framed crop is never enlarged more than this (output pixels per source pixel)
+SIDE_MARGIN = 0.15  # the least room around the face in a framed crop, a fraction of the face's size
+
+
+def whole_image_share(face: Face, size: tuple[int, int], width: int, height: int, face_margin: float | None) -> float:
+    """The face box's share of the frame's height when the whole image is fitted (``framing: image``)."""
+    iw, ih = size
+    fw, fh = face.box[2] - face.box[0], face.box[3] - face.box[1]
+    scale = max(width / iw, height / ih)
+    if face_margin is not None:
+        scale = min(
+            scale, width / max(fw * (1 + 2 * face_margin), 1e-6), height / max(fh * (1 + 2 * face_margin), 1e-6)
+        )
+    return fh * scale / height
+
+
+def face_crop(
+    face: Face, size: tuple[int, int], width: int, height: int, face_margin: float | None = None
+) -> tuple[int, int, int, int] | None:
+    """``framing: face``: the head-and-shoulders part of an image of ``size`` to show in ``width x height``.
+
+    None (show the whole image, as ``framing: image``) where the face already fills
+    ``FRAMED_ENOUGH`` of the frame's height that way, or where no crop inside the image
+    frames it tighter.  Otherwise a crop of the frame's aspect ratio in which the face box
+    is ``FACE_SHARE`` of the height, centred across, the eyes ``EYE_LINE`` down; made
+    looser where it would be enlarged more than ``MAX_UPSCALE`` times or would leave less
+    than the margin (``face_margin``, else ``SIDE_MARGIN``) around the face; moved to
+    stay inside the image.
+    """
+    iw, ih = size
+    x0, y0, x1, y1 = face.box
+    fw, fh = x1 - x0, y1 - y0
+    if whole_image_share(face, size, width, height, face_margin) >= FRAMED_ENOUGH:
+        return None
+    margin = SIDE_MARGIN if face_margin is None else face_margin
+    ch = max(fh / FACE_SHARE, height / MAX_UPSCALE, fh * (1 + 2 * margin), fw * (1 + 2 * margin) * height / width)
+    ch = float(np.ceil(ch)) + 1  # whole pixels, and the margin kept after rounding
+    if ch >= min(ih, iw * height / width):
+        return None  # the image is too small to frame tighter than it is
+    cw = ch * width / height
+    eye_y = float(np.mean([e[1] for e in face.eyes])) if face.eyes else y0 + 0.4 * fh
+    left = float(np.clip((x0 + x1 - cw) / 2, 0, iw - cw))
+    top = eye_y - EYE_LINE * ch
+    top = min(max(top, y1 + margin * fh - ch), y0 - margin * fh)  # the face whole, eyes placed however they are
+    top = float(np.clip(top, 0, ih - ch))
+    return round(left), round(top), min(iw, round(left + cw)), min(ih, round(top + ch))
+
+
 def _framed(im: Image.Image, face: Face, width: int, height: int, scale: float) -> Portrait:
     """The image at ``scale`` (smaller than covering), its face centred where it can be, over a blurred cover."""
     from PIL import ImageFilter

@@ -13,7 +13,7 @@ from PIL import Image
 
 from deepstory.errors import ImageError
 from deepstory.portrait.detect import locate
-from deepstory.portrait.image import Face, Portrait, fit_portrait, load_image
+from deepstory.portrait.image import FRAMINGS, Face, Portrait, face_crop, fit_portrait, load_image
 from deepstory.portrait.sprites import load_mouths
 
 
@@ -72,6 +72,7 @@ def speaker_portrait(
     background: Sequence[int] = (255, 255, 255),
     face: Face | None = None,
     face_margin: float | None = None,
+    framing: str = "face",
 ) -> tuple[Face, Portrait]:
     """A speakers-config entry -> (face in loaded-image pixels, portrait fitted to ``width x height``).
 
@@ -80,7 +81,11 @@ def speaker_portrait(
     is; a huge image reduced on load has them scaled to match.  A ``face``
     found earlier for this image (the first value returned) skips detection.
     ``face_margin``: keep the face box plus this margin whole (see :func:`fit_portrait`).
+    ``framing``: ``face`` shows the head and shoulders of an image whose face would be small
+    (:func:`deepstory.portrait.image.face_crop`), ``image`` the whole image; a configured ``crop`` wins.
     """
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing={framing!r}: must be one of {', '.join(FRAMINGS)}")
     images = speaker_images(spec)
     suffix = f"[{index}]" if len(images) > 1 else ""
     image, scale = speaker_image(spec, where, index, background)
@@ -89,6 +94,8 @@ def speaker_portrait(
     crop = _per_image(spec.get("crop"), index)
     if crop is not None and scale != 1.0:
         crop = _scaled(crop, scale)
+    elif crop is None and framing == "face":
+        crop = face_crop(face, image.size, width, height, face_margin)
     try:
         fitted = fit_portrait(image, face, width, height, crop, face_margin)
     except ValueError as exc:

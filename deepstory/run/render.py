@@ -79,7 +79,14 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
         local=Path(str(local)).expanduser() if local is not None else Path(run_dir) / "cache",
     )
     run = RunDir(Path(run_dir))
-    cast = Cast(cfg.speakers, background, layout.face_margin, cache, run.temp / "faces")  # type: ignore[arg-type]
+    cast = Cast(
+        cfg.speakers,
+        background,  # type: ignore[arg-type]
+        layout.face_margin,
+        cache,
+        run.temp / "faces",
+        framing=layout.framing,
+    )
 
     def speakers() -> list[str]:
         """The story's speakers, from the stage that parses the story (its text only)."""
