@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,15 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the controls and their broken-phone speech stage live beside the tests
 
 from deepstory.threads import cpu_cores, describe_cores  # noqa: E402
 
-#: The controls' overrides (the broken-phone speech stage lives beside the tests that use it).
-CONTROLS = {
-    "shuffled": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shuffle"],
-    "late": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shift"],
-    "loudness": ["models/motion=envelope"],
-}
+from stage_plugins import CONTROLS, control_cache  # noqa: E402
+
 FIGURES = ("bilabial_phones_closed", "bilabials_shut", "open_vowels_open", "bilabial_vowel_auc", "pearson")
 
 
@@ -76,12 +72,7 @@ def main() -> None:
     print(f"{'render / speaker':<22} {'sounds':>6}  {'P/B/M':>6}  {'vowels':>6}  {'AUC':>6}  {'r':>6}")
     results = {}
     for name in ("demo", *CONTROLS):
-        cache = work / "cache"
-        if name in ("shuffled", "late"):  # the speech reused, the motion made again from the broken phone files
-            cache = work / f"cache-{name}"
-            for kind in ("speech", "phones", "faces"):
-                if not (cache / kind).exists():
-                    shutil.copytree(work / "cache" / kind, cache / kind)
+        cache = work / "cache" if name == "demo" else control_cache(work / "cache", name)
         started = time.perf_counter()
         sync = render(work / name, cache, args.size, CONTROLS.get(name, []))
         seconds = time.perf_counter() - started

@@ -3,6 +3,7 @@ mouths driven by wrong phones, the lip-sync score's negative controls (tests/tes
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,27 @@ class WordCountStage(Stage):
             words[sentence.speaker] += len(sentence.text.split())
         done = [name for name, figures in ctx.progress.stats.items() if "seconds" in figures]  # stages finished
         write_json(ctx.run.export / self.filename, {"stages_before": done, "words": words})
+
+
+#: The lip-sync score's negative controls, as overrides (tests/test_layout_lipsync.py, benchmarks/lipsync.py).
+CONTROLS = {
+    "shuffled": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shuffle"],
+    "late": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shift"],
+    "loudness": ["models/motion=envelope"],
+}
+
+
+def control_cache(cache: Path, control: str) -> Path:
+    """The cache a control renders with after a real render into ``cache``: that cache itself for the loudness
+    mouth (its motion keys differ), and for the broken-phone controls a copy of its speech, phones and faces
+    only (``<cache>-<control>``), so the speech is reused and the motion made again from the broken files."""
+    if control == "loudness":
+        return cache
+    own = cache.with_name(f"{cache.name}-{control}")
+    for kind in ("speech", "phones", "faces"):
+        if not (own / kind).exists():
+            shutil.copytree(cache / kind, own / kind)
+    return own
 
 
 class MislaidSpeech(SpeechStage):

@@ -12,6 +12,7 @@ from deepstory.media import decode_frames
 from deepstory.portrait import speaker_portrait
 
 from conftest import check_golden, compose_cfg, render_here, tiny_args
+from stage_plugins import CONTROLS, control_cache
 
 pytestmark = pytest.mark.slow
 
@@ -94,27 +95,15 @@ def test_demo_story_lip_sync(demo128):
     check_golden("demo128", run_dir / "export" / "animated.mp4")
 
 
-#: Mouths driven by broken inputs: each must score far below the real render, and below the goals.
-CONTROLS = {
-    "shuffled": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shuffle"],
-    "late": ["stages.speech._target_=stage_plugins.MislaidSpeech", "+stages.speech.mislead=shift"],
-    "loudness": ["models/motion=envelope"],
-}
-
-
+#: Mouths driven by broken inputs (tests/stage_plugins.py): each must score far below the real render, and below
+#: the goals.
 @pytest.mark.parametrize("control", CONTROLS)
 def test_negative_controls_fall_below_the_goals(demo128, control):
     """Phones shuffled within sentences, phones 120 ms late (both as ``temp/phones/`` records them and the mouths
     follow them), and a loudness-only mouth all score low: the score reads the audio, not the phones that drove
     the mouths (reading those, it scored shuffled phones 1.0)."""
-    import shutil
-
     real = json.loads((demo128 / "run" / "export" / "lipsync.json").read_text())
-    run_dir, cache = demo128 / control, demo128 / "cache"
-    if control != "loudness":  # the speech is reused; the motion is made again from the broken phone files
-        cache = demo128 / f"cache-{control}"
-        for kind in ("speech", "phones", "faces"):
-            shutil.copytree(demo128 / "cache" / kind, cache / kind)
+    run_dir, cache = demo128 / control, control_cache(demo128 / "cache", control)
     render_here(run_dir, "video.width=128", "video.height=128", f"cache_dir={cache}", *CONTROLS[control])
     sync = json.loads((run_dir / "export" / "lipsync.json").read_text())
     for key in ("bilabial_phones_closed", "bilabials_shut", "bilabial_vowel_auc"):

@@ -148,19 +148,25 @@ def heard_phones(
 
 
 def phone_score(
-    opening: np.ndarray, energy: np.ndarray, silent: np.ndarray, bilabial: np.ndarray, vowel: np.ndarray
+    opening: np.ndarray,
+    energy: np.ndarray,
+    silent: np.ndarray,
+    bilabial: np.ndarray,
+    vowel: np.ndarray,
+    shut: float | None = None,
 ) -> dict:
     """How well one speaker's mouth follows the phones: P/B/M shut, open vowels open, and how well opening tells
     them apart.
 
-    "Shut" is :func:`shut_threshold` of this speaker's frames (a fifth of the
-    90th percentile of the opening while speaking).  ``auc``: the chance that
+    "Shut" is ``shut``, by default :func:`shut_threshold` of these frames (a
+    fifth of the 90th percentile of the opening while speaking).  ``auc``: the chance that
     an open-vowel frame is more open than a P/B/M frame (1.0 = always; ties
     count half).
     """
     if not bilabial.any() or not vowel.any():
         return {"bilabial_frames": int(bilabial.sum()), "open_vowel_frames": int(vowel.sum())}
-    shut = shut_threshold(opening, energy, silent)
+    if shut is None:
+        shut = shut_threshold(opening, energy, silent)
     closed, wide = opening[bilabial], opening[vowel]
     greater = (wide[:, None] > closed[None, :]).mean() + 0.5 * (wide[:, None] == closed[None, :]).mean()
     return {
@@ -238,7 +244,7 @@ def speaker_scores(
             continue
         opening, energy, silent = series["opening"][mine], series["energy"][mine], series["silent"][mine]
         shut = shut_of[code]
-        figures = phone_score(opening, energy, silent, series["bilabial"][mine], series["vowel"][mine])
+        figures = phone_score(opening, energy, silent, series["bilabial"][mine], series["vowel"][mine], shut)
         if code in closed:
             figures["bilabial_phones_closed"] = round(closed[code][0] / closed[code][1], 4)
             figures["bilabial_phones"] = closed[code][1]
