@@ -295,7 +295,7 @@ def _opening(frame: np.ndarray, still: np.ndarray) -> np.ndarray:
 def test_an_open_mouth_shows_teeth_a_tongue_and_depth():
     p = _portrait(512, "Eileen")
     shape = dict(zip(ORDER, _render(WarpAnimator(), p, shape_rows())))
-    (mx, my), mw = p.face.mouth, p.face.mouth_width
+    (mx, _), mw = p.face.mouth, p.face.mouth_width
     cols = slice(int(mx - 0.15 * mw), int(mx + 0.15 * mw))
     wide = shape["D"].astype(int)
     inside = _opening(shape["D"], p.image)[:, cols]

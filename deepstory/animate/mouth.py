@@ -119,7 +119,6 @@ def _offsets(lm: Landmarks, mw: float, jaw_drop: float, band: np.ndarray) -> tup
     u = np.array(LIP_STATIONS)
     s = 1 - (2 * u) ** 2
     corner = np.abs(2 * u) ** 4  # 1 at the corners
-    side = np.sign(u)
     j = jaw_drop
     n = len(u)
 
@@ -147,7 +146,13 @@ def _offsets(lm: Landmarks, mw: float, jaw_drop: float, band: np.ndarray) -> tup
     )
     lower_outer = lip(
         (-0.06 * j * u, 0.16 * u, -0.3 * u, zero, zero),
-        (0.78 * j * s**1.1 + 0.04 * j * corner, -0.01 * s - 0.02 * corner, 0.08 * s, -0.07 * s, -0.5 * press_gap * s - 0.015 * s),
+        (
+            0.78 * j * s**1.1 + 0.04 * j * corner,
+            -0.01 * s - 0.02 * corner,
+            0.08 * s,
+            -0.07 * s,
+            -0.5 * press_gap * s - 0.015 * s,
+        ),
     )
 
     def fixed(points, per_channel):
@@ -160,8 +165,10 @@ def _offsets(lm: Landmarks, mw: float, jaw_drop: float, band: np.ndarray) -> tup
     # The skin beyond the corners, on the line: it follows the corners, less and less further out, and the same in
     # both parts (it never parts there).
     reach = (0.12, 0.3, 0.5)
-    beyond = np.array([[lm.lower_inner[0, 0] - k * mw, lm.lower_inner[0, 1]] for k in reach]
-                      + [[lm.lower_inner[-1, 0] + k * mw, lm.lower_inner[-1, 1]] for k in reach])
+    beyond = np.array(
+        [[lm.lower_inner[0, 0] - k * mw, lm.lower_inner[0, 1]] for k in reach]
+        + [[lm.lower_inner[-1, 0] + k * mw, lm.lower_inner[-1, 1]] for k in reach]
+    )
     decay = np.array([0.6, 0.3, 0.1] * 2)[:, None]
     corners = (upper_inner + lower_inner) / 2
     still = np.concatenate([np.repeat(corners[:1], 3, 0), np.repeat(corners[-1:], 3, 0)]) * decay
@@ -257,7 +264,12 @@ def grain_of(pixels: torch.Tensor) -> float:
 
 
 def palette(
-    crop: torch.Tensor, near: torch.Tensor, face_px: torch.Tensor, own_teeth: torch.Tensor | None, grain: float, edge: float
+    crop: torch.Tensor,
+    near: torch.Tensor,
+    face_px: torch.Tensor,
+    own_teeth: torch.Tensor | None,
+    grain: float,
+    edge: float,
 ) -> Palette:
     """Colours from the portrait: ``near`` its mouth line's pixels ``[n, 3]``, ``face_px`` its face's, ``own_teeth``
     its teeth's (None: it shows none)."""
@@ -288,7 +300,9 @@ class MouthRig:
     ys: torch.Tensor
     top: torch.Tensor  # [1, 1, w] the lips' gap at rest per column: its top (frame y) ...
     line: torch.Tensor  # ... and its bottom, the lips' meeting line (below: the lower part)
-    up: torch.Tensor  # [K, 2, h/2, w/2] per-channel displacement of the upper part, pixels at value 1, every other pixel
+    up: (
+        torch.Tensor
+    )  # [K, 2, h/2, w/2] per-channel displacement of the upper part, pixels at value 1, every other pixel
     down: torch.Tensor  # [K, 2, h/2, w/2] of the lower part
     grain: torch.Tensor  # [1, h, w] the portrait's own grain, levels, added inside the mouth
     half_width: float  # half the mouth's width at rest, pixels
@@ -401,7 +415,7 @@ def draw(r: MouthRig, sample: Any, shape: torch.Tensor, tongue: torch.Tensor) ->
     if first_dn <= last_up:
         to_lower = ((a_dn[:, both] + 1e-3) / (covered[:, both] + 2e-3)).unsqueeze(1)
         out[:, :, both] = torch.lerp(upper[:, :, both], out[:, :, both], to_lower)
-    out[:, :, : first_dn] = upper[:, :, :first_dn]
+    out[:, :, :first_dn] = upper[:, :, :first_dn]
     spread = (1 + 0.16 * shape[:, 1] - 0.32 * shape[:, 2]).clamp(min=0.3).view(B, 1, 1)
     v = ((xs - r.mx) / (r.half_width * spread)).clamp(-1.5, 1.5)  # -1..1 corner to corner
     inner = (1 - covered).clamp(min=0) * _smooth((1.35 - v.abs()) / 0.25)
@@ -485,9 +499,7 @@ def sample_window(crop: torch.Tensor, region: tuple[int, int, int, int]):
 
     def sample(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
         sx, sy = torch.broadcast_tensors(sx, sy)
-        grid = torch.stack(
-            [2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1
-        )
+        grid = torch.stack([2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
         grid = grid.expand(max(sx.shape[0], sy.shape[0]), *grid.shape[1:]) if grid.shape[0] == 1 else grid
         source = crop.expand(grid.shape[0], -1, -1, -1)
         return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)

@@ -78,7 +78,9 @@ def _sample(source: torch.Tensor, region: tuple[int, int, int, int], sx: torch.T
     return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def _lip_gap(crop: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, face: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+def _lip_gap(
+    crop: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, face: Any
+) -> tuple[torch.Tensor, torch.Tensor, Any]:
     """Per column of the region, the frame rows (top, bottom) of the gap between the lips at rest (``[w]``), and
     the colour of the portrait's own teeth there (None: it shows none).
 
@@ -252,7 +254,17 @@ class WarpAnimator(Animator):
         colours = palette(crop, near, face_px, own_teeth, grain_of(crop), edge_width(crop))
         win = _window(region, mx - WINDOW[0] * mw, my - WINDOW[1] * mw, mx + WINDOW[0] * mw, my + WINDOW[2] * mw)
         return rig(
-            win, xs[win], ys[win], top[win[1]], line[win[1]], mx, mw, self.jaw_drop, face.teeth, own_teeth is not None, colours
+            win,
+            xs[win],
+            ys[win],
+            top[win[1]],
+            line[win[1]],
+            mx,
+            mw,
+            self.jaw_drop,
+            face.teeth,
+            own_teeth is not None,
+            colours,
         )
 
     def _sprites(self, portrait: Portrait) -> list[tuple[torch.Tensor, int, int]] | None:
