@@ -7,8 +7,9 @@
 The face is found by the renderer's own finder (``deepstory.portrait``); values given with ``--face``
 win over found ones exactly as ``speakers.<Name>.face`` does in a render.  The preview is the image
 with a grid labelled in the image's own pixels, the face box, the eyes, the mouth centre and the lip
-line.  The ``face:`` block printed on stdout (integer pixels, each value marked found or configured)
-pastes under ``speakers.<Name>``.
+line, and where a face mesh was used (a human photo, ``deepstory.portrait.mesh``) its lip and jaw contours.
+The ``face:`` block printed on stdout (integer pixels, each value marked found or configured, a comment
+saying whether a face mesh placed the mouth and eyes) pastes under ``speakers.<Name>``.
 
 Exit 0: a face.  Exit 1: no face found: the preview has the grid only and the block is a template of
 guesses to edit.  Exit 2: a bad path, not an image, a bad ``--face`` or ``--out``: one line, nothing
@@ -28,13 +29,14 @@ from PIL import Image, ImageDraw, ImageFont
 from deepstory.errors import DeepstoryError, EnvironmentFailure, FaceNotFound, UserError
 
 KEYS = ("box", "eyes", "eye_width", "mouth", "mouth_width")  # what a face needs, in the order printed
-OPTIONAL = ("eye_height", "teeth")  # printed when given with --face
+OPTIONAL = ("eye_height", "teeth", "mesh")  # printed when given with --face
 COLOURS = {
     "box": (255, 214, 0),  # yellow
     "eyes": (0, 224, 255),  # cyan
     "mouth": (255, 40, 200),  # magenta
     "mouth_width": (60, 255, 60),  # green: the lip line
 }
+MESH_COLOURS = {"lips": (255, 120, 0), "jaw": (170, 120, 255)}  # the face mesh's contours: orange, violet
 DISPLAY = 1024  # the preview's longer side (small images are enlarged, large ones reduced)
 STEPS = (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)  # grid spacings, image pixels
 FONT_SIZE = 14
@@ -51,6 +53,7 @@ class Examined:
     status: dict[str, str]  # per value: "found", "configured" or "guess"
     found: bool  # a face: found, or every value configured
     speaker: str
+    mesh: tuple[tuple[float, float], ...] | None = None  # the face mesh that placed the mouth and eyes, if any
 
 
 def _one_line(text: Any) -> str:
@@ -130,9 +133,9 @@ def examine(path: Path, overrides: dict[str, Any], speaker: str = "<Name>") -> E
     size = (max(1, round(image.width / scale)), max(1, round(image.height / scale)))
     face, found = _face(path, overrides, speaker, image, scale, size)
     values: dict[str, Any] = {k: getattr(face, k) for k in KEYS}
-    values.update({k: getattr(face, k) for k in OPTIONAL if k in overrides})
+    values.update({k: overrides[k] if k == "mesh" else getattr(face, k) for k in OPTIONAL if k in overrides})
     status = {k: "configured" if k in overrides else "found" if found else "guess" for k in values}
-    return Examined(path, image, size, values, status, found, speaker)
+    return Examined(path, image, size, values, status, found, speaker, face.mesh)
 
 
 # --- the printed block -------------------------------------------------------------------------------------
@@ -160,9 +163,21 @@ def face_block(result: Examined, preview: Path) -> str:
             f"# no face found in {name} ({w}x{h} px): the values below are guesses (a face in the middle)",
             f"# edit them with the pixel grid of {_printable(str(preview))}, then paste under {where}:",
         ]
+    head.insert(1, f"# face mesh: {mesh_note(result)}")
     entries = [(f"  {key}: {_pixels(value, key)}", result.status[key]) for key, value in result.values.items()]
     width = max(len(text) for text, _ in entries)
     return "\n".join([*head, "face:", *(f"{text.ljust(width)}  # {why}" for text, why in entries)]) + "\n"
+
+
+def mesh_note(result: Examined) -> str:
+    """Whether a face mesh placed the mouth and eyes, and if not why (as far as the tool can tell)."""
+    if result.mesh is not None:
+        return "used (MediaPipe's 468 landmarks): the found mouth and eyes are the mesh's"
+    if result.values.get("mesh") is False:
+        return "off (mesh: false)"
+    if all(result.status.get(k) == "configured" for k in KEYS):
+        return "not used (every value configured)"
+    return "none (not a human face, or the model saw no face in the box)"
 
 
 # --- the preview -------------------------------------------------------------------------------------------
@@ -255,6 +270,21 @@ def _marks(draw: ImageDraw.ImageDraw, values: dict[str, Any], shown: set[str], s
         dot(values["mouth"], COLOURS["mouth"])
 
 
+def _mesh_lines(draw: ImageDraw.ImageDraw, mesh: tuple[tuple[float, float], ...], scale: float) -> None:
+    """The face mesh's outer and inner lip contours and its jaw line."""
+    from deepstory.portrait import mesh as groups
+
+    contours = [
+        ("lips", groups.LIPS_OUTER_UPPER),
+        ("lips", groups.LIPS_OUTER_LOWER),
+        ("lips", groups.LIPS_INNER_UPPER),
+        ("lips", groups.LIPS_INNER_LOWER),
+        ("jaw", groups.JAW),
+    ]
+    for kind, indices in contours:
+        draw.line([(mesh[i][0] * scale, mesh[i][1] * scale) for i in indices], fill=MESH_COLOURS[kind], width=2)
+
+
 def _legend_rows(values: dict[str, Any], shown: set[str], found: bool, step: int) -> list[tuple[Any, str]]:
     p = lambda v: _pixels(v, "")  # noqa: E731
     rows: list[tuple[Any, str]] = [(None, f"grid: every {step} px of the image" + ("" if found else "; no face found"))]
@@ -298,11 +328,19 @@ def preview(result: Examined) -> tuple[Image.Image, int]:
     draw = ImageDraw.Draw(im)
     font = _font(FONT_SIZE)
     shown = set(result.values) if result.found else {k for k, why in result.status.items() if why == "configured"}
+    if result.mesh is not None:
+        _mesh_lines(draw, result.mesh, scale)
     _marks(draw, result.values, shown, scale)
     inset = _labels(draw, result.size, scale, step, font)
     x0, y0, x1, y1 = result.values["box"]
     face = ((x0 + x1) / 2 * scale, (y0 + y1) / 2 * scale) if shown else None
-    _legend(draw, _legend_rows(result.values, shown, result.found, step), font, size, inset, face)
+    rows = _legend_rows(result.values, shown, result.found, step)
+    if result.mesh is not None:
+        rows += [
+            (MESH_COLOURS["lips"], "face mesh: lips, outer and inner"),
+            (MESH_COLOURS["jaw"], "face mesh: jaw line"),
+        ]
+    _legend(draw, rows, font, size, inset, face)
     return im, step
 
 

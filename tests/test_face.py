@@ -30,7 +30,8 @@ def _iou(a, b):
 
 # How far (px of the source image) the detected landmarks may land from HAND: the error measured with
 # .ci/constraints.txt's OpenCV (issue 21) plus 3 px, so a landmark that moves off the eye or the mouth fails.
-# Measured: astronaut eyes 1.5, 0.7, mouth 1.1; hoot eyes 5.8, 0.7, mouth 11.8 (on the lower lip, not the
+# Measured: astronaut eyes 0.9, 1.5, mouth 2.1 (from its face mesh; 1.5, 0.7, 1.1 from the eye cascade and
+# the box's proportions); hoot eyes 5.8, 0.7, mouth 11.8 (on the lower lip, not the
 # smile line); chelsea eyes 20.8 (below the pupil: a cat's eyes come from proportions), 4.0, mouth 16.5
 # (on the nose's lower edge; the demo cast sets the cat's eyes and mouth by hand for that).  Face box IoU
 # with HAND: 0.71, 0.86, 0.77.
@@ -51,7 +52,8 @@ def test_detected_landmarks_match_hand_measurements(name):
         assert np.hypot(found[0] - true[0], found[1] - true[1]) <= limit, (name, "eye", found, true, limit)
     mouth = face.mouth
     assert np.hypot(mouth[0] - hand["mouth"][0], mouth[1] - hand["mouth"][1]) <= tol["mouth"], (name, mouth)
-    assert 0.15 * size < face.mouth_width < 0.5 * size
+    # The astronaut's face mesh measures her smile corner to corner: 45 px, 0.52 of HAND's box (hand: 41).
+    assert 0.15 * size < face.mouth_width < 0.55 * size
 
 
 def test_configured_values_override_detection():

@@ -11,7 +11,9 @@ from deepstory.files import read_json, write_json
 from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
 from deepstory.portrait.image import FRAMING
 
-FACE_FINDER = "locate-2"  # names the face finder (deepstory.portrait.detect) in the keys of found faces
+#: Names the face finder (deepstory.portrait.detect) in the keys of found faces; locate-3: a human face's mouth
+#: and eyes from its face mesh (deepstory.portrait.mesh).
+FACE_FINDER = "locate-3"
 #: The format of a found face's file (``{"speaker", "image", "face"}``), in its cache key: a face file of
 #: another format (the bare landmarks of ``faces-1``) is never read as this one.
 FACE_FILE = "faces-2"
@@ -124,7 +126,7 @@ class Cast:
             crop, mouths = spec.get("crop"), spec.get("mouths")
             self._keys[which] = digest(
                 file_digest(self.images(speaker)[image]),
-                vars(self.face(speaker, image)),
+                _landmarks(self.face(speaker, image)),
                 crop,
                 image,
                 list(size),
@@ -133,3 +135,9 @@ class Cast:
                 *([] if not mouths else [{k: file_digest(str(v)) for k, v in sorted(mouths.items())}]),
             )
         return self._keys[which]
+
+
+def _landmarks(face: Face) -> dict:
+    """A face's values for a key: no mesh, no entry (the keys of faces without one are as they were)."""
+    values = vars(face)
+    return values if face.mesh is not None else {k: v for k, v in values.items() if k != "mesh"}

@@ -3,9 +3,11 @@
 OpenCV's packaged Haar cascades (``opencv-python-headless`` 4.x ships them)
 find human faces (which also catches simple drawn faces) and cat faces; the
 eye cascade refines the eyes.  Mouth and eye positions otherwise come from the
-proportions of the face box, different for people and cats.  Every value can
-be overridden per image in the speakers config (``face.box``, ``face.mouth``,
-``face.mouth_width``, ``face.eyes``, ``face.eye_width``).
+proportions of the face box, different for people and cats.  On a human face, a
+face mesh (:mod:`deepstory.portrait.mesh`, MediaPipe's 468 landmarks) then places
+the mouth and eyes where the model sees a face (``face.mesh: false`` turns it off).
+Every value can be overridden per image in the speakers config (``face.box``,
+``face.mouth``, ``face.mouth_width``, ``face.eyes``, ``face.eye_width``).
 """
 
 from __future__ import annotations
@@ -147,8 +149,13 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str, 
     With every value configured nothing is detected.  With nothing found and
     something missing, a one-line error names the image's config key and the
     command that shows the image's pixels (``python -m deepstory.face``, on ``path``).
+    A human face's mouth and eyes come from its face mesh where the model finds one
+    (``mesh: false`` among the overrides: never).
     """
     overrides = {k: v for k, v in dict(overrides or {}).items() if v is not None}
+    use_mesh = overrides.pop("mesh", True)
+    if not isinstance(use_mesh, bool):
+        raise ValueError(f"{where}.mesh: true or false, not {use_mesh!r}")
     keys = ("box", "mouth", "mouth_width", "eyes", "eye_width")
     if all(k in overrides for k in keys):
         return Face.from_config(overrides, where)
@@ -159,18 +166,32 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str, 
             (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
         )
     try:
-        found = landmarks(detect(np.asarray(small)), small.width, small.height).transformed(1 / scale, 0, 0)
+        detection = detect(np.asarray(small))
     except FaceNotFound:
         missing = ", ".join(k for k in keys if k not in overrides)
         tool = f"python -m deepstory.face {shlex.quote(path) if path and path.isprintable() else '<image>'}"
         raise FaceNotFound(
             f"{where}: no face found in the image; set {missing} under {where}; find the pixels with: {tool}"
         ) from None
+    found = landmarks(detection, small.width, small.height).transformed(1 / scale, 0, 0)
+    if use_mesh and detection.kind == "human":
+        found = with_mesh(found, image)
     auto = {
         "box": found.box,
         "mouth": found.mouth,
         "mouth_width": found.mouth_width,
         "eyes": found.eyes,
         "eye_width": found.eye_width,
+        "mesh": found.mesh,
     }
     return Face.from_config({**auto, **overrides}, where)
+
+
+def with_mesh(face: Face, image: Image.Image) -> Face:
+    """``face`` with its mouth and eyes from the face mesh of ``image`` in its box; as it was where the box
+    holds a drawing (the human cascade finds drawn faces too) or the model sees no face there."""
+    from deepstory.portrait.mesh import drawn, face_mesh, refined
+
+    pixels = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    mesh = None if drawn(pixels, face.box) else face_mesh(pixels, face.box)
+    return face if mesh is None else refined(face, mesh)

@@ -24,6 +24,8 @@ class Face:
     eye_width: float
     teeth: bool = True  # the portrait shows its teeth between the lips (they move with the jaw; hidden by a press)
     eye_height: float | None = None  # the open eye's height (None: half its width, a human eye)
+    # A human photo's dense landmarks (deepstory.portrait.mesh: MediaPipe's 468 points, x and y), where found.
+    mesh: tuple[tuple[float, float], ...] | None = None
 
     @property
     def lid_height(self) -> float:
@@ -45,6 +47,7 @@ class Face:
                 eye_width=float(cfg["eye_width"]),
                 teeth=bool(cfg.get("teeth", True)),
                 eye_height=None if cfg.get("eye_height") is None else float(cfg["eye_height"]),
+                mesh=_points(cfg.get("mesh")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{where}: face landmarks need box, mouth, mouth_width, eyes, eye_width ({exc})") from exc
@@ -74,7 +77,18 @@ class Face:
             eyes=tuple(pt(e) for e in self.eyes),
             eye_width=self.eye_width * scale,
             eye_height=None if self.eye_height is None else self.eye_height * scale,
+            mesh=None if self.mesh is None else tuple(pt(p) for p in self.mesh),
         )
+
+
+def _points(value: Any) -> tuple[tuple[float, float], ...] | None:
+    """A face file's mesh: points [x, y]; anything else (none, or the ``face.mesh: true|false`` switch) is none."""
+    if value is None or isinstance(value, bool):
+        return None
+    points = tuple((float(p[0]), float(p[1])) for p in value)
+    if any(len(p) != 2 for p in value):
+        raise ValueError("mesh points are [x, y]")
+    return points
 
 
 @dataclass(frozen=True)
