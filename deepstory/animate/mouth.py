@@ -110,6 +110,40 @@ def template(mx: float, mw: float, top: Sequence[float], line: Sequence[float]) 
     )
 
 
+def _contour(points: np.ndarray, indices: Sequence[int], at: np.ndarray) -> np.ndarray:
+    """The y of a mesh contour (its points in order along x) at the x values ``at`` (constant beyond its ends)."""
+    xy = points[list(indices)]
+    order = np.argsort(xy[:, 0])
+    return np.interp(at, xy[order, 0], xy[order, 1])
+
+
+def from_mesh(mesh: Sequence[Sequence[float]], col_x: np.ndarray) -> tuple[Landmarks, np.ndarray, np.ndarray]:
+    """A face mesh's mouth landmarks (its own lips, chin, jaw, cheeks and nose), and the lips' gap at rest per
+    column ``col_x``: the inner upper lip (top) and inner lower lip (line; the teeth between belong above)."""
+    from deepstory.portrait import mesh as m
+
+    pts = np.asarray(mesh, dtype=np.float64)
+    (lx, ly), (rx, ry) = pts[list(m.LIP_CORNERS)]
+    x = lx + (np.array(LIP_STATIONS) + 0.5) * (rx - lx)
+    stack = lambda indices: np.stack([x, _contour(pts, indices, x)], axis=1)  # noqa: E731
+    lower_inner = stack(m.LIPS_INNER_LOWER)
+    upper_inner = stack(m.LIPS_INNER_UPPER)
+    upper_inner[:, 1] = np.minimum(upper_inner[:, 1], lower_inner[:, 1])
+    chin = pts[[m.CHIN, 176, 400]]
+    landmarks = Landmarks(
+        upper_outer=stack(m.LIPS_OUTER_UPPER),
+        upper_inner=upper_inner,
+        lower_inner=lower_inner,
+        lower_outer=stack(m.LIPS_OUTER_LOWER),
+        chin=chin,
+        jaw=pts[[58, 288, 172, 397]],
+        cheeks=pts[[205, 425]],
+        nose=pts[2],
+    )
+    line = _contour(pts, m.LIPS_INNER_LOWER, col_x)
+    return landmarks, np.minimum(_contour(pts, m.LIPS_INNER_UPPER, col_x), line), line
+
+
 def _offsets(lm: Landmarks, mw: float, jaw_drop: float, band: np.ndarray) -> tuple[list, list]:
     """Per part (upper, lower): its landmarks ``[n, 2]`` and their offsets per channel ``[n, 2 * len(CHANNELS)]``.
 
@@ -132,8 +166,8 @@ def _offsets(lm: Landmarks, mw: float, jaw_drop: float, band: np.ndarray) -> tup
     zero = np.zeros(n)
     press_gap = band / mw
     # Channels:  open                          width                    round                    bite         press
-    upper_inner = lip(
-        (-0.04 * j * u, 0.16 * u, -0.32 * u, zero, zero),
+    upper_inner = lip(  # a rounding's corners come in over the teeth: the upper edge (teeth) less than the lips
+        (-0.04 * j * u, 0.16 * u, -0.2 * u, zero, zero),
         (-0.2 * j * s**1.2 + 0.04 * j * corner, -0.02 * corner, -0.03 * s, 0.03 * s, 0.5 * press_gap),
     )
     upper_outer = lip(
@@ -239,6 +273,7 @@ class Palette:
     tongue: torch.Tensor
     grain: float  # the portrait's own noise: the standard deviation of its fine detail, levels
     edge: float  # the width of the portrait's own strong edges, pixels
+    level: float  # the mean of the mouth line's pixels (the interior's texture is relative to it)
 
 
 def edge_width(pixels: torch.Tensor) -> float:
@@ -288,7 +323,15 @@ def palette(
     teeth = own_teeth if own_teeth is not None else tone(IVORY, 0.15)
     tongue = 0.3 * lips + 0.7 * tone(TONGUE, 0.2)
     shape = lambda t: t.float().view(1, 3, 1, 1)  # noqa: E731
-    return Palette(shape(throat), shape(lips), shape(teeth), shape(tongue * 0.9), grain, edge)
+    return Palette(
+        shape(throat),
+        shape(lips),
+        shape(teeth),
+        shape(tongue * 0.9),
+        grain,
+        edge,
+        float(near.mean().clamp(min=1)) if len(near) else 128.0,
+    )
 
 
 @dataclass
@@ -326,14 +369,19 @@ def rig(
     teeth: bool,
     own_teeth: bool,
     colours: Palette,
-    landmarks: Landmarks | None = None,
+    mesh: Sequence[Sequence[float]] | None = None,
 ) -> MouthRig:
-    """The mouth's rig over the window ``win`` (frame coordinates ``xs, ys`` [h, w]; the gap ``top, line`` [w])."""
+    """The mouth's rig over the window ``win`` (frame coordinates ``xs, ys`` [h, w]; the gap ``top, line`` [w]); a
+    face ``mesh`` places the landmarks and the gap instead."""
     col_x = xs[0].cpu().numpy().astype(np.float64)
+    landmarks = None
+    if mesh is not None:
+        landmarks, top_np, line_np = from_mesh(mesh, col_x)
+        top, line = (torch.from_numpy(v.astype(np.float32)).to(xs.device) for v in (top_np, line_np))
     stations = mx + np.array(LIP_STATIONS) * mw
     top_at = np.interp(stations, col_x, top.cpu().numpy())
     line_at = np.interp(stations, col_x, line.cpu().numpy())
-    lm = landmarks or template(mx, mw, top_at, line_at)
+    lm = landmarks if landmarks is not None else template(mx, mw, top_at, line_at)
     band = line_at - top_at
     up, down = mesh_fields(lm, mw, jaw_drop, band, xs.cpu().numpy().astype(np.float64), ys.cpu().numpy())
     device = xs.device
@@ -413,7 +461,8 @@ def draw(r: MouthRig, sample: Any, shape: torch.Tensor, tongue: torch.Tensor) ->
     out[:, :, bottom] = sample(s_dn_x[:, bottom], torch.maximum(s_dn_y[:, bottom], r.line + 0.5))
     both = slice(first_dn, last_up + 1)
     if first_dn <= last_up:
-        to_lower = ((a_dn[:, both] + 1e-3) / (covered[:, both] + 2e-3)).unsqueeze(1)
+        share = covered[:, both]
+        to_lower = torch.where(share > 0, a_dn[:, both] / share.clamp(min=1e-6), 0.5).unsqueeze(1)
         out[:, :, both] = torch.lerp(upper[:, :, both], out[:, :, both], to_lower)
     out[:, :, :first_dn] = upper[:, :, :first_dn]
     spread = (1 + 0.16 * shape[:, 1] - 0.32 * shape[:, 2]).clamp(min=0.3).view(B, 1, 1)
@@ -459,11 +508,11 @@ def interior(
     soft, mw, xs = r.soft, r.mw, r.xs[box]
     height = (below_top + above_bottom).clamp(min=1e-3)  # the opening's height at this pixel's column
     t = below_top / height  # 0 at the upper lip, 1 at the lower
+    c = r.colours
     # Texture: the lips' gap stretched over the opening, as relative brightness around 1.
     texture = sample(xs.expand(B, -1, -1), r.line[box[0], :, box[2]] - 0.5 + (t - 0.5) * 0.1 * mw)
-    texture = texture / texture.mean(dim=(1, 2, 3), keepdim=True).clamp(min=1)
+    texture = texture / c.level
     texture = 1 + 0.35 * (texture.mean(dim=1) - 1)
-    c = r.colours
     # The cavity: darkest at the back (the middle), the lips' inner flesh along the lower lip.
     back = (1 - v.abs().clamp(max=1) ** 2) * (1 - (2 * t - 1).abs())
     colour = c.throat * (1.25 - 0.55 * back.unsqueeze(1))

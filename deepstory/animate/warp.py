@@ -265,6 +265,7 @@ class WarpAnimator(Animator):
             face.teeth,
             own_teeth is not None,
             colours,
+            face.mesh,
         )
 
     def _sprites(self, portrait: Portrait) -> list[tuple[torch.Tensor, int, int]] | None:
