@@ -508,6 +508,8 @@ def interior(
     soft, mw, xs = r.soft, r.mw, r.xs[box]
     height = (below_top + above_bottom).clamp(min=1e-3)  # the opening's height at this pixel's column
     t = below_top / height  # 0 at the upper lip, 1 at the lower
+    # A small opening shows the dark: the tongue, the lower teeth and the lips' inner flesh come into view as it grows.
+    grown = _smooth(height / (0.25 * mw))
     c = r.colours
     # Texture: the lips' gap stretched over the opening, as relative brightness around 1.
     texture = sample(xs.expand(B, -1, -1), r.line[box[0], :, box[2]] - 0.5 + (t - 0.5) * 0.1 * mw)
@@ -517,10 +519,10 @@ def interior(
     back = (1 - v.abs().clamp(max=1) ** 2) * (1 - (2 * t - 1).abs())
     colour = c.throat * (1.25 - 0.55 * back.unsqueeze(1))
     rim = torch.exp(-((above_bottom / (0.045 * mw)) ** 2))
-    colour = colour + (0.55 * c.lips - colour) * (0.6 * rim).unsqueeze(1)
+    colour = colour + (0.55 * c.lips - colour) * (0.6 * rim * grown).unsqueeze(1)
     # The tongue: low in the mouth, its tip rising to the upper teeth with the ``tongue`` channel.
     lift = tongue.clamp(0, 1).view(B, 1, 1)
-    rise = height * (0.4 * (1 - v**2).clamp(min=0) + 0.62 * lift * torch.exp(-((v / 0.38) ** 2)))
+    rise = height * (0.4 * grown * (1 - v**2).clamp(min=0) + 0.62 * lift * torch.exp(-((v / 0.38) ** 2)))
     on_tongue = _smooth((rise - above_bottom) / (2 * soft) + 0.5)
     tongue_shade = 0.8 + 0.35 * _smooth((rise - above_bottom) / (0.12 * mw + 1)) * (1 - 0.4 * v.abs().clamp(max=1))
     colour = colour + (c.tongue * tongue_shade.unsqueeze(1) - colour) * on_tongue.unsqueeze(1)
@@ -534,7 +536,7 @@ def interior(
         colour = colour + (c.teeth * (along * lit).unsqueeze(1) - colour) * on_upper.unsqueeze(1)
     if r.teeth:
         lower_h = torch.minimum(0.06 * mw * (1 - 1.2 * v**2).clamp(min=0), 0.3 * height)
-        lower_h = lower_h * _smooth(height / (0.12 * mw))
+        lower_h = lower_h * grown
         on_lower = _smooth((lower_h - above_bottom) / soft + 0.5) * _smooth((0.62 - v.abs()) / 0.15) * (1 - 0.8 * lift)
         colour = colour + (c.teeth * (0.8 * along).unsqueeze(1) - colour) * on_lower.unsqueeze(1)
     # The upper lip's shadow over everything inside, and the portrait's own texture.
