@@ -405,7 +405,8 @@ def rig(
         teeth,
         teeth and not own_teeth,
         colours,
-        max(1.0, 0.022 * mw, 1.6 * colours.edge),
+        # As soft as the portrait's own edges, but never so soft that a small opening is all edge.
+        min(max(1.0, 0.022 * mw, 1.6 * colours.edge), max(1.0, 0.05 * mw)),
     )
 
 
@@ -469,7 +470,7 @@ def draw(r: MouthRig, sample: Any, shape: torch.Tensor, tongue: torch.Tensor) ->
     v = ((xs - r.mx) / (r.half_width * spread)).clamp(-1.5, 1.5)  # -1..1 corner to corner
     inner = (1 - covered).clamp(min=0) * _smooth((1.35 - v.abs()) / 0.25)
     # Where the lips meet (a press, a bite), their contact line: the pixels there darkened, not painted.
-    closing = 0.3 * press + 0.3 * shape[:, 3].clamp(0, 1).view(B, 1, 1)
+    closing = 0.2 * press + 0.3 * shape[:, 3].clamp(0, 1).view(B, 1, 1)
     if float(closing.max()) > 0:
         meet = torch.exp(-(((s_dn_y - r.line) / (0.5 * soft + 0.6)) ** 2)) * (1 - v.abs().clamp(max=1) ** 2).sqrt()
         out = out * (1 - (meet * closing).unsqueeze(1))
