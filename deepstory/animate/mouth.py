@@ -166,20 +166,27 @@ def _offsets(lm: Landmarks, mw: float, jaw_drop: float, band: np.ndarray) -> tup
     zero = np.zeros(n)
     press_gap = band / mw
     # Channels:  open                          width                    round                    bite         press
-    upper_inner = lip(  # a rounding's corners come in over the teeth: the upper edge (teeth) less than the lips
-        (-0.04 * j * u, 0.16 * u, -0.2 * u, zero, zero),
-        (-0.2 * j * s**1.2 + 0.04 * j * corner, -0.02 * corner, -0.03 * s, 0.03 * s, 0.5 * press_gap),
+    # A rounding brings the corners in, the lips more than a smile's teeth between them.
+    upper_inner = lip(
+        (-0.04 * j * u, 0.16 * u, -0.1 * u, zero, zero),
+        (-0.2 * j * s**1.2 + 0.04 * j * corner, -0.02 * corner, -0.01 * s, 0.03 * s, 0.5 * press_gap),
     )
     upper_outer = lip(
-        (-0.04 * j * u, 0.16 * u, -0.3 * u, zero, zero),
-        (-0.15 * j * s, 0.01 * s - 0.02 * corner, -0.07 * s, 0.02 * s, 0.5 * press_gap * s + 0.015 * s),
+        (-0.04 * j * u, 0.16 * u, -0.14 * u, zero, zero),
+        (
+            -0.15 * j * s,
+            0.01 * s - 0.02 * corner,
+            -0.05 * s,
+            0.02 * s,
+            0.5 * press_gap * s + 0.015 * s,
+        ),
     )
     lower_inner = lip(
-        (-0.06 * j * u, 0.16 * u, -0.32 * u, zero, zero),
+        (-0.06 * j * u, 0.16 * u, -0.14 * u, zero, zero),
         (0.8 * j * s**1.2 + 0.04 * j * corner, -0.02 * corner, 0.03 * s, -0.12 * s, -0.5 * press_gap),
     )
     lower_outer = lip(
-        (-0.06 * j * u, 0.16 * u, -0.3 * u, zero, zero),
+        (-0.06 * j * u, 0.16 * u, -0.14 * u, zero, zero),
         (
             0.78 * j * s**1.1 + 0.04 * j * corner,
             -0.01 * s - 0.02 * corner,
@@ -198,16 +205,19 @@ def _offsets(lm: Landmarks, mw: float, jaw_drop: float, band: np.ndarray) -> tup
     cheek_side = np.array([[-1.0], [1.0]])
     # The skin beyond the corners, on the line: it follows the corners, less and less further out, and the same in
     # both parts (it never parts there).
-    reach = (0.12, 0.3, 0.5)
+    reach = (0.15, 0.4, 0.7)
     beyond = np.array(
         [[lm.lower_inner[0, 0] - k * mw, lm.lower_inner[0, 1]] for k in reach]
         + [[lm.lower_inner[-1, 0] + k * mw, lm.lower_inner[-1, 1]] for k in reach]
     )
-    decay = np.array([0.6, 0.3, 0.1] * 2)[:, None]
+    decay = np.array([0.7, 0.35, 0.1] * 2)[:, None]
     corners = (upper_inner + lower_inner) / 2
     still = np.concatenate([np.repeat(corners[:1], 3, 0), np.repeat(corners[-1:], 3, 0)]) * decay
+    # A smile's teeth (the gap between the inner lips) move with the upper lip's inner edge, as one piece.
+    teeth = lm.lower_inner[1:-1] - [0, 0.5]
     upper = [
         (lm.upper_inner, upper_inner),
+        (teeth[band[1:-1] > 0.04 * mw], upper_inner[1:-1][band[1:-1] > 0.04 * mw]),
         (lm.upper_outer, upper_outer),
         (lm.cheeks, fixed(lm.cheeks, [0, cheek_side * [0.03, 0] - [0, 0.01], cheek_side * [-0.03, 0], 0, 0])),
         (lm.nose[None], fixed(lm.nose[None], [0, 0, 0, 0, 0])),
@@ -466,7 +476,7 @@ def draw(r: MouthRig, sample: Any, shape: torch.Tensor, tongue: torch.Tensor) ->
         to_lower = torch.where(share > 0, a_dn[:, both] / share.clamp(min=1e-6), 0.5).unsqueeze(1)
         out[:, :, both] = torch.lerp(upper[:, :, both], out[:, :, both], to_lower)
     out[:, :, :first_dn] = upper[:, :, :first_dn]
-    spread = (1 + 0.16 * shape[:, 1] - 0.32 * shape[:, 2]).clamp(min=0.3).view(B, 1, 1)
+    spread = (1 + 0.16 * shape[:, 1] - 0.14 * shape[:, 2]).clamp(min=0.3).view(B, 1, 1)
     v = ((xs - r.mx) / (r.half_width * spread)).clamp(-1.5, 1.5)  # -1..1 corner to corner
     inner = (1 - covered).clamp(min=0) * _smooth((1.35 - v.abs()) / 0.25)
     # Where the lips meet (a press, a bite), their contact line: the pixels there darkened, not painted.
