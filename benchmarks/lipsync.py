@@ -14,8 +14,14 @@ motion, frames and score are made again.  It prints, per render, every
 speaker's figures and the worst speaker's (the headline), with the date and
 the CPU cores; ``--json`` writes them too.
 
+`--why` also counts, per speaker, why the demo's failing frames fail: for
+each open-vowel frame measured shut and each P/B/M frame measured open, what
+the voice's own phones (``temp/phones/``, which drove the mouth) have at the
+frame's centre and which mouth shape the frame shows (docs/lipsync.md).
+
     python benchmarks/lipsync.py                 # 512x512, as `python run.py` renders the demo
     python benchmarks/lipsync.py --size 128 --json lipsync.json
+    python benchmarks/lipsync.py --size 128 --why
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +63,61 @@ def render(run_dir: Path, cache: Path, size: int, overrides: list[str]) -> dict:
     return json.loads((run_dir / "export" / "lipsync.json").read_text())
 
 
+def failing_frames(run_dir: Path) -> dict[str, Counter]:
+    """Per speaker, the failing frames of a render by kind: what the voice's own phones (which drove the mouth)
+    have at the frame's centre, and the mouth shape the frame shows."""
+    import numpy as np
+
+    from deepstory.chunk.files import ChunkFiles
+    from deepstory.kernel.context import RunDir
+    from deepstory.lipsync.files import LipSyncFiles
+    from deepstory.lipsync.score import load_series, shut_threshold
+    from deepstory.motion.files import MotionFiles
+    from deepstory.motion.visemes import BILABIALS, OPEN_VOWELS, VOWELS
+    from deepstory.speech.files import SpeechFiles
+    from deepstory.track import FACE, SHAPE_NAMES
+
+    run = RunDir(run_dir)
+    video = json.loads(run.manifest.read_text())
+    sample_rate, fps = video["audio"]["sample_rate"], video["video"]["fps"]
+    series = load_series(LipSyncFiles(run).lipsync_series)
+    opening, speaker = series["opening"], series["speaker"]
+    total = len(opening)
+    shown = np.zeros(total, dtype=int)  # 1 + the shape each frame shows (the track's "shape"); 0: none named
+    for chunk in ChunkFiles(run).chunks():
+        last = min(chunk.first_frame + chunk.frames, total)
+        if last > chunk.first_frame:
+            track = np.load(MotionFiles(run).motion(chunk))
+            shown[chunk.first_frame : last] = track[: last - chunk.first_frame, FACE.index("shape")].round()
+    speech = SpeechFiles(run)
+    voiced = speech.source().phones(0, sample_rate * total // fps + sample_rate, sample_rate).phones
+    centres = (2 * np.arange(total) + 1) * sample_rate // (2 * fps)
+    said = np.full(total, "SIL", dtype=object)
+    for name, a, b in voiced:
+        said[(centres >= a) & (centres < b)] = name
+    out: dict[str, Counter] = {}
+    for code, who in enumerate(str(n) for n in series["speakers"]):
+        mine = speaker == code
+        shut = shut_threshold(opening[mine], series["energy"][mine], series["silent"][mine])
+        kinds = out.setdefault(who, Counter())
+        for f in np.flatnonzero(mine & series["vowel"] & (opening <= shut)):
+            shape = SHAPE_NAMES[shown[f] - 1] if shown[f] > 0 else "?"
+            if said[f] in OPEN_VOWELS:
+                kind = f"this vowel, showing {shape}"
+            elif said[f] in BILABIALS:
+                kind = "a P/B/M"
+            elif said[f] in VOWELS:
+                kind = "another vowel"
+            elif said[f] == "SIL":
+                kind = "silence"
+            else:
+                kind = "a consonant"
+            kinds[f"open vowel shut; the voice has {kind}"] += 1
+        for f in np.flatnonzero(mine & series["bilabial"] & (opening > shut)):
+            kinds["P/B/M open; the voice has " + ("it here" if said[f] in BILABIALS else "it a frame away")] += 1
+    return out
+
+
 def row(name: str, figures: dict) -> str:
     values = "  ".join(f"{figures[k]:6.2f}" if k in figures else "     –" for k in FIGURES)
     return f"{name:<22} {values}"
@@ -66,6 +128,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512, help="frame width and height (default 512)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the renders here (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--why", action="store_true", help="count the demo's failing frames by kind")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="deepstory-lipsync-"))
     print(f"{time.strftime('%Y-%m-%d')}, {describe_cores()}, {args.size}x{args.size}, work in {work}")
@@ -81,6 +144,11 @@ def main() -> None:
         print(row(f"{name} (worst)", sync) + f"   lag {lag}, missed {', '.join(sync['missed_goals']) or 'none'}")
         for speaker, figures in sync.get("speakers", {}).items():
             print(row(f"  {speaker}", figures))
+    if args.why:
+        print("failing frames of the demo, by what the voice's own phones have at the frame's centre:")
+        for speaker, kinds in failing_frames(work / "demo").items():
+            for kind, count in sorted(kinds.items()):
+                print(f"  {speaker:<10} {count:4d}  {kind}")
     if args.json:
         args.json.write_text(
             json.dumps(

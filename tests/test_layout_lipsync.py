@@ -80,16 +80,18 @@ def test_demo_story_lip_sync(demo128):
     assert list(speakers) == ["Narrator", "Eileen", "Chelsea"], speakers  # in order of their first line
     assert sync["unaligned_sentences"] <= 8 and sync["bilabial_frames"] > 200 and sync["open_vowel_frames"] > 800
     # Measured on this render (128x128): every P/B/M sound shows a shut frame for every speaker; worst speaker
-    # P/B/M frames shut 0.90, open vowels 0.84, AUC 0.84 (the goals 0.95 / 0.95 / 0.97 are not all met yet, and
-    # the summary says so); these bounds catch a regression.
+    # P/B/M frames shut 0.96, open vowels 0.94, AUC 0.94, r 0.52 (the owl's open vowels and AUC miss their goals,
+    # 0.95 and 0.97, and the summary says so); these bounds catch a regression.
     for name, figures in speakers.items():
         assert figures["bilabial_phones_closed"] >= lipsync.GOALS["bilabial_phones_closed"], (name, figures)
         assert figures["bilabial_phones"] >= 30, (name, figures)
-        assert figures["bilabials_shut"] >= 0.85 and figures["open_vowels_open"] >= 0.75, (name, figures)
-        assert figures["bilabial_vowel_auc"] >= 0.78 and figures["pearson"] >= 0.5, (name, figures)
+        assert figures["bilabials_shut"] >= 0.93 and figures["open_vowels_open"] >= 0.9, (name, figures)
+        assert figures["bilabial_vowel_auc"] >= 0.9 and figures["pearson"] >= 0.5, (name, figures)
         assert figures["closed_in_long_silences"] >= 0.95, (name, figures)
     assert sync["bilabials_shut"] == min(f["bilabials_shut"] for f in speakers.values())
-    assert "bilabials_shut" in sync["missed_goals"]
+    for key, goal in lipsync.GOALS.items():  # the summary names every missed goal, and only those
+        if key != "best_lag_frames":
+            assert (key in sync["missed_goals"]) == (sync[key] < goal), (key, sync[key], sync["missed_goals"])
     assert abs(sync["best_lag_frames"]) <= 1, sync
     assert {"Narrator", "Eileen", "Chelsea"} == {c["speaker"] for c in manifest["chunks"]}
     check_golden("demo128", run_dir / "export" / "animated.mp4")

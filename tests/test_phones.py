@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepstory.motion.envelope import EnvelopeMotion
-from deepstory.motion.visemes import BILABIALS, VisemeMotion, shape_of
+from deepstory.motion.visemes import BILABIALS, SHAPE_NAMES, VisemeMotion, shape_of, shapes_in_context
 from deepstory.phones import Phones, align, number_words, spelled, words_of
 from deepstory.speech import Voice
 from deepstory.speech.piper import PiperSpeech
@@ -98,6 +98,56 @@ def test_viseme_tracks_do_not_depend_on_chunking(speech, phones):
     cuts = [0, 7, 19, 40, frames]
     pieces = [motion.track(read, a, b - a, "A", None, phones=reader) for a, b in zip(cuts, cuts[1:])]
     np.testing.assert_array_equal(whole, np.concatenate(pieces))
+
+
+def _centre(frame: int) -> int:
+    return (2 * frame + 1) * SR // (2 * FPS)
+
+
+def _buzz(seconds: float, gaps: list[tuple[float, float]]) -> np.ndarray:
+    """A steady voiced buzz with silent gaps (a lip closure sounds like this in the speech band)."""
+    t = np.arange(int(seconds * SR)) / SR
+    audio = 0.25 * sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 25))
+    for a, b in gaps:
+        audio[(t >= a) & (t < b)] = 0.0
+    return audio.astype(np.float32)
+
+
+def test_tongue_and_throat_consonants_keep_the_jaw_of_the_vowel_beside_them():
+    names = ["SIL", "K", "AE", "N", "T", "HH", "AA", "IY", "N"]
+    assert shapes_in_context(names) == ["X", "C", "C", "C", "B", "D", "D", "B", "B"]
+
+
+def test_the_mouth_opens_early_and_closes_on_time():
+    """A vowel shows on the frame during which it begins (20 ms ahead), and stays until the next sound begins."""
+    start, end = _centre(10) + int(0.015 * SR), _centre(20) + int(0.01 * SR)
+    heard = [("SIL", 0, start), ("AE", start, end), ("F", end, _centre(25)), ("SIL", _centre(25), _centre(40))]
+    track = VisemeMotion(SR, FPS).track(_reader(np.zeros(2 * SR, np.float32), 0), 0, 40, "A", None,
+                                         phones=lambda a, b: Phones(heard, []))  # fmt: skip
+    shown = [SHAPE_NAMES[int(k) - 1] if k else "-" for k in track[:, FACE.index("shape")].round()]
+    assert shown[9] == "X" and shown[10] == "C"  # opens on the frame the vowel begins in
+    assert shown[20] == "C" and shown[21] == "G"  # the vowel until the F begins, then the bite
+    assert track[20, FACE.index("bite")] < 0.5 < track[22, FACE.index("bite")]
+
+
+def test_the_lips_meet_where_the_closure_is_heard():
+    """The voice times a P a little off the sound's own closure: the silence of the closure shuts the lips on the
+    frame the voice puts before the P, and a frame whose look-ahead reaches a P stays open while the vowel still
+    sounds."""
+    audio = _buzz(3.0, [(0.97, 1.09), (2.03, 2.15)])
+    heard = [
+        ("AA", int(0.2 * SR), int(1.05 * SR)),
+        ("P", int(1.05 * SR), int(1.13 * SR)),  # the closure is heard from 0.97 s
+        ("AA", int(1.13 * SR), int(1.99 * SR)),
+        ("P", int(1.99 * SR), int(2.11 * SR)),  # the closure is heard from 2.03 s
+        ("AA", int(2.11 * SR), int(2.8 * SR)),
+    ]
+    track = VisemeMotion(SR, FPS).track(_reader(audio, 0), 0, 75, "A", None, phones=lambda a, b: Phones(heard, []))
+    shut = (track[:, FACE.index("press")] == 1) & (track[:, FACE.index("open")] == 0)
+    assert shut[25] and shut[26] and shut[27]  # frame 25 (1.02 s): silent, before the voice's P
+    assert not shut[24] and not shut[28]
+    assert not shut[49] and track[49, FACE.index("open")] > 0.3  # 1.98 s: the vowel still sounds
+    assert shut[50] and shut[51]
 
 
 def test_unaligned_speech_falls_back_to_loudness(speech):

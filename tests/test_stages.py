@@ -176,4 +176,5 @@ def test_contact_sheet_shows_every_speaker_in_every_mouth_shape(tmp_path, story_
             for c, shape in enumerate(ORDER)
         }  # fmt: skip
         wide_open = np.abs(mouths["D"] - mouths["X"]).mean()
-        assert wide_open > 3 * np.abs(mouths["A"] - mouths["X"]).mean() + 1, speaker  # D opens, A stays shut
+        # D opens; A stays shut (a press hides a smile's teeth: it changes the mouth too, but less)
+        assert wide_open > 2 * np.abs(mouths["A"] - mouths["X"]).mean() + 1, speaker

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from deepstory.animate.base import Animator
+from deepstory.animate.mouth import MouthRig, draw, edge_width, grain_of, palette, rig, sample_window
 from deepstory.motion.visemes import nearest_shape
 from deepstory.portrait import Portrait
 from deepstory.track import FACE, MOUTH, SHAPE_NAMES
@@ -56,6 +57,7 @@ _MOUTH = [FACE.index(c) for c in MOUTH]
 _SHAPE = FACE.index("shape")
 MAX_SHIFT = 0.05  # head translation, fraction of the face size
 MAX_ROLL = 3.0  # head tilt, degrees
+WINDOW = (1.15, 0.6, 1.6)  # the mouth's window: half its width, its reach above and below the mouth, in mouth widths
 SPRITE_WIDTH = 2.0  # a mouth sprite's canvas is this many mouth widths wide, centred on the mouth
 
 
@@ -76,8 +78,11 @@ def _sample(source: torch.Tensor, region: tuple[int, int, int, int], sx: torch.T
     return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def _lip_gap(crop: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, face: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per column of the region, the frame rows (top, bottom) of the gap between the lips at rest (``[1, w]``).
+def _lip_gap(
+    crop: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, face: Any
+) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """Per column of the region, the frame rows (top, bottom) of the gap between the lips at rest (``[w]``), and
+    the colour of the portrait's own teeth there (None: it shows none).
 
     Where a portrait shows teeth (``face.teeth``), the gap is the run of rows
     at the mouth's middle where most pixels are bright and unsaturated, in one
@@ -91,6 +96,7 @@ def _lip_gap(crop: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, face: Any) 
     cols = ((col_x - mx).abs() < 0.2 * mw).nonzero().flatten()
     rows = ((row_y > my - 0.25 * mw) & (row_y < my + 0.35 * mw)).nonzero().flatten()
     curve = torch.zeros_like(col_x)
+    colour = None
     if face.teeth and len(cols) >= 2 and len(rows) >= 3:
         patch = crop[:, rows][:, :, cols]
         low, high = patch.min(dim=0).values, patch.max(dim=0).values
@@ -106,7 +112,18 @@ def _lip_gap(crop: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, face: Any) 
         if near:
             top, bottom = max(near, key=lambda r: r[1] - r[0])
             curve = 0.12 * mw * ((col_x - mx) / (0.5 * mw)).clamp(-1, 1) ** 2
-    return (top - curve).unsqueeze(0), (bottom - curve).unsqueeze(0)
+            inside = patch.permute(1, 2, 0)[(row_y[rows] >= top) & (row_y[rows] < bottom)].reshape(-1, 3)
+            bright = inside[(inside.amin(dim=1) > 150) & (inside.amax(dim=1) - inside.amin(dim=1) < 45)]
+            colour = bright.median(dim=0).values if len(bright) else None
+    return top - curve, bottom - curve, colour
+
+
+def _window(region: tuple[int, int, int, int], x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice]:
+    """Region-local slices of a frame-pixel box, clipped to the animated region."""
+    rx0, ry0, rx1, ry1 = region
+    xa, xb = max(rx0, math.floor(x0)), min(rx1, math.ceil(x1) + 1)
+    ya, yb = max(ry0, math.floor(y0)), min(ry1, math.ceil(y1) + 1)
+    return slice(max(0, ya - ry0), max(0, yb - ry0)), slice(max(0, xa - rx0), max(0, xb - rx0))
 
 
 def _get(out: torch.Tensor, win: tuple[slice, slice]) -> torch.Tensor:
@@ -142,8 +159,7 @@ class PreparedPortrait:
     ys: torch.Tensor
     head_xy: torch.Tensor  # float [2, h, w]: each pixel's own x and y in the region
     head_basis: torch.Tensor  # float [3, h, w]: mask*rx, mask*ry, mask (see _render_batch)
-    throat: torch.Tensor  # float [1, 3, 1, 1]: the darkest colour of the portrait's own mouth
-    lips: tuple[torch.Tensor, torch.Tensor]  # [1, w] per column: frame y of the lips' gap at rest (top, bottom)
+    mouth: MouthRig  # the mouth's mesh, its gap at rest and its interior's colours
     sprites: list[tuple[torch.Tensor, int, int]] | None  # per SHAPE_NAMES: RGBA [4, h, w] 0..1, left, top
     portrait: Portrait
 
@@ -175,7 +191,8 @@ class WarpAnimator(Animator):
             "backend": type(self).__qualname__,
             "jaw_drop": self.jaw_drop,
             "margin": self.margin,
-            "version": 4,  # 2: own-pixel mouths and lids, sprites; 3: rounding at +0.5; 4: uint8 region, remap on a CPU
+            "version": 5,  # 2: own-pixel mouths and lids, sprites; 3: rounding at +0.5; 4: uint8 region, remap on a CPU;
+            # 5: the mouth on a mesh (lips, jaw, chin), its interior with teeth and a tongue
             "device": self.device.type,
         }
 
@@ -187,6 +204,10 @@ class WarpAnimator(Animator):
         mx_, my_ = self.margin * (fx1 - fx0), self.margin * (fy1 - fy0)
         x0, y0 = max(0, math.floor(fx0 - mx_)), max(0, math.floor(fy0 - my_))
         x1, y1 = min(W, math.ceil(fx1 + mx_)), min(H, math.ceil(fy1 + my_))
+        # The region holds the mouth's whole window too: the jaw and chin move, and the skin below them stretches.
+        (mx, my), mw = face.mouth, face.mouth_width
+        x0, x1 = max(0, min(x0, math.floor(mx - WINDOW[0] * mw))), min(W, max(x1, math.ceil(mx + WINDOW[0] * mw)))
+        y1 = min(H, max(y1, math.ceil(my + WINDOW[2] * mw)))
         still = torch.from_numpy(np.array(image)).to(self.device)
         pixels = still[y0:y1, x0:x1].unsqueeze(0).contiguous()
         crop = pixels.permute(0, 3, 1, 2).float()
@@ -200,15 +221,8 @@ class WarpAnimator(Animator):
         mask_x = mask_x * (_ramp(xs, x1 - 1, min(fx1, x1 - 1)) if x1 < W else 1.0)
         mask_y = _ramp(ys, y0, max(fy0, y0)) if y0 > 0 else torch.ones_like(ys)
         mask_y = mask_y * (_ramp(ys, y1 - 1, min(fy1, y1 - 1)) if y1 < H else 1.0)
-        (mx, my), mw = face.mouth, face.mouth_width
-        near = ((xs - mx).abs() < 0.4 * mw) & ((ys - my).abs() < 0.12 * mw + 1)
-        mouth_px = crop[0].permute(1, 2, 0)[near]
-        if len(mouth_px):  # the darkest tenth of the mouth line: lips' shadow, the gap between them
-            darkest = mouth_px[mouth_px.sum(dim=1) <= mouth_px.sum(dim=1).quantile(0.1)]
-            throat = darkest.mean(dim=0) * 0.6
-        else:
-            throat = torch.tensor([40.0, 14.0, 18.0], device=self.device)
-        lips = _lip_gap(crop[0], ys, xs, face)
+        region = (x0, y0, x1, y1)
+        rig = self._rig(face, crop, region, xs, ys)
         head_mask = mask_x * mask_y
         # The head warp moves each pixel by an affine map of its offset from the chin, scaled by the mask:
         # where a pixel reads from is its own (x, y) plus these three maps times two numbers per frame.
@@ -218,15 +232,40 @@ class WarpAnimator(Animator):
             still,
             pixels,
             crop,
-            (x0, y0, x1, y1),
+            region,
             xs,
             ys,
             torch.stack([xs - x0, ys - y0]),
             basis,
-            throat.view(1, 3, 1, 1),
-            lips,
+            rig,
             self._sprites(portrait),
             portrait,
+        )
+
+    def _rig(self, face: Any, crop: torch.Tensor, region: tuple[int, int, int, int], xs, ys) -> MouthRig:
+        """The mouth's mesh over its window, the lips' gap at rest and the interior's colours, from the portrait."""
+        (mx, my), mw = face.mouth, face.mouth_width
+        top, line, own_teeth = _lip_gap(crop[0], ys, xs, face)
+        pixels = crop[0].permute(1, 2, 0)
+        near = pixels[((xs - mx).abs() < 0.4 * mw) & ((ys - my).abs() < 0.12 * mw + 1)]
+        fx0, fy0, fx1, fy1 = face.box
+        in_face = (xs > fx0) & (xs < fx1) & (ys > fy0) & (ys < fy1)
+        face_px = pixels[in_face] if bool(in_face.any()) else pixels.reshape(-1, 3)
+        colours = palette(crop, near, face_px, own_teeth, grain_of(crop), edge_width(crop))
+        win = _window(region, mx - WINDOW[0] * mw, my - WINDOW[1] * mw, mx + WINDOW[0] * mw, my + WINDOW[2] * mw)
+        return rig(
+            win,
+            xs[win],
+            ys[win],
+            top[win[1]],
+            line[win[1]],
+            mx,
+            mw,
+            self.jaw_drop,
+            face.teeth,
+            own_teeth is not None,
+            colours,
+            face.mesh,
         )
 
     def _sprites(self, portrait: Portrait) -> list[tuple[torch.Tensor, int, int]] | None:
@@ -245,61 +284,14 @@ class WarpAnimator(Animator):
             out.append((t, round(mx - tw / 2), round(my - th / 2)))
         return out
 
-    # ------------------------------------------------------------------------------------
-    def _window(self, p: PreparedPortrait, x0: float, y0: float, x1: float, y1: float) -> tuple[slice, slice]:
-        """Crop-local slices of a frame-pixel box, clipped to the animated region."""
-        rx0, ry0, rx1, ry1 = p.region
-        xa, xb = max(rx0, math.floor(x0)), min(rx1, math.ceil(x1) + 1)
-        ya, yb = max(ry0, math.floor(y0)), min(ry1, math.ceil(y1) + 1)
-        return slice(max(0, ya - ry0), max(0, yb - ry0)), slice(max(0, xa - rx0), max(0, xb - rx0))
-
-    def _mouth(self, p: PreparedPortrait, out: torch.Tensor, shape: torch.Tensor) -> None:
-        """The mouth shapes of ``shape`` (``[B, 5]`` MOUTH channels) made of the portrait's own pixels, in place."""
-        face = p.portrait.face
-        (mx, my), mw = face.mouth, face.mouth_width
-        win = self._window(p, mx - 1.2 * mw, my - 0.7 * mw, mx + 1.2 * mw, my + 1.55 * mw)
-        xs, ys = p.xs[win].unsqueeze(0), p.ys[win].unsqueeze(0)
-        if xs.numel() == 0:
+    def _mouth(self, p: PreparedPortrait, out: torch.Tensor, rows: torch.Tensor) -> None:
+        """The mouth of each frame's ``rows`` (MOUTH channels, then shape) on the portrait's mesh, in place."""
+        r = p.mouth
+        if r.xs.numel() == 0:
             return
-        B = shape.shape[0]
-        open_, width, round_, bite, press = (shape[:, i].clamp(-1 if i == 1 else 0, 1).view(B, 1, 1) for i in range(5))
-        stretch = (1 + 0.16 * width) * (1 - 0.2 * round_)  # spread (i, e) wider; rounded (o, u) narrower
-        gap = open_ * self.jaw_drop * mw * (1 - 0.2 * round_)
-        dx = xs - mx
-        # The jaw drops most at the middle, nothing at the corners; presses and bites span the whole mouth.
-        across = (1 - (dx / (0.55 * mw * stretch)) ** 2).clamp(min=0) ** 0.8
-        flat = (1 - (dx / (0.6 * mw)) ** 2).clamp(min=0).sqrt()
-        top_lip, line = (v[:, win[1]].unsqueeze(0) for v in p.lips)  # above `line`: upper lip and teeth
-        hide = (line - top_lip) * press * flat  # a press hides the gap between the lips, teeth and all
-        tuck = 0.1 * mw * bite * flat
-        dy = ys - line
-        lips = torch.exp(-((dy / (0.3 * mw)) ** 2)) * torch.exp(-((dx / (0.9 * mw)) ** 2))
-        sx = xs + (mx + dx / stretch - xs) * lips
-        thick = line + dy / (1 + 0.3 * round_ * lips)  # rounded lips come forward: fuller
-        # Shifts (content moves down when positive) of the part above the line and of the part below.
-        up_w = 1 - _ramp(ys, line - 0.15 * mw, line - 0.6 * mw)
-        down_w = 1 - _ramp(ys, line + 0.35 * mw, line + 1.5 * mw)
-        near_down = 1 - _ramp(ys, line + 0.2 * mw, line + 0.6 * mw)
-        up = (-0.2 * gap * across + 0.5 * hide + 0.45 * tuck) * up_w
-        down = 0.8 * gap * across * down_w - (0.5 * hide + tuck) * near_down
-        s_up, s_down = thick - up, thick - down
-        # Each part shows where its source lies on its side (the hidden band is the upper part's); upper in front.
-        w_up = (s_up < line - hide).float()  # hard: a blend of where to read would read the hidden band
-        w_down = (s_down >= line).float() * (1 - w_up)
-        inner = 1 - w_up - w_down  # the open mouth
-        top, bottom = line - 0.2 * gap * across, line + 0.8 * gap * across
-        depth_t = ((ys - top) / (bottom - top).clamp(min=1e-3)).clamp(0, 1)
-        s_inner = line + (depth_t - 0.5) * 0.2 * mw  # the lip line, stretched over the opening
-        sy = w_up * s_up + w_down * s_down + inner * s_inner
-        patch = _sample(p.crop, p.region, sx, sy)
-        # Depth: darkest at the back (the middle), a shadow under the upper lip.
-        depth = across * (1 - (2 * depth_t - 1).abs())
-        shade = (1 - 0.75 * depth) * (0.6 + 0.4 * _ramp(depth_t, 0.0, 0.35))
-        interior = (0.4 * patch + 0.6 * p.throat) * shade.unsqueeze(1)
-        # The lips' contact line and the tuck's shadow: the pixels there darkened, not painted.
-        contact = torch.exp(-(((ys - my) / (0.012 * mw + 0.6)) ** 2)) * (0.35 * press + 0.3 * bite) * flat
-        inner = inner.unsqueeze(1)
-        _put(out, win, (patch * (1 - inner) + interior * inner) * (1 - contact.unsqueeze(1)))
+        shape = torch.cat([rows[:, :1].clamp(0, 1), rows[:, 1:2].clamp(-1, 1), rows[:, 2:5].clamp(0, 1)], dim=1)
+        tongue = (rows[:, 5] == 1 + SHAPE_NAMES.index("H")).float()  # L: the tongue's tip up
+        _put(out, r.win, draw(r, sample_window(p.crop, p.region), shape, tongue))
 
     def _sprite(self, p: PreparedPortrait, out: torch.Tensor, shape: torch.Tensor) -> None:
         """The sprite of each frame's nearest mouth shape, pasted at the mouth, in place."""
@@ -325,7 +317,7 @@ class WarpAnimator(Animator):
         face = p.portrait.face
         a, b = 0.75 * face.eye_width, 0.55 * face.lid_height  # the lid's half width, the eye's half height
         for ex, ey in face.eyes:
-            win = self._window(p, ex - a - 2, ey - 2.0 * b - 2, ex + a + 2, ey + b + 2)
+            win = _window(p.region, ex - a - 2, ey - 2.0 * b - 2, ex + a + 2, ey + b + 2)
             xs, ys = p.xs[win].unsqueeze(0), p.ys[win].unsqueeze(0)
             if xs.numel() == 0:
                 continue

@@ -27,6 +27,25 @@ from deepstory.portrait import Portrait
 from deepstory.track import FACE, MOUTH
 
 
+def speech_band(read: AudioReader, points: np.ndarray, sample_rate: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Level (dBFS) and spectral centroid (Hz) of the speech band, 300-3500 Hz, in an ``n``-sample Hann window
+    centred on each of ``points`` (global samples, ascending).
+
+    The band leaves out the low murmur of nasals (m, n) and plosive closures
+    (b, p): the level drops when the lips close.
+    """
+    start = int(points[0]) - n // 2
+    audio = read(start, int(points[-1]) + n // 2 + 1).astype(np.float64)
+    index = (points - start - n // 2)[:, None] + np.arange(n)[None, :]
+    window = np.hanning(n)
+    spectrum = np.abs(np.fft.rfft(audio[index] * window, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    band = (freqs >= 300) & (freqs <= 3500)
+    power = spectrum[:, band].sum(axis=1) * 2.0 / (n * (window**2).sum())
+    centroid = (spectrum[:, band] * freqs[band]).sum(axis=1) / np.maximum(spectrum[:, band].sum(axis=1), 1e-20)
+    return 10 * np.log10(np.maximum(power, 1e-12)), centroid
+
+
 class EnvelopeMotion(MotionBackend):
     """Mouth from loudness, blinks and head drift from a seeded schedule.
 
@@ -62,23 +81,10 @@ class EnvelopeMotion(MotionBackend):
     n_fft = 1024  # analysis window around each frame's centre (46 ms at 22050 Hz)
 
     def _spectrum(self, read: AudioReader, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per frame ``lo..hi-1``: speech-band level (dBFS) and spectral centroid (Hz) of 300-3500 Hz.
-
-        The band leaves out the low murmur of nasals (m, n) and plosive
-        closures (b, p), so the mouth shuts on them as it should.
-        """
-        sr, fps, n = self.sample_rate, self.fps, self.n_fft
+        """Per frame ``lo..hi-1``: speech-band level (dBFS) and spectral centroid (Hz), :func:`speech_band`."""
+        sr, fps = self.sample_rate, self.fps
         centres = np.array([(2 * f + 1) * sr // (2 * fps) for f in range(lo, hi)], dtype=np.int64)
-        start = int(centres[0]) - n // 2
-        audio = read(start, int(centres[-1]) + n // 2 + 1).astype(np.float64)
-        index = (centres - start - n // 2)[:, None] + np.arange(n)[None, :]
-        window = np.hanning(n)
-        spectrum = np.abs(np.fft.rfft(audio[index] * window, axis=1)) ** 2
-        freqs = np.fft.rfftfreq(n, 1.0 / sr)
-        band = (freqs >= 300) & (freqs <= 3500)
-        power = spectrum[:, band].sum(axis=1) * 2.0 / (n * (window**2).sum())
-        centroid = (spectrum[:, band] * freqs[band]).sum(axis=1) / np.maximum(spectrum[:, band].sum(axis=1), 1e-20)
-        return 10 * np.log10(np.maximum(power, 1e-12)), centroid
+        return speech_band(read, centres, sr, self.n_fft)
 
     def _smooth(self, values: np.ndarray) -> np.ndarray:
         if self.smooth <= 0:

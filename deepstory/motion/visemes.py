@@ -20,27 +20,42 @@ X      silence: rest                            0.00     0.00   0      0     0
 
 The shapes become the mouth channels (:data:`~deepstory.track.MOUTH`)
 of a :data:`~deepstory.track.FACE` track, as continuous values.
-Coarticulation: each frame takes the shape of the sound ``lead`` seconds ahead
-of its centre (the mouth anticipates), and shapes blend over about three
-frames; a P, B or M still closes the lips completely, never blended: every frame whose centre or whose
-look-ahead lies in it (the lips meet before the sound), and for one too short to own a frame, the frame
-nearest its middle.  Loudness scales the
-opening (``0.6 .. 1.0`` of the shape's).  Blinks, head motion, nods and
-breathing are those of :class:`~deepstory.motion.envelope.EnvelopeMotion`.
-Speech whose sentence has no phones (it could not be aligned) falls back to the
-loudness-driven mouth.  Every value depends on the global frame and the speech around it
-only, so ``cut_size`` never changes the track.
+
+* **In context**: a consonant made by the tongue or the throat (:data:`FREE`:
+  HH K G NG N) leaves the jaw where the vowel beside it puts it, as 2D
+  animators draw "hat", "can", "ago": an HH takes the shape of the vowel it
+  breathes into, the others that of the vowel before them (else after), no
+  wider than C.  Beside no vowel, or beside a spread or puckered one, they keep B.
+* **Open early, close on time**: each frame shows the more open of the
+  sound at its centre and the sound ``lead`` seconds ahead: the mouth
+  anticipates a vowel, but does not leave one while it is still being said.
+* **The lips meet on P, B and M**, pressed shut whatever the blend: on every
+  frame whose centre lies in the sound; on the frames just before it (the
+  look-ahead lies in it) unless the vowel before is still heard there (the
+  speech band at the frame's centre, in a 12 ms window, within 6 dB of the
+  loudest around the sound); and on any frame within a frame of the sound
+  where the closure is heard (the band 12 dB under that loudest).  The voice's
+  timing of a P and the sound's own can differ by a frame; the sound decides
+  the frames in between.  However short the sound, its quietest frame is shut.
+* Shapes blend over about three frames; loudness scales the opening
+  (``0.6 .. 1.0`` of the shape's).
+
+Blinks, head motion, nods and breathing are those of
+:class:`~deepstory.motion.envelope.EnvelopeMotion`.  Speech whose sentence has
+no phones (it could not be aligned) falls back to the loudness-driven mouth.
+Every value depends on the global frame and the speech around it only, so
+``cut_size`` never changes the track.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from deepstory.motion.base import AudioReader, PhoneReader
-from deepstory.motion.envelope import EnvelopeMotion
-from deepstory.track import MOUTH, SHAPE_NAMES
+from deepstory.motion.envelope import EnvelopeMotion, speech_band
+from deepstory.track import SHAPE_NAMES
 
 SHAPES = {  # shape: its MOUTH channels (opening, width, round, bite, press)
     "A": (0.0, 0.1, 0.0, 0.0, 1.0), "B": (0.18, 0.6, 0.0, 0.0, 0.0), "C": (0.55, 0.35, 0.0, 0.0, 0.0),
@@ -50,6 +65,9 @@ SHAPES = {  # shape: its MOUTH channels (opening, width, round, bite, press)
 assert tuple(SHAPES) == SHAPE_NAMES
 BILABIALS = frozenset({"P", "B", "M"})
 OPEN_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY", "EH"})
+VOWELS = OPEN_VOWELS | {"ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+#: Consonants made by the tongue or the throat, which leave the jaw where the vowel beside them puts it.
+FREE = frozenset({"HH", "K", "G", "NG", "N"})
 SHAPE_OF = {
     **dict.fromkeys(BILABIALS, "A"),
     **dict.fromkeys(("IY", "IH"), "B"),
@@ -61,6 +79,11 @@ SHAPE_OF = {
     "L": "H",
     **dict.fromkeys(("SIL", "+NSN+", "+SPN+", "<sil>"), "X"),
 }
+OPENING = np.array([SHAPES[name][0] for name in SHAPE_NAMES])
+CLOSURE_WINDOW = 0.012  # seconds of sound the closure is listened for at a frame's centre
+STILL_SOUNDING_DB = -6.0  # the vowel before a P/B/M is still heard: the speech band within this of the loudest
+CLOSURE_DB = -12.0  # the lips' closure is heard: the speech band this far under the loudest around the sound
+AROUND = 0.15  # seconds each side of a P/B/M in which its loudest neighbour is found
 
 
 def nearest_shape(mouth: np.ndarray) -> np.ndarray:
@@ -74,14 +97,41 @@ def shape_of(phone: str) -> str:
     return SHAPE_OF.get(phone, "B")
 
 
+def shapes_in_context(names: Sequence[str]) -> list[str]:
+    """The mouth shape of each phone of a sequence: :func:`shape_of`, except that a :data:`FREE` consonant
+    keeps the jaw of the vowel beside it (an HH that of the vowel after it, whole; the others that of the vowel
+    before them, else after, C at the widest), where that vowel opens the mouth (C, D or E)."""
+    out = [shape_of(name) for name in names]
+    for i, name in enumerate(names):
+        if name not in FREE:
+            continue
+        for j in (i + 1,) if name == "HH" else (i - 1, i + 1):
+            if 0 <= j < len(names) and names[j] in VOWELS:
+                vowel = shape_of(names[j])
+                if vowel in ("C", "D", "E"):
+                    out[i] = vowel if name == "HH" or vowel != "D" else "C"
+                break
+    return out
+
+
+def _phone_at(spans: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Index of the phone (rows ``[start, end)`` of ``spans``, in order) each point lies in, -1 for none."""
+    if not len(spans):
+        return np.full(len(points), -1)
+    i = np.searchsorted(spans[:, 0], points, side="right") - 1
+    inside = (i >= 0) & (points < spans[np.maximum(i, 0), 1])
+    return np.where(inside, i, -1)
+
+
 class VisemeMotion(EnvelopeMotion):
     """Phone-driven mouths; ``lead``: how far ahead (seconds) the mouth anticipates the next sound."""
 
     context = 6  # frames read on each side of a chunk: coarticulation looks ahead and behind
 
-    def __init__(self, sample_rate: int, fps: int, seed: int = 0, lead: float = 0.03, **envelope: Any) -> None:
+    def __init__(self, sample_rate: int, fps: int, seed: int = 0, lead: float = 0.02, **envelope: Any) -> None:
         super().__init__(sample_rate, fps, seed=seed, **envelope)
         self.lead = float(lead)
+        self._window = int(round(CLOSURE_WINDOW * sample_rate))
 
     def _mouth_shape(self, read: AudioReader, lo: int, hi: int, phones: PhoneReader | None) -> np.ndarray:
         loudness = super()._mouth_shape(read, lo, hi, None)
@@ -90,22 +140,24 @@ class VisemeMotion(EnvelopeMotion):
         sr, fps = self.sample_rate, self.fps
         centres = np.array([(2 * f + 1) * sr // (2 * fps) for f in range(lo, hi)], dtype=np.int64)
         heard = phones(int(centres[0]) - sr, int(centres[-1]) + sr)
+        listed = sorted(heard.phones, key=lambda p: p[1])
+        spans = np.array([(a, b) for _, a, b in listed], dtype=np.int64).reshape(-1, 2)
+        shapes = np.array([SHAPE_NAMES.index(s) for s in shapes_in_context([name for name, _, _ in listed])], int)
         ahead = centres + int(round(self.lead * sr))
-        shape = np.zeros((len(centres), len(MOUTH)))
-        named = np.zeros(len(centres))  # the shape of the sound ahead, unblended (for sprites)
+        # Open early, close on time: the more open of the sounds at the frame's centre and ahead of it.
+        shape_at = np.append(shapes, -1)  # index -1: no phone there
+        now, soon = shape_at[_phone_at(spans, centres)], shape_at[_phone_at(spans, ahead)]
+        chosen = np.where((soon >= 0) & ((now < 0) | (OPENING[soon] > OPENING[now])), soon, now)
+        table = np.array([SHAPES[name] for name in SHAPE_NAMES])
+        shape = np.where(chosen[:, None] >= 0, table[chosen], 0.0)
+        named = chosen + 1.0  # the chosen shape, unblended (for sprites); 0: no phone
         pressed = np.zeros(len(centres), dtype=bool)
-        for name, a, b in heard.phones:
-            shape[(ahead >= a) & (ahead < b)] = SHAPES[shape_of(name)]
-            # A drawing is held for the sound it shows: the shape of the phone at the frame's centre.
-            named[(centres >= a) & (centres < b)] = 1 + SHAPE_NAMES.index(shape_of(name))
-            if name in BILABIALS:
-                # The lips meet before the sound they make: every frame whose centre or look-ahead lies in the
-                # phone, and however short the phone, the frame nearest its middle.
-                span = ((centres >= a) & (centres < b)) | ((ahead >= a) & (ahead < b))
-                nearest = int(np.argmin(np.abs(centres - (a + b) // 2)))
-                if not span.any() and abs(int(centres[nearest]) - (a + b) // 2) <= sr // fps:
-                    span[nearest] = True
-                pressed |= span
+        if any(name in BILABIALS for name, _, _ in listed):
+            level = speech_band(read, centres, sr, self._window)[0]
+            reach = max(sr // fps, int(round(self.lead * sr)))
+            for name, a, b in listed:
+                if name in BILABIALS and a - reach <= centres[-1] and b + reach > centres[0]:
+                    pressed |= self._lips_meet(read, centres, ahead, level, a, b)
         # Coarticulation: shapes blend over about three frames.
         kernel = np.array([0.25, 0.5, 0.25])
         for c in range(shape.shape[1]):
@@ -120,5 +172,23 @@ class VisemeMotion(EnvelopeMotion):
             out[span] = loudness[span]
         return out
 
+    def _lips_meet(
+        self, read: AudioReader, centres: np.ndarray, ahead: np.ndarray, level: np.ndarray, a: int, b: int
+    ) -> np.ndarray:
+        """The frames on which the lips are shut for a P, B or M timed over samples ``[a, b)``; ``level``: the
+        speech band at each frame's centre (dB)."""
+        sr, frame = self.sample_rate, self.sample_rate // self.fps
+        around = int(AROUND * sr)
+        peak = float(speech_band(read, np.arange(a - around, b + around, sr // 200), sr, self._window)[0].max())
+        inside = (centres >= a) & (centres < b)
+        before = (ahead >= a) & (ahead < b) & ~inside
+        near = (centres >= a - frame) & (centres < b + frame)
+        shut = inside | (before & (level < peak + STILL_SOUNDING_DB)) | (near & (level <= peak + CLOSURE_DB))
+        if not shut.any() and near.any():
+            candidates = np.flatnonzero(near)
+            shut[candidates[np.argmin(level[candidates])]] = True
+        return shut
+
     def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "lead": self.lead, "version": 3}  # 3: lips shut ahead of P/B/M, short ones too
+        # 4: open early and close on time, tongue and throat consonants in context, P/B/M closures heard
+        return {**super().identity(), "lead": self.lead, "version": 4}

@@ -72,8 +72,9 @@ class Mesh:
 
     @property
     def mouth(self) -> tuple[float, float]:
-        """The middle of the line between the lips: between the inner lips' middle points."""
-        x, y = self.xy(list(LIP_MIDDLE)).mean(axis=0)
+        """The middle of the line where the lips part: the lower inner lip's middle point (a smile's teeth lie
+        above it and stay with the upper lip; the jaw opens below it)."""
+        x, y = self.xy([LIP_MIDDLE[1]])[0]
         return float(x), float(y)
 
     @property
