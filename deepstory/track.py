@@ -19,7 +19,8 @@ Two formats exist:
   - ``bite`` lower lip tucked under the upper teeth (f, v), 0 .. 1;
   - ``press`` lips pressed together (p, b, m), 0 .. 1;
   - ``shape`` the mouth shape of the sound being made, unblended: 1 + its index
-    in :data:`SHAPE_NAMES`, or 0 where no phone is known (mouth sprites use it).
+    in :data:`SHAPE_NAMES`, or 0 where no phone is known (mouth sprites use it);
+  - ``tongue`` the tongue's tip raised to the upper teeth, 0 (lying low) .. 1 (L, TH, DH; T, D, N less).
 
 * :data:`KEYPOINTS` — FOMM (vox-256) keypoints already transferred onto the
   portrait: keypoint ``k``'s position at columns ``2k`` (x) and ``2k+1`` (y),
@@ -61,7 +62,9 @@ class TrackFormat:
         return array.astype(DTYPE, copy=False)
 
 
-FACE = TrackFormat("face", ("open", "blink", "dx", "dy", "roll", "nod", "width", "round", "bite", "press", "shape"))
+FACE = TrackFormat(
+    "face", ("open", "blink", "dx", "dy", "roll", "nod", "width", "round", "bite", "press", "shape", "tongue")
+)
 MOUTH = ("open", "width", "round", "bite", "press")  # the mouth-shape channels of FACE, in order
 # The mouth shapes (Preston Blair, as in Rhubarb Lip Sync): values in deepstory.motion.visemes.SHAPES.
 SHAPE_NAMES = ("A", "B", "C", "D", "E", "F", "G", "H", "X")

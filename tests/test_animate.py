@@ -13,7 +13,7 @@ from deepstory.animate.warp import WarpAnimator
 from deepstory.contact.stage import ORDER, shape_rows
 from deepstory.motion.visemes import SHAPES
 from deepstory.portrait import speaker_portrait
-from deepstory.track import FACE, MOUTH, SHAPE_NAMES
+from deepstory.track import FACE, MOUTH
 
 from conftest import compose_cfg
 
@@ -309,10 +309,10 @@ def test_an_open_mouth_shows_teeth_a_tongue_and_depth():
     # Depth: the middle of the opening is darker than its edges.
     middle = _lum(shape["D"])[rows.min() + len(rows) // 3 : rows.max() - len(rows) // 3, cols].mean()
     assert middle < _lum(shape["D"])[rows.min() : rows.min() + 2, cols].mean()
-    # The tongue: an L raises it into the opening.  The same mouth (C's channels), shown for C and for L:
-    # only the tongue differs, and where it does, the L's pixels are brighter and red.
+    # The tongue: an L or a TH raises it into the opening.  The same mouth (C's channels), with the tongue
+    # channel at 0 and at 1: only the tongue differs, and where it does, the raised one is brighter and red.
     rows = shape_rows()[[ORDER.index("C"), ORDER.index("C")]]
-    rows[1, FACE.index("shape")] = 1 + SHAPE_NAMES.index("H")
+    rows[1, FACE.index("tongue")] = 1.0
     low, lifted = (f.astype(int) for f in _render(WarpAnimator(), p, rows))
     differs = np.abs(lifted - low).max(axis=2) > 20
     assert differs.sum() > 0.01 * mw * mw

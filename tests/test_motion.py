@@ -88,3 +88,23 @@ def test_mouth_shape_follows_the_vowels():
     spread = mean_width("We see three green trees, eating cheese with Steve.")
     rounded = mean_width("Who knew two blue moons loomed over June?")
     assert spread > rounded + 0.2, (spread, rounded)
+
+
+def test_the_tongue_rises_for_l_and_th_and_lies_low_for_vowels_and_p():
+    # The tongue channel follows the sound being made: up for L and TH, part way for T, D, N, down elsewhere.
+    from deepstory.motion.visemes import VisemeMotion
+    from deepstory.phones import Phones
+
+    sr, fps = 22050, 25
+    frame = sr // fps
+    names = ["AA", "L", "AA", "TH", "IY", "P", "AA", "D", "AA"]
+    spans = [(i * 4 * frame, (i + 1) * 4 * frame) for i in range(len(names))]  # four frames each
+    heard = Phones([(n, a, b) for n, (a, b) in zip(names, spans)], [])
+    motion = VisemeMotion(sr, fps)
+    track = motion.track(lambda a, b: np.full(b - a, 3000, dtype=np.float32), 0, 4 * len(names), "A",
+                         phones=lambda a, b: heard)  # fmt: skip
+    tongue = track[:, FACE.index("tongue")]
+    middle = {name: tongue[4 * i + 1 : 4 * i + 3].mean() for i, name in enumerate(names)}
+    assert middle["L"] > 0.9 and middle["TH"] > 0.9
+    assert 0.4 < middle["D"] < 0.8
+    assert max(middle["AA"], middle["IY"], middle["P"]) < 0.1

@@ -54,7 +54,7 @@ from deepstory.track import FACE, MOUTH, SHAPE_NAMES
 
 _BLINK, _DX, _DY, _ROLL, _NOD = (FACE.index(c) for c in ("blink", "dx", "dy", "roll", "nod"))
 _MOUTH = [FACE.index(c) for c in MOUTH]
-_SHAPE = FACE.index("shape")
+_SHAPE, _TONGUE = FACE.index("shape"), FACE.index("tongue")
 MAX_SHIFT = 0.05  # head translation, fraction of the face size
 MAX_ROLL = 3.0  # head tilt, degrees
 WINDOW = (1.15, 0.6, 1.6)  # the mouth's window: half its width, its reach above and below the mouth, in mouth widths
@@ -191,8 +191,8 @@ class WarpAnimator(Animator):
             "backend": type(self).__qualname__,
             "jaw_drop": self.jaw_drop,
             "margin": self.margin,
-            "version": 5,  # 2: own-pixel mouths and lids, sprites; 3: rounding at +0.5; 4: uint8 region, remap on a CPU;
-            # 5: the mouth on a mesh (lips, jaw, chin), its interior with teeth and a tongue
+            "version": 6,  # 2: own-pixel mouths and lids, sprites; 3: rounding at +0.5; 4: uint8 region, remap on a CPU;
+            # 5: the mouth on a mesh (lips, jaw, chin), its interior with teeth and a tongue; 6: the tongue channel
             "device": self.device.type,
         }
 
@@ -285,12 +285,12 @@ class WarpAnimator(Animator):
         return out
 
     def _mouth(self, p: PreparedPortrait, out: torch.Tensor, rows: torch.Tensor) -> None:
-        """The mouth of each frame's ``rows`` (MOUTH channels, then shape) on the portrait's mesh, in place."""
+        """The mouth of each frame's ``rows`` (MOUTH channels, shape, tongue) on the portrait's mesh, in place."""
         r = p.mouth
         if r.xs.numel() == 0:
             return
         shape = torch.cat([rows[:, :1].clamp(0, 1), rows[:, 1:2].clamp(-1, 1), rows[:, 2:5].clamp(0, 1)], dim=1)
-        tongue = (rows[:, 5] == 1 + SHAPE_NAMES.index("H")).float()  # L: the tongue's tip up
+        tongue = rows[:, 6].clamp(0, 1)  # L, TH: the tongue's tip up
         _put(out, r.win, draw(r, sample_window(p.crop, p.region), shape, tongue))
 
     def _sprite(self, p: PreparedPortrait, out: torch.Tensor, shape: torch.Tensor) -> None:
@@ -298,7 +298,7 @@ class WarpAnimator(Animator):
         assert p.sprites is not None
         rx0, ry0, rx1, ry1 = p.region
         values = shape.cpu().numpy()
-        named = values[:, -1].round().astype(int) - 1  # the sound's own shape where the track names one
+        named = values[:, len(MOUTH)].round().astype(int) - 1  # the sound's own shape where the track names one
         nearest = np.where(named >= 0, named, nearest_shape(values[:, : len(MOUTH)]))
         for b, k in enumerate(nearest.tolist()):
             rgba, left, top = p.sprites[k]
@@ -351,7 +351,7 @@ class WarpAnimator(Animator):
             _edit(
                 out,
                 moving if p.sprites is None else None,
-                lambda part, rows: mouth(p, part, rows[:, [*_MOUTH, _SHAPE]]),
+                lambda part, rows: mouth(p, part, rows[:, [*_MOUTH, _SHAPE, _TONGUE]]),
                 motion,
             )
             blink = lambda part, rows: self._eyelids(p, part, rows[:, _BLINK].clamp(0, 1).view(-1, 1, 1))  # noqa: E731

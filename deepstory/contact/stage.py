@@ -33,6 +33,7 @@ def shape_rows() -> np.ndarray:
     for i, shape in enumerate(ORDER):
         rows[i, [FACE.index(c) for c in MOUTH]] = SHAPES[shape]
         rows[i, FACE.index("shape")] = 1 + SHAPE_NAMES.index(shape)
+        rows[i, FACE.index("tongue")] = 1.0 if shape == "H" else 0.0  # H: L, the tongue's tip up
     return rows
 
 

@@ -130,7 +130,7 @@ class EnvelopeMotion(MotionBackend):
         return amplitude * self.head_motion * wave / weights.sum()
 
     def _mouth_shape(self, read: AudioReader, lo: int, hi: int, phones: PhoneReader | None) -> np.ndarray:
-        """The :data:`~deepstory.track.MOUTH` channels of frames ``lo..hi-1`` and the shape, ``[frames, 6]``.
+        """The :data:`~deepstory.track.MOUTH` channels of frames ``lo..hi-1``, the shape and the tongue, ``[frames, 7]``.
 
         From the speech band's level (opening) and centroid (width; a narrow
         mouth is a little rounded too); loudness alone cannot tell a bite or a
@@ -139,9 +139,9 @@ class EnvelopeMotion(MotionBackend):
         db, centroid = self._spectrum(read, lo, hi)
         mouth = self._mouth(db)
         width = self._width(centroid, mouth)
-        out = np.zeros((len(mouth), len(MOUTH) + 1))
+        out = np.zeros((len(mouth), len(MOUTH) + 2))
         out[:, 0], out[:, 1], out[:, 2] = mouth, width, 0.5 * np.clip(-width, 0, 1)
-        # The last column, the shape, stays 0: no phone is known.
+        # The shape and the tongue stay 0: no phone is known.
         return out
 
     def track(
@@ -168,7 +168,7 @@ class EnvelopeMotion(MotionBackend):
         out[:, FACE.index("dy")] = self._drift(own, speaker, "dy", 0.008) + breath
         out[:, FACE.index("roll")] = self._drift(own, speaker, "roll", 1.5)
         out[:, FACE.index("nod")] = np.clip(nod[inner] * 3.0, 0, 1)
-        out[:, [FACE.index(c) for c in (*MOUTH, "shape")]] = shape[inner]
+        out[:, [FACE.index(c) for c in (*MOUTH, "shape", "tongue")]] = shape[inner]
         return out
 
     def idle(self, first_frame: int, frames: int, speaker: str, portrait: Portrait | None = None) -> np.ndarray:
@@ -187,4 +187,5 @@ class EnvelopeMotion(MotionBackend):
             "blink_interval": self.blink_interval,
             "blink_duration": self.blink_duration,
             "head_motion": self.head_motion,
+            "version": 2,  # 2: the tongue channel (0 here)
         }

@@ -19,7 +19,9 @@ X      silence: rest                            0.00     0.00   0      0     0
 =====  ======================================  =======  =====  =====  ====  =====
 
 The shapes become the mouth channels (:data:`~deepstory.track.MOUTH`)
-of a :data:`~deepstory.track.FACE` track, as continuous values.
+of a :data:`~deepstory.track.FACE` track, as continuous values.  The ``tongue``
+channel raises the tongue's tip to the upper teeth for the sound being made
+(:data:`TONGUE`: L, TH, DH fully; T, D, N part way), blended like the shapes.
 
 * **In context**: a consonant made by the tongue or the throat (:data:`FREE`:
   HH K G NG N) leaves the jaw where the vowel beside it puts it, as 2D
@@ -64,6 +66,9 @@ SHAPES = {  # shape: its MOUTH channels (opening, width, round, bite, press)
 }  # fmt: skip
 assert tuple(SHAPES) == SHAPE_NAMES
 BILABIALS = frozenset({"P", "B", "M"})
+#: How far each sound raises the tongue's tip to the upper teeth (the ``tongue`` channel): all the way for L and
+#: TH (between the teeth), part way for the alveolar stops and nasal.
+TONGUE = {"L": 1.0, "TH": 1.0, "DH": 1.0, "T": 0.6, "D": 0.6, "N": 0.6}
 OPEN_VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY", "EH"})
 VOWELS = OPEN_VOWELS | {"ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 #: Consonants made by the tongue or the throat, which leave the jaw where the vowel beside them puts it.
@@ -151,6 +156,9 @@ class VisemeMotion(EnvelopeMotion):
         table = np.array([SHAPES[name] for name in SHAPE_NAMES])
         shape = np.where(chosen[:, None] >= 0, table[chosen], 0.0)
         named = chosen + 1.0  # the chosen shape, unblended (for sprites); 0: no phone
+        # The tongue goes with the sound being made (its own frames, not the look-ahead's), blended like the rest.
+        lifts = np.append([TONGUE.get(name, 0.0) for name, _, _ in listed], 0.0)
+        tongue = np.convolve(np.pad(lifts[_phone_at(spans, centres)], 1, mode="edge"), [0.25, 0.5, 0.25], "valid")
         pressed = np.zeros(len(centres), dtype=bool)
         if any(name in BILABIALS for name, _, _ in listed):
             level = speech_band(read, centres, sr, self._window)[0]
@@ -166,7 +174,8 @@ class VisemeMotion(EnvelopeMotion):
         shape[:, 0] = np.clip(shape[:, 0] * intensity, 0, 1)
         shape[pressed, 0], shape[pressed, 4] = 0.0, 1.0  # lips shut on P, B, M, whatever the neighbours
         named[pressed] = 1 + SHAPE_NAMES.index("A")
-        out = np.concatenate([shape, named[:, None]], axis=1)
+        tongue[pressed] = 0.0
+        out = np.concatenate([shape, named[:, None], tongue[:, None]], axis=1)
         for a, b in heard.unaligned:  # no phones: the loudness-driven mouth
             span = (centres >= a) & (centres < b)
             out[span] = loudness[span]
@@ -190,5 +199,6 @@ class VisemeMotion(EnvelopeMotion):
         return shut
 
     def identity(self) -> dict[str, Any]:
-        # 4: open early and close on time, tongue and throat consonants in context, P/B/M closures heard
-        return {**super().identity(), "lead": self.lead, "version": 4}
+        # 4: open early and close on time, tongue and throat consonants in context, P/B/M closures heard;
+        # 5: the tongue channel
+        return {**super().identity(), "lead": self.lead, "version": 5}
