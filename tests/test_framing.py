@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from deepstory.config import asset
-from deepstory.errors import UserError
+from deepstory.errors import FaceNotFound, UserError
 from deepstory.portrait import Face, fit_portrait, load_image, speaker_face, speaker_portrait
 from deepstory.portrait.image import MAX_UPSCALE, face_crop
 
@@ -98,13 +99,62 @@ def test_a_distant_face_is_framed_head_and_shoulders(tmp_path, astronaut_face):
 
 
 def test_a_found_face_is_framed_too(tmp_path, astronaut_face):
-    """The finder's own box (a face big enough to be found: 1/7 of the photo's height) is framed the same way."""
+    """The finder's own box (a face its first search finds: 1/7 of the photo's height) is framed the same way."""
     path, expected = _distant(tmp_path, astronaut_face, 1.3, at=(700, 250))
     whole = speaker_portrait({"image": path}, "Far", 512, 512, framing="image")
     found, framed = speaker_portrait({"image": path}, "Far", 512, 512)
     assert abs(found.box[0] - expected.box[0]) < 30 and abs(found.box[1] - expected.box[1]) < 30
     assert _share(whole[1].face, 512) < 1 / 6
     assert 0.4 <= _share(framed.face, 512) <= 0.5
+    assert _inside(framed.face, 512, 512)
+
+
+def test_the_smallest_face_found_is_framed_to_a_third(tmp_path, astronaut_face):
+    """A face 1/20 of the photo's height (45 px of 900: the finer search's least, its 24 px window at 480 px) is
+    found on the face, its eyes from the face mesh, and framed to a third of 512 px (a 47 px box, at the 4x cap)."""
+    share = 900 / 20 / (astronaut_face.box[3] - astronaut_face.box[1])
+    path, face = _distant(tmp_path, astronaut_face, share)
+    found, framed = speaker_portrait({"image": path}, "Far", 512, 512)
+    assert found.mesh is not None
+    assert max(abs(a - b) for a, b in zip(found.box, face.box)) < 5  # measured: 2 px
+    assert max(np.hypot(*np.subtract(a, b)) for a, b in zip(found.eyes, face.eyes)) < 2  # measured: 0.5 px
+    assert _share(framed.face, 512) >= 1 / 3
+    assert _inside(framed.face, 512, 512) and _shows_the_face(framed, face, astronaut_face) < 20
+
+
+@pytest.mark.parametrize("share", [0.0, 0.38])
+def test_no_face_is_made_up_in_a_wide_scene(tmp_path, astronaut_face, share):
+    """The wide scene alone, and with a face too small to be found (1/24 of its height, 38 px): no face, rather
+    than the cat cascades' single vote on its texture (what was found there before the votes had to agree)."""
+    path = tmp_path / "scene.png"
+    if share:
+        path = _distant(tmp_path, astronaut_face, share)[0]
+    else:
+        _scene().save(path)
+    with pytest.raises(FaceNotFound):
+        speaker_portrait({"image": str(path)}, "Far", 512, 512)
+
+
+MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
+BASKETBALL = MESSI.with_name("basketball1.png")
+
+
+@pytest.mark.parametrize(
+    "photo, centre",
+    [(MESSI, (240, 112)), (BASKETBALL, (88, 113))],  # the face's middle, by hand: his 44 px, the ball player's 42
+    ids=["messi5", "basketball1"],
+)
+def test_a_person_at_a_distance_in_a_photo_is_framed_on_the_face(photo, centre):
+    """OpenCV's sample photos (Debian's opencv-doc): a footballer looking down, face 44 px of 342, beside a crowd
+    the first search boxes instead; a man catching a ball, 43 px of 480.  Found, and framed to a third of 512."""
+    if not photo.is_file():
+        pytest.skip(f"no {photo.name} (Debian package opencv-doc)")
+    whole = speaker_portrait({"image": str(photo)}, "Far", 512, 512, framing="image")[1]
+    found, framed = speaker_portrait({"image": str(photo)}, "Far", 512, 512)
+    assert found.mesh is not None
+    assert np.hypot((found.box[0] + found.box[2]) / 2 - centre[0], (found.box[1] + found.box[3]) / 2 - centre[1]) < 8
+    # A third to half a pixel: the ball player's 43 px face is on the bound (512 / 12 px at the 4x cap).
+    assert _share(whole.face, 512) < 0.2 and _share(framed.face, 512) * 512 >= 512 / 3 - 0.5
     assert _inside(framed.face, 512, 512)
 
 
@@ -173,14 +223,22 @@ def test_the_layout_frames_the_distant_face_in_the_frame_or_its_tile(tmp_path, a
     assert keys["face"] != keys["image"]  # a change of framing re-renders
 
 
+@pytest.fixture(scope="module")
+def demo_faces() -> dict[str, Face]:
+    """The demo speakers' faces, found once (the cat's search is most of a second)."""
+    speakers = compose_cfg().speakers
+    return {name: speaker_portrait(speakers[name], name, 64, 64)[0] for name in speakers}
+
+
 @pytest.mark.parametrize("size", [(512, 512), (128, 128), (244, 496), (416, 704), (148, 144), (160, 160), (628, 348)])
 @pytest.mark.parametrize("margin", [None, 0.15])
-def test_the_bundled_portraits_are_left_as_they_are(size, margin):
+def test_the_bundled_portraits_are_left_as_they_are(size, margin, demo_faces):
     """The demo's owl, cat and (hand-cropped) astronaut already fill a third of any frame or tile: unchanged."""
     speakers = compose_cfg().speakers
     for name in speakers:
-        whole = speaker_portrait(speakers[name], name, *size, face_margin=margin, framing="image")[1]
-        framed = speaker_portrait(speakers[name], name, *size, face_margin=margin)[1]
+        face = demo_faces[name]
+        whole = speaker_portrait(speakers[name], name, *size, face=face, face_margin=margin, framing="image")[1]
+        framed = speaker_portrait(speakers[name], name, *size, face=face, face_margin=margin)[1]
         assert np.array_equal(whole.image, framed.image) and whole.face == framed.face, name
 
 

@@ -12,8 +12,9 @@ from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
 from deepstory.portrait.image import FRAMING
 
 #: Names the face finder (deepstory.portrait.detect) in the keys of found faces; locate-3: a human face's mouth
-#: and eyes from its face mesh (deepstory.portrait.mesh).
-FACE_FINDER = "locate-3"
+#: and eyes from its face mesh (deepstory.portrait.mesh); locate-4: faces down to 1/20 of the image searched for
+#: where the first search finds none the mesh confirms, and a cat's face where two of the cat cascades' votes agree.
+FACE_FINDER = "locate-4"
 #: The format of a found face's file (``{"speaker", "image", "face"}``), in its cache key: a face file of
 #: another format (the bare landmarks of ``faces-1``) is never read as this one.
 FACE_FILE = "faces-2"

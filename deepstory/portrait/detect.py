@@ -6,6 +6,8 @@ eye cascade refines the eyes.  Mouth and eye positions otherwise come from the
 proportions of the face box, different for people and cats.  On a human face, a
 face mesh (:mod:`deepstory.portrait.mesh`, MediaPipe's 468 landmarks) then places
 the mouth and eyes where the model sees a face (``face.mesh: false`` turns it off).
+A face too small for the first search (a person at a distance in a wide photo) is searched
+for again, finer, and kept only where the face mesh sees a face in it.
 Every value can be overridden per image in the speakers config (``face.box``,
 ``face.mouth``, ``face.mouth_width``, ``face.eyes``, ``face.eye_width``).
 """
@@ -28,6 +30,15 @@ CAT = {"eye_y": 0.42, "eye_dx": 0.20, "mouth_y": 0.82, "mouth_w": 0.20, "eye_w":
 
 
 DETECT_SIZE = 400  # images are searched at most this large (faster; portraits have large faces)
+# Where that search finds no face the face mesh confirms, faces down to 1/20 of the image's shorter side are
+# searched for: the image with its shorter side DISTANT_SIZE px (its longer at most twice that), the cascade's
+# 24 px window up to a sixth of the shorter side.  Every box found there is a face only where the face mesh sees
+# one (a patch of crowd or texture scores under 0.03, faces 0.99+): docs/faces.md#framing.
+DISTANT_SIZE = 480
+DISTANT_CHECKS = 8  # the most boxes the face mesh is asked about (each 4 to 10 ms), the largest first
+# A cat face is where at least this many of the cat cascades' votes (two cascades, three angles) agree: a
+# single vote is texture (measured: the cat 3 votes; a wide scene's grain, a shirt, a desk 1 each).
+CAT_VOTES = 2
 
 
 @dataclass(frozen=True)
@@ -89,8 +100,9 @@ def _eyes(gray: np.ndarray, box) -> tuple[tuple[tuple[float, float], ...], float
     return tuple((float(e[0]), float(e[1])) for e in pick), float(np.mean([e[2] for e in pick]) * 0.75)
 
 
-def detect(gray: np.ndarray) -> Detection:
-    """The most convincing face: a human (or drawn) face with both eyes found, else a cat face."""
+def _humans(gray: np.ndarray) -> list[Detection]:
+    """Human (or drawn) faces at least an eighth of the image's shorter side: those with both eyes found
+    first, then the larger."""
     padded, pad = _padded(gray, 0.25)
     minimum = max(24, min(gray.shape) // 8)
     humans = _cascade("haarcascade_frontalface_alt2.xml").detectMultiScale(
@@ -101,11 +113,14 @@ def detect(gray: np.ndarray) -> Detection:
         box = (int(hx - pad), int(hy - pad), int(hw), int(hh))
         eyes, eye_width = _eyes(gray, box)
         candidates.append((len(eyes) > 0, hw * hh, Detection("human", box, eyes, eye_width)))
-    if candidates:
-        return max(candidates, key=lambda c: (c[0], c[1]))[2]
-    # Cats: both cascades over a few rotations; the box most of them agree on.  A cat's face in a portrait
-    # is large: boxes under a quarter of the image's shorter side are not searched (that search is most of
-    # the time: 1.3 s instead of 3.5 s for chelsea.png, the same box).
+    return [c[2] for c in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True)]
+
+
+def _cat(gray: np.ndarray) -> Detection | None:
+    """A cat's face: the box most of the cat cascades' votes over a few rotations agree on, where at least
+    ``CAT_VOTES`` do."""
+    # A cat's face in a portrait is large: boxes under a quarter of the image's shorter side are not searched
+    # (that search is most of the time: 1.3 s instead of 3.5 s for chelsea.png, the same box).
     votes: list[tuple[int, int, int, int]] = []
     minimum = max(24, min(gray.shape) // 4)
     padded, pad = _padded(gray, 0.3)
@@ -118,13 +133,32 @@ def detect(gray: np.ndarray) -> Detection:
                 centre = back @ np.array([cx + cw / 2, cy + ch / 2, 1.0])
                 votes.append((int(centre[0] - cw / 2 - pad), int(centre[1] - ch / 2 - pad), int(cw), int(ch)))
     if not votes:
-        raise FaceNotFound("no face found")
+        return None
     # Several cascades and angles agreeing on a large box beat many votes for a small part (a nose).
     support = [sum(1 for other in votes if _iou(v, other) > 0.5) for v in votes]
     best = max(range(len(votes)), key=lambda i: (support[i] * votes[i][2], votes[i][2]))
+    if support[best] < CAT_VOTES:
+        return None
     cluster = [v for v in votes if _iou(votes[best], v) > 0.5]
     x, y, w, h = (int(round(np.mean([v[k] for v in cluster]))) for k in range(4))
     return Detection("cat", (x, y, w, h), (), None)
+
+
+def distant(image: Image.Image) -> list[tuple[float, float, float, float]]:
+    """Boxes (x0, y0, x1, y1, image pixels) of faces too small for the first search, the largest first: from
+    1/20 to 1/6 of the image's shorter side, searched at ``DISTANT_SIZE`` (a small image enlarged at most twice:
+    no face under 12 of its pixels).  Many are not faces (a finer, looser search): the face mesh decides
+    (:func:`find`)."""
+    scale = min(DISTANT_SIZE / min(image.size), 2 * DISTANT_SIZE / max(image.size), 2.0)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    gray = np.asarray(image.convert("L").resize(size, Image.Resampling.BILINEAR))
+    sx, sy = image.width / size[0], image.height / size[1]
+    largest = max(25, min(size) // 6)
+    found = _cascade("haarcascade_frontalface_alt2.xml").detectMultiScale(
+        gray, scaleFactor=1.1, minNeighbors=2, minSize=(24, 24), maxSize=(largest, largest)
+    )
+    boxes = [(x * sx, y * sy, (x + w) * sx, (y + h) * sy) for x, y, w, h in found]
+    return sorted(boxes, key=lambda b: b[2] - b[0], reverse=True)
 
 
 def landmarks(detection: Detection, width: int, height: int) -> Face:
@@ -159,23 +193,13 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str, 
     keys = ("box", "mouth", "mouth_width", "eyes", "eye_width")
     if all(k in overrides for k in keys):
         return Face.from_config(overrides, where)
-    scale = min(1.0, DETECT_SIZE / max(image.size))
-    small = image.convert("L")
-    if scale < 1.0:
-        small = small.resize(
-            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
-        )
-    try:
-        detection = detect(np.asarray(small))
-    except FaceNotFound:
+    found = find(image, use_mesh)
+    if found is None:
         missing = ", ".join(k for k in keys if k not in overrides)
         tool = f"python -m deepstory.face {shlex.quote(path) if path and path.isprintable() else '<image>'}"
         raise FaceNotFound(
             f"{where}: no face found in the image; set {missing} under {where}; find the pixels with: {tool}"
-        ) from None
-    found = landmarks(detection, small.width, small.height).transformed(1 / scale, 0, 0)
-    if use_mesh and detection.kind == "human":
-        found = with_mesh(found, image)
+        )
     auto = {
         "box": found.box,
         "mouth": found.mouth,
@@ -187,11 +211,57 @@ def locate(image: Image.Image, overrides: Mapping[str, Any] | None, where: str, 
     return Face.from_config({**auto, **overrides}, where)
 
 
-def with_mesh(face: Face, image: Image.Image) -> Face:
-    """``face`` with its mouth and eyes from the face mesh of ``image`` in its box; as it was where the box
-    holds a drawing (the human cascade finds drawn faces too) or the model sees no face there."""
+def find(image: Image.Image, use_mesh: bool = True) -> Face | None:
+    """The face of ``image`` in its pixels, None where none is found.
+
+    The image searched at ``DETECT_SIZE``: the most convincing human (or drawn) face, its mouth and eyes from
+    the face mesh where the model sees a face there (``use_mesh``).  Where the model sees none, or no human
+    face is found, the first search's other faces and then the smaller faces of :func:`distant` are asked, the
+    largest first: the first the model sees a face in wins.  None confirmed: the first search's face as it
+    is (the box's proportions), else a cat's face, else None.  Without ``use_mesh`` nothing is confirmed, so
+    faces under an eighth of the image are not searched for.
+    """
+    from deepstory.portrait.mesh import drawn
+
+    scale = min(1.0, DETECT_SIZE / max(image.size))
+    small = image.convert("L")
+    if scale < 1.0:
+        small = small.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
+        )
+    gray = np.asarray(small)
+    humans = [landmarks(d, small.width, small.height).transformed(1 / scale, 0, 0) for d in _humans(gray)]
+    if not use_mesh and humans:
+        return humans[0]
+    if use_mesh:
+        pixels = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+        if humans and drawn(pixels, humans[0].box):
+            return humans[0]  # a drawing: the box's proportions
+        confirmed = _confirmed(image, pixels, humans)
+        if confirmed is not None:
+            return confirmed
+    if humans:
+        return humans[0]
+    cat = _cat(gray)
+    return None if cat is None else landmarks(cat, small.width, small.height).transformed(1 / scale, 0, 0)
+
+
+def _confirmed(image: Image.Image, pixels: np.ndarray, humans: list[Face]) -> Face | None:
+    """The first of ``humans`` (the first search's faces, best first), then of the smaller faces of
+    :func:`distant`, in which the face mesh of ``pixels`` (``image`` as RGB) sees a face, with its mouth and
+    eyes from the mesh; at most ``DISTANT_CHECKS`` asked after the first."""
     from deepstory.portrait.mesh import drawn, face_mesh, refined
 
-    pixels = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    mesh = None if drawn(pixels, face.box) else face_mesh(pixels, face.box)
-    return face if mesh is None else refined(face, mesh)
+    def candidates():
+        yield from humans
+        for x0, y0, x1, y1 in distant(image):
+            box = (round(x0), round(y0), round(x1 - x0), round(y1 - y0))
+            yield landmarks(Detection("human", box, (), None), image.width, image.height)
+
+    for asked, face in enumerate(candidates()):
+        if asked > DISTANT_CHECKS:
+            break
+        mesh = None if drawn(pixels, face.box) else face_mesh(pixels, face.box)
+        if mesh is not None:
+            return refined(face, mesh)
+    return None
