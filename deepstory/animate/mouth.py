@@ -358,8 +358,8 @@ class MouthRig:
     )  # [K, 2, h/2, w/2] per-channel displacement of the upper part, pixels at value 1, every other pixel
     down: torch.Tensor  # [K, 2, h/2, w/2] of the lower part
     grain: torch.Tensor  # [1, h, w] the portrait's own grain, levels, added inside the mouth
-    half_width: float  # half the mouth's width at rest, pixels
-    mx: float
+    half_width: float  # half the mouth's width at rest, corner to corner along x, pixels
+    mx: float  # the x half way between the corners
     mw: float
     teeth: bool  # the character shows teeth when its mouth opens
     drawn_teeth: bool  # its upper teeth are drawn (it has teeth, but the portrait shows none of its own)
@@ -409,8 +409,9 @@ def rig(
         up_t,
         down_t,
         noise.unsqueeze(0),
-        0.5 * mw,
-        mx,
+        # Across the mouth, from corner to corner (a face turned or tilted has its middle off the mouth point).
+        0.5 * float(lm.lower_inner[-1, 0] - lm.lower_inner[0, 0]),
+        0.5 * float(lm.lower_inner[-1, 0] + lm.lower_inner[0, 0]),
         mw,
         teeth,
         teeth and not own_teeth,

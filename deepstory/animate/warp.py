@@ -191,8 +191,9 @@ class WarpAnimator(Animator):
             "backend": type(self).__qualname__,
             "jaw_drop": self.jaw_drop,
             "margin": self.margin,
-            "version": 6,  # 2: own-pixel mouths and lids, sprites; 3: rounding at +0.5; 4: uint8 region, remap on a CPU;
-            # 5: the mouth on a mesh (lips, jaw, chin), its interior with teeth and a tongue; 6: the tongue channel
+            "version": 7,  # 2: own-pixel mouths and lids, sprites; 3: rounding at +0.5; 4: uint8 region, remap on a CPU;
+            # 5: the mouth on a mesh (lips, jaw, chin), its interior with teeth and a tongue; 6: the tongue channel;
+            # 7: across the mouth from corner to corner
             "device": self.device.type,
         }
 
