@@ -6,7 +6,7 @@ nose) are placed once per portrait: from the face mesh where the portrait has
 one (:attr:`Face.mesh <deepstory.portrait.image.Face>`), otherwise from the
 mouth centre, its width and the lips' gap at rest.  Each mouth channel of the
 track (:data:`~deepstory.track.MOUTH`) moves those landmarks by a fixed offset,
-in units of the mouth's width (:data:`OFFSETS`): the jaw and chin drop and the
+in units of the mouth's width (``_offsets``): the jaw and chin drop and the
 corners come in a little as the mouth opens; the corners go out for a spread
 (EE) and in for a rounded O or U, which also thickens the lips; a bite (F, V)
 tucks the lower lip up under the upper teeth; a press (P, B, M) closes the
@@ -48,7 +48,8 @@ TONGUE = (204.0, 78.0, 92.0)
 THROAT = (58.0, 20.0, 26.0)
 
 
-def _smooth(t: torch.Tensor) -> torch.Tensor:
+def smoothstep(t: torch.Tensor) -> torch.Tensor:
+    """0 below 0, 1 above 1, and the cubic ``3t^2 - 2t^3`` between."""
     t = t.clamp(0, 1)
     return t * t * (3 - 2 * t)
 
@@ -123,7 +124,7 @@ def from_mesh(mesh: Sequence[Sequence[float]], col_x: np.ndarray) -> tuple[Landm
     from deepstory.portrait import mesh as m
 
     pts = np.asarray(mesh, dtype=np.float64)
-    (lx, ly), (rx, ry) = pts[list(m.LIP_CORNERS)]
+    (lx, _), (rx, _) = pts[list(m.LIP_CORNERS)]
     x = lx + (np.array(LIP_STATIONS) + 0.5) * (rx - lx)
     stack = lambda indices: np.stack([x, _contour(pts, indices, x)], axis=1)  # noqa: E731
     lower_inner = stack(m.LIPS_INNER_LOWER)
@@ -309,7 +310,6 @@ def grain_of(pixels: torch.Tensor) -> float:
 
 
 def palette(
-    crop: torch.Tensor,
     near: torch.Tensor,
     face_px: torch.Tensor,
     own_teeth: torch.Tensor | None,
@@ -318,7 +318,7 @@ def palette(
 ) -> Palette:
     """Colours from the portrait: ``near`` its mouth line's pixels ``[n, 3]``, ``face_px`` its face's, ``own_teeth``
     its teeth's (None: it shows none)."""
-    device = crop.device
+    device = face_px.device
     lum = face_px.mean(dim=1)
     light = float((lum.quantile(0.9) / 200.0).clamp(0.45, 1.25)) if len(lum) else 1.0
     cast = face_px.mean(dim=0) / face_px.mean().clamp(min=1) if len(face_px) else torch.ones(3, device=device)
@@ -353,10 +353,10 @@ class MouthRig:
     ys: torch.Tensor
     top: torch.Tensor  # [1, 1, w] the lips' gap at rest per column: its top (frame y) ...
     line: torch.Tensor  # ... and its bottom, the lips' meeting line (below: the lower part)
-    up: (
-        torch.Tensor
-    )  # [K, 2, h/2, w/2] per-channel displacement of the upper part, pixels at value 1, every other pixel
-    down: torch.Tensor  # [K, 2, h/2, w/2] of the lower part
+    # Per channel, the displacement (pixels, at the channel's value 1) of the upper and of the lower part, on
+    # every other pixel of the window: [K, 2, h/2, w/2].
+    up: torch.Tensor
+    down: torch.Tensor
     grain: torch.Tensor  # [1, h, w] the portrait's own grain, levels, added inside the mouth
     half_width: float  # half the mouth's width at rest, corner to corner along x, pixels
     mx: float  # the x half way between the corners
@@ -451,7 +451,9 @@ def draw(r: MouthRig, sample: Any, shape: torch.Tensor, tongue: torch.Tensor) ->
     xs, ys = r.xs, r.ys
     d_up, d_down = _weigh(r.up, shape), _weigh(r.down, shape)  # [B, 2, h, w]
     press = shape[:, 4].clamp(0, 1).view(B, 1, 1)
-    within = _smooth((1.05 * r.half_width - (xs[:, :1] - r.mx).abs()) / (0.1 * r.mw))  # [1, 1, w]: the mouth's columns
+    within = smoothstep(
+        (1.05 * r.half_width - (xs[:, :1] - r.mx).abs()) / (0.1 * r.mw)
+    )  # [1, 1, w]: the mouth's columns
     hide = (r.line - r.top) * press * within  # the gap's band a press hides (a smile's teeth with it)
     edge = r.line - hide  # the upper part's content ends here (source rows)
     s_up_x, s_up_y = _invert(d_up, xs, ys)
@@ -479,7 +481,7 @@ def draw(r: MouthRig, sample: Any, shape: torch.Tensor, tongue: torch.Tensor) ->
     out[:, :, :first_dn] = upper[:, :, :first_dn]
     spread = (1 + 0.16 * shape[:, 1] - 0.14 * shape[:, 2]).clamp(min=0.3).view(B, 1, 1)
     v = ((xs - r.mx) / (r.half_width * spread)).clamp(-1.5, 1.5)  # -1..1 corner to corner
-    inner = (1 - covered).clamp(min=0) * _smooth((1.35 - v.abs()) / 0.25)
+    inner = (1 - covered).clamp(min=0) * smoothstep((1.35 - v.abs()) / 0.25)
     # Where the lips meet (a press, a bite), their contact line: the pixels there darkened, not painted.
     closing = 0.2 * press + 0.3 * shape[:, 3].clamp(0, 1).view(B, 1, 1)
     if float(closing.max()) > 0:
@@ -521,7 +523,7 @@ def interior(
     height = (below_top + above_bottom).clamp(min=1e-3)  # the opening's height at this pixel's column
     t = below_top / height  # 0 at the upper lip, 1 at the lower
     # A small opening shows the dark: the tongue, the lower teeth and the lips' inner flesh come into view as it grows.
-    grown = _smooth(height / (0.25 * mw))
+    grown = smoothstep(height / (0.25 * mw))
     c = r.colours
     # Texture: the lips' gap stretched over the opening, as relative brightness around 1.
     texture = sample(xs.expand(B, -1, -1), r.line[box[0], :, box[2]] - 0.5 + (t - 0.5) * 0.1 * mw)
@@ -535,36 +537,40 @@ def interior(
     # The tongue: low in the mouth, its tip rising to the upper teeth with the ``tongue`` channel.
     lift = tongue.clamp(0, 1).view(B, 1, 1)
     rise = height * (0.4 * grown * (1 - v**2).clamp(min=0) + 0.62 * lift * torch.exp(-((v / 0.38) ** 2)))
-    on_tongue = _smooth((rise - above_bottom) / (2 * soft) + 0.5)
-    tongue_shade = 0.8 + 0.35 * _smooth((rise - above_bottom) / (0.12 * mw + 1)) * (1 - 0.4 * v.abs().clamp(max=1))
+    on_tongue = smoothstep((rise - above_bottom) / (2 * soft) + 0.5)
+    tongue_shade = 0.8 + 0.35 * smoothstep((rise - above_bottom) / (0.12 * mw + 1)) * (1 - 0.4 * v.abs().clamp(max=1))
     colour = colour + (c.tongue * tongue_shade.unsqueeze(1) - colour) * on_tongue.unsqueeze(1)
     # Teeth: a row under the upper lip (drawn unless the portrait's own show) and one over the lower lip.
     gaps = 1 - 0.1 * torch.cos(math.pi * (xs - r.mx) / (0.12 * mw)) ** 6  # the dark lines between teeth
     along = (1 - 0.45 * v.clamp(-1, 1) ** 2) * gaps
     if r.drawn_teeth:
         upper_h = torch.minimum(0.11 * mw * (1 - 0.25 * v**2), 0.5 * height)
-        on_upper = _smooth((upper_h - below_top) / soft + 0.5) * _smooth((0.78 - v.abs()) / 0.12)
-        lit = 0.72 + 0.28 * _smooth(below_top / (0.5 * upper_h + 1))
+        on_upper = smoothstep((upper_h - below_top) / soft + 0.5) * smoothstep((0.78 - v.abs()) / 0.12)
+        lit = 0.72 + 0.28 * smoothstep(below_top / (0.5 * upper_h + 1))
         colour = colour + (c.teeth * (along * lit).unsqueeze(1) - colour) * on_upper.unsqueeze(1)
     if r.teeth:
         lower_h = torch.minimum(0.06 * mw * (1 - 1.2 * v**2).clamp(min=0), 0.3 * height)
         lower_h = lower_h * grown
-        on_lower = _smooth((lower_h - above_bottom) / soft + 0.5) * _smooth((0.62 - v.abs()) / 0.15) * (1 - 0.8 * lift)
+        on_lower = (
+            smoothstep((lower_h - above_bottom) / soft + 0.5) * smoothstep((0.62 - v.abs()) / 0.15) * (1 - 0.8 * lift)
+        )
         colour = colour + (c.teeth * (0.8 * along).unsqueeze(1) - colour) * on_lower.unsqueeze(1)
     # The upper lip's shadow over everything inside, and the portrait's own texture.
-    shadow = 0.62 + 0.38 * _smooth(below_top / (0.09 * mw + 1))
+    shadow = 0.62 + 0.38 * smoothstep(below_top / (0.09 * mw + 1))
     return colour * (shadow * texture).unsqueeze(1) + r.grain[box].unsqueeze(1)
 
 
-def sample_window(crop: torch.Tensor, region: tuple[int, int, int, int]):
-    """``sample(sx, sy)``: the region's pixels ``crop`` ([1, 3, h, w]) read at frame coordinates (bilinear)."""
+def sample(source: torch.Tensor, region: tuple[int, int, int, int], sx: torch.Tensor, sy: torch.Tensor):
+    """``source`` ([B or 1, 3, h, w], the pixels of ``region``) read at frame coordinates ``sx, sy`` (bilinear;
+    the two broadcast to ``[B, h', w']``)."""
     x0, y0, x1, y1 = region
+    sx, sy = torch.broadcast_tensors(sx, sy)
+    grid = torch.stack([2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
+    if source.shape[0] != grid.shape[0]:
+        source = source.expand(grid.shape[0], -1, -1, -1)
+    return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
-    def sample(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
-        sx, sy = torch.broadcast_tensors(sx, sy)
-        grid = torch.stack([2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
-        grid = grid.expand(max(sx.shape[0], sy.shape[0]), *grid.shape[1:]) if grid.shape[0] == 1 else grid
-        source = crop.expand(grid.shape[0], -1, -1, -1)
-        return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
-    return sample
+def sample_window(crop: torch.Tensor, region: tuple[int, int, int, int]):
+    """``sample(sx, sy)``: the region's pixels ``crop`` ([1, 3, h, w]) read at frame coordinates."""
+    return lambda sx, sy: sample(crop, region, sx, sy)

@@ -1,19 +1,17 @@
 """Animate a still portrait with a motion track, in torch, in frame batches.
 
-Only the region around the face moves, and everything it shows is the
-portrait's own pixels, moved:
+Only the region around the face moves, and, but for the open mouth's inside,
+everything it shows is the portrait's own pixels, moved:
 
-* **Mouth.**  The portrait is split at the line between the lips.  Per frame,
-  the content above the line (upper lip, upper teeth) and below it (lower
-  lip, lower teeth, chin) is shifted vertically, most at the mouth's middle
-  and easing out towards the corners and the chin: the jaw drops, the upper
-  lip rises a little, a P/B/M presses the lips together (the band between
-  them, teeth included, is hidden), an F/V tucks the lower lip under the upper
-  lip and teeth, a rounded shape narrows the mouth and thickens the lips.
-  Where neither part reaches, the mouth is open: its interior is the lip line
-  stretched and darkened with depth (darker towards the back and under the
-  upper lip), tinted with the darkest colour of the portrait's own mouth.
-  A portrait's own teeth move with their jaw; none are painted.
+* **Mouth** (:mod:`deepstory.animate.mouth`).  The portrait is split at the
+  line between the lips; the content above it (upper lip, a smile's teeth)
+  and below it (lower lip, chin, jaw) move on a mesh of landmarks, each mouth
+  channel by its own smooth field: the jaw drops, the upper lip rises a
+  little, a P/B/M presses the lips together (the band between them, teeth
+  included, is hidden), an F/V tucks the lower lip under the upper teeth, a
+  rounded shape brings the corners in.  Where neither part reaches, the mouth
+  is open: a cavity with depth, teeth (the portrait's own where it shows
+  them), a tongue, soft edges and the portrait's own grain.
 * **Lids.**  The skin above each eye slides down over it along a curved lid
   edge, with a lash line darkened from the pixels under it.
 * **Head.**  One resampling of the region moves the head (tilt about the chin,
@@ -47,7 +45,17 @@ import torch
 import torch.nn.functional as F
 
 from deepstory.animate.base import Animator
-from deepstory.animate.mouth import MouthRig, draw, edge_width, grain_of, palette, rig, sample_window
+from deepstory.animate.mouth import (
+    MouthRig,
+    draw,
+    edge_width,
+    grain_of,
+    palette,
+    rig,
+    sample,
+    sample_window,
+    smoothstep,
+)
 from deepstory.motion.visemes import nearest_shape
 from deepstory.portrait import Portrait
 from deepstory.track import FACE, MOUTH, SHAPE_NAMES
@@ -65,17 +73,7 @@ def _ramp(v: torch.Tensor, a, b) -> torch.Tensor:
     """Smoothstep from 0 at ``a`` to 1 at ``b`` (works for a > b too; bounds may be tensors)."""
     if not torch.is_tensor(a) and not torch.is_tensor(b) and a == b:
         return torch.ones_like(v)
-    t = ((v - a) / (b - a)).clamp(0, 1)
-    return t * t * (3 - 2 * t)
-
-
-def _sample(source: torch.Tensor, region: tuple[int, int, int, int], sx: torch.Tensor, sy: torch.Tensor):
-    """``source`` ([B or 1, 3, h, w], the region's pixels) read at frame coordinates ``sx, sy`` ([B, h', w'])."""
-    x0, y0, x1, y1 = region
-    grid = torch.stack([2 * (sx - x0) / max(1, x1 - x0 - 1) - 1, 2 * (sy - y0) / max(1, y1 - y0 - 1) - 1], dim=-1)
-    if source.shape[0] != grid.shape[0]:
-        source = source.expand(grid.shape[0], -1, -1, -1)
-    return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return smoothstep((v - a) / (b - a))
 
 
 def _lip_gap(
@@ -252,7 +250,7 @@ class WarpAnimator(Animator):
         fx0, fy0, fx1, fy1 = face.box
         in_face = (xs > fx0) & (xs < fx1) & (ys > fy0) & (ys < fy1)
         face_px = pixels[in_face] if bool(in_face.any()) else pixels.reshape(-1, 3)
-        colours = palette(crop, near, face_px, own_teeth, grain_of(crop), edge_width(crop))
+        colours = palette(near, face_px, own_teeth, grain_of(crop), edge_width(crop))
         win = _window(region, mx - WINDOW[0] * mw, my - WINDOW[1] * mw, mx + WINDOW[0] * mw, my + WINDOW[2] * mw)
         return rig(
             win,
@@ -286,12 +284,12 @@ class WarpAnimator(Animator):
         return out
 
     def _mouth(self, p: PreparedPortrait, out: torch.Tensor, rows: torch.Tensor) -> None:
-        """The mouth of each frame's ``rows`` (MOUTH channels, shape, tongue) on the portrait's mesh, in place."""
+        """The mouth of each frame's ``rows`` (MOUTH channels, then tongue) on the portrait's mesh, in place."""
         r = p.mouth
         if r.xs.numel() == 0:
             return
         shape = torch.cat([rows[:, :1].clamp(0, 1), rows[:, 1:2].clamp(-1, 1), rows[:, 2:5].clamp(0, 1)], dim=1)
-        tongue = rows[:, 6].clamp(0, 1)  # L, TH: the tongue's tip up
+        tongue = rows[:, len(MOUTH)].clamp(0, 1)  # L, TH: the tongue's tip up
         _put(out, r.win, draw(r, sample_window(p.crop, p.region), shape, tongue))
 
     def _sprite(self, p: PreparedPortrait, out: torch.Tensor, shape: torch.Tensor) -> None:
@@ -332,7 +330,7 @@ class WarpAnimator(Animator):
             source = _get(out, win)
             rx0, ry0 = int(p.xs[win][0, 0]), int(p.ys[win][0, 0])
             region = (rx0, ry0, rx0 + source.shape[3], ry0 + source.shape[2])
-            moved = _sample(source, region, xs.expand_as(sy), sy)
+            moved = sample(source, region, xs.expand_as(sy), sy)
             lash = torch.exp(-(((ys - edge) / (0.05 * face.eye_width + 0.5)) ** 2)) * across.clamp(max=0.8) / 0.8
             lash = lash * (blink > 0.15).float() * 0.6
             _put(out, win, moved * (1 - lash.unsqueeze(1)))
@@ -348,13 +346,11 @@ class WarpAnimator(Animator):
         out = p.pixels.expand(B, -1, -1, -1)
         if p.sprites is not None or bool(moving.any()) or bool(blinking.any()):
             out = out.clone()
-            mouth = self._mouth if p.sprites is None else self._sprite
-            _edit(
-                out,
-                moving if p.sprites is None else None,
-                lambda part, rows: mouth(p, part, rows[:, [*_MOUTH, _SHAPE, _TONGUE]]),
-                motion,
-            )
+            # The warp's mouth reads the mouth channels and the tongue; a sprite, the mouth channels and the shape.
+            if p.sprites is None:
+                _edit(out, moving, lambda part, rows: self._mouth(p, part, rows[:, [*_MOUTH, _TONGUE]]), motion)
+            else:
+                _edit(out, None, lambda part, rows: self._sprite(p, part, rows[:, [*_MOUTH, _SHAPE]]), motion)
             blink = lambda part, rows: self._eyelids(p, part, rows[:, _BLINK].clamp(0, 1).view(-1, 1, 1))  # noqa: E731
             _edit(out, blinking, blink, motion)
         # Head: rotate about the chin, translate, nod; eased out towards the region's edge.  Each pixel of
