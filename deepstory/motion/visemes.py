@@ -84,7 +84,9 @@ SHAPE_OF = {
     "L": "H",
     **dict.fromkeys(("SIL", "+NSN+", "+SPN+", "<sil>"), "X"),
 }
-OPENING = np.array([SHAPES[name][0] for name in SHAPE_NAMES])
+TABLE = np.array([SHAPES[name] for name in SHAPE_NAMES])  # [shape, MOUTH channel], in SHAPE_NAMES' order
+OPENING = TABLE[:, 0]
+BLEND = np.array([0.25, 0.5, 0.25])  # coarticulation: a shape blends over about three frames
 CLOSURE_WINDOW = 0.012  # seconds of sound the closure is listened for at a frame's centre
 STILL_SOUNDING_DB = -6.0  # the vowel before a P/B/M is still heard: the speech band within this of the loudest
 CLOSURE_DB = -12.0  # the lips' closure is heard: the speech band this far under the loudest around the sound
@@ -93,8 +95,12 @@ AROUND = 0.15  # seconds each side of a P/B/M in which its loudest neighbour is 
 
 def nearest_shape(mouth: np.ndarray) -> np.ndarray:
     """Index into :data:`SHAPE_NAMES` of the shape nearest each row of ``[n, 5]`` MOUTH values."""
-    table = np.array([SHAPES[name] for name in SHAPE_NAMES])
-    return np.argmin(((np.asarray(mouth)[:, None, :] - table[None]) ** 2).sum(-1), axis=1)
+    return np.argmin(((np.asarray(mouth)[:, None, :] - TABLE[None]) ** 2).sum(-1), axis=1)
+
+
+def _blended(values: np.ndarray) -> np.ndarray:
+    """Per-frame ``values`` blended with their neighbours (:data:`BLEND`), the ends held."""
+    return np.convolve(np.pad(values, 1, mode="edge"), BLEND, mode="valid")
 
 
 def shape_of(phone: str) -> str:
@@ -153,12 +159,11 @@ class VisemeMotion(EnvelopeMotion):
         shape_at = np.append(shapes, -1)  # index -1: no phone there
         now, soon = shape_at[_phone_at(spans, centres)], shape_at[_phone_at(spans, ahead)]
         chosen = np.where((soon >= 0) & ((now < 0) | (OPENING[soon] > OPENING[now])), soon, now)
-        table = np.array([SHAPES[name] for name in SHAPE_NAMES])
-        shape = np.where(chosen[:, None] >= 0, table[chosen], 0.0)
+        shape = np.where(chosen[:, None] >= 0, TABLE[chosen], 0.0)
         named = chosen + 1.0  # the chosen shape, unblended (for sprites); 0: no phone
         # The tongue goes with the sound being made (its own frames, not the look-ahead's), blended like the rest.
         lifts = np.append([TONGUE.get(name, 0.0) for name, _, _ in listed], 0.0)
-        tongue = np.convolve(np.pad(lifts[_phone_at(spans, centres)], 1, mode="edge"), [0.25, 0.5, 0.25], "valid")
+        tongue = _blended(lifts[_phone_at(spans, centres)])
         pressed = np.zeros(len(centres), dtype=bool)
         if any(name in BILABIALS for name, _, _ in listed):
             level = speech_band(read, centres, sr, self._window)[0]
@@ -166,10 +171,8 @@ class VisemeMotion(EnvelopeMotion):
             for name, a, b in listed:
                 if name in BILABIALS and a - reach <= centres[-1] and b + reach > centres[0]:
                     pressed |= self._lips_meet(read, centres, ahead, level, a, b)
-        # Coarticulation: shapes blend over about three frames.
-        kernel = np.array([0.25, 0.5, 0.25])
-        for c in range(shape.shape[1]):
-            shape[:, c] = np.convolve(np.pad(shape[:, c], 1, mode="edge"), kernel, mode="valid")
+        for c in range(shape.shape[1]):  # coarticulation
+            shape[:, c] = _blended(shape[:, c])
         intensity = 0.6 + 0.4 * np.clip(loudness[:, 0], 0, 1)
         shape[:, 0] = np.clip(shape[:, 0] * intensity, 0, 1)
         shape[pressed, 0], shape[pressed, 4] = 0.0, 1.0  # lips shut on P, B, M, whatever the neighbours

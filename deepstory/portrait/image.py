@@ -85,10 +85,9 @@ def _points(value: Any) -> tuple[tuple[float, float], ...] | None:
     """A face file's mesh: points [x, y]; anything else (none, or the ``face.mesh: true|false`` switch) is none."""
     if value is None or isinstance(value, bool):
         return None
-    points = tuple((float(p[0]), float(p[1])) for p in value)
-    if any(len(p) != 2 for p in value):
+    if any(len(p) != 2 for p in value):  # checked first: a short point must not fail as an IndexError
         raise ValueError("mesh points are [x, y]")
-    return points
+    return tuple((float(p[0]), float(p[1])) for p in value)
 
 
 @dataclass(frozen=True)
