@@ -6,10 +6,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from deepstory.animate.rest import VERSION as REST
+from deepstory.animate.rest import at_rest, rest_setting
 from deepstory.cache import Cache, digest, file_digest
 from deepstory.files import read_json, write_json
 from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
 from deepstory.portrait.image import FRAMING
+from deepstory.portrait.speaker import _per_image
 
 #: Names the face finder (deepstory.portrait.detect) in the keys of found faces; locate-3: a human face's mouth
 #: and eyes from its face mesh (deepstory.portrait.mesh); locate-4: faces down to 1/20 of the image searched for
@@ -50,6 +53,7 @@ class Cast:
         self._portraits: dict[tuple, Portrait] = {}
         self._keys: dict[tuple, str] = {}
         self._faces: dict[tuple, Face] = {}
+        self._closed: dict[tuple, bool] = {}
 
     @property
     def names(self) -> list[str]:
@@ -86,8 +90,22 @@ class Cast:
                 framing=self.framing,
             )
             self._faces[(speaker, image)] = face
+            # A mouth open in the photo is closed before it talks (deepstory.animate.rest).
+            portrait, self._closed[which] = at_rest(portrait, self.rest(speaker, image))
             self._portraits[which] = portrait
         return self._portraits[which]
+
+    def rest(self, speaker: str, image: int = 0) -> str:
+        """``speakers.<speaker>.face.rest`` for its ``image``-th image: ``auto``, ``closed`` or ``open``."""
+        face = _per_image(self.config[speaker].get("face"), image)
+        value = face.get("rest") if face is not None and hasattr(face, "get") else None
+        suffix = f"[{image}]" if len(self.images(speaker)) > 1 else ""
+        return rest_setting(value, f"speakers.{speaker}.face{suffix}.rest")
+
+    def closed(self, speaker: str, size: tuple[int, int], image: int = 0) -> bool:
+        """Whether the speaker's portrait at ``size`` is shown with the lips closed that its photo has open."""
+        self.portrait(speaker, size, image)
+        return self._closed[(speaker, tuple(size), image)]
 
     def _found_face(self, speaker: str, image: int) -> None:
         """The face of the speaker's ``image``-th image from the cache, found and kept there if missing."""
@@ -134,6 +152,7 @@ class Cast:
                 *([] if self.face_margin is None else [self.face_margin]),  # single layout: keys as before
                 *([] if self.framing == "image" else [FRAMING]),  # framing: image keys as before
                 *([] if not mouths else [{k: file_digest(str(v)) for k, v in sorted(mouths.items())}]),
+                *([] if not self.closed(speaker, size, image) else [REST]),  # its lips closed
             )
         return self._keys[which]
 

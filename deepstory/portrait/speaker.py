@@ -59,7 +59,7 @@ def speaker_face(spec: Mapping[str, Any], where: str, image: Image.Image, scale:
     suffix = f"[{index}]" if len(images) > 1 else ""
     overrides = _per_image(spec.get("face"), index)
     if overrides and scale != 1.0:
-        overrides = {k: v if k in ("teeth", "mesh") else _scaled(v, scale) for k, v in dict(overrides).items()}
+        overrides = {k: v if k in ("teeth", "mesh", "rest") else _scaled(v, scale) for k, v in dict(overrides).items()}
     return locate(image, overrides, f"{where}.face{suffix}", images[index])
 
 

@@ -222,9 +222,8 @@ def lipsync_lines(sync: dict) -> list[tuple[str, str]]:
             (
                 "phonemes (worst)",
                 (
-                    figure(
-                        "bilabial_phones_closed", f"P/B/M sounds closed {100 * sync['bilabial_phones_closed']:.0f}%, "
-                    )
+                    figure("bilabial_phones_closed", f"P/B/M sounds closed {100 * sync['bilabial_phones_closed']:.0f}%")
+                    + ", "
                     if "bilabial_phones_closed" in sync
                     else ""
                 )
