@@ -58,10 +58,11 @@ def draw(shape: str) -> Image.Image:
         d.line([tuple(box(-40, -15, -34, -10)[:2]), tuple(box(-34, -10, 0, 0)[:2])], fill=MOUTH, width=s(4))
         d.line([tuple(box(40, -15, 34, -10)[:2]), tuple(box(34, -10, 0, 0)[:2])], fill=MOUTH, width=s(4))
     elif shape == "B":  # most consonants: slightly open, teeth together
-        d.ellipse(box(-33, -9, 33, 11), fill=LIP)
-        d.ellipse(box(-30, -6, 30, 8), fill=INSIDE, outline=MOUTH, width=s(3))
-        d.rectangle(box(-22, -3, 22, 5), fill=TEETH)
-        d.line([tuple(box(-22, 1, 0, 0)[:2]), tuple(box(22, 1, 0, 0)[:2])], fill=(200, 196, 186), width=s(1))
+        # The lips parted around the clenched teeth: dark above and below the rows, as the mouth is open a little.
+        d.ellipse(box(-33, -12, 33, 15), fill=LIP)
+        d.ellipse(box(-30, -9, 30, 12), fill=INSIDE, outline=MOUTH, width=s(3))
+        d.rectangle(box(-20, -4, 20, 0), fill=TEETH)
+        d.rectangle(box(-17, 0, 17, 3), fill=(236, 232, 222))
     elif shape == "C":  # EH AE: open
         opening(d, 32, -12, 14, teeth=3, tongue=4)
     elif shape == "D":  # AA: wide open
