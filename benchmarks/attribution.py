@@ -1,0 +1,142 @@
+"""Speaker attribution on hand-labelled chapters (benchmarks/data/attribution/): accuracy per chapter, speed.
+
+    python benchmarks/attribution.py            # the table
+    python benchmarks/attribution.py --errors   # also each wrong quote of the dev chapters (never tune on test)
+
+Accuracy = labelled quotes whose predicted speaker is the label (an alias of the predicted character, or
+None for None) / labelled quotes; a labelled quote the parser did not find counts as wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepstory.script import Script, attribute
+
+DATA = Path(__file__).parent / "data" / "attribution"
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("’", "'").replace("‘", "'")).replace(" '", " ").split()
+
+
+def same_name(label: str, names: list[str]) -> bool:
+    key = re.sub(r"^the\s+", "", label.lower())
+    return any(re.sub(r"^the\s+", "", n.lower()) == key for n in names)
+
+
+@dataclass
+class Result:
+    book: str
+    chapter: str
+    split: str
+    correct: int
+    total: int
+    missed: int  # labelled quotes not found by the parser
+    to_narrator: int  # character quotes given to nobody
+    voiced_narration: int  # predicted quotes with a speaker that no label covers (narration voiced)
+    predicted: int
+    errors: list[str]
+
+
+def score(text: str, labels: list[dict], script: Script) -> tuple[int, int, int, int, list[str], int, int]:
+    aliases = {c.name: c.aliases for c in script.characters}
+    quotes = [s for s in script.segments if s.quote]
+    used: set[int] = set()
+    correct = missed = to_narrator = 0
+    errors = []
+    for lab in labels:
+        want = words(lab["quote_start_words"])
+        hit = next(
+            (
+                k
+                for k, s in enumerate(quotes)
+                if k not in used and s.line == lab["line"] and words(s.text)[: len(want)] == want
+            ),
+            None,
+        )
+        if hit is None:
+            missed += 1
+            errors.append(f"  line {lab['line']}: quote '{lab['quote_start_words']}' not found")
+            continue
+        used.add(hit)
+        seg = quotes[hit]
+        spk = lab["speaker"]
+        ok = (
+            seg.speaker is None
+            if spk is None
+            else seg.speaker is not None and same_name(spk, aliases.get(seg.speaker, [seg.speaker]))
+        )
+        correct += ok
+        to_narrator += spk is not None and seg.speaker is None
+        if not ok:
+            errors.append(
+                f"  line {lab['line']}: '{lab['quote_start_words']}' want {spk}, got {seg.speaker} ({seg.evidence})"
+            )
+    label_lines = {lab["line"] for lab in labels}
+    voiced = sum(
+        1
+        for k, s in enumerate(quotes)
+        if k not in used and s.speaker is not None and s.line not in label_lines and "continues" not in s.evidence
+    )
+    return correct, len(labels), missed, to_narrator, errors, voiced, len(quotes)
+
+
+def run() -> tuple[list[Result], float, int]:
+    results = []
+    elapsed = 0.0
+    total_words = 0
+    for path in sorted(DATA.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        header = text.splitlines()[0].lstrip("# ").split(" | ")
+        labels = json.loads(path.with_suffix(".labels.json").read_text(encoding="utf-8"))
+        start = time.perf_counter()
+        script = attribute(text)
+        elapsed += time.perf_counter() - start
+        total_words += len(text.split())
+        c, n, missed, narr, errs, voiced, predicted = score(text, labels, script)
+        results.append(
+            Result(header[0], header[2].split(".")[0], header[3], c, n, missed, narr, voiced, predicted, errs)
+        )
+    return results, elapsed, total_words
+
+
+def book_speed(repeat: int = 12) -> tuple[float, int]:
+    """Seconds to attribute a ~100k-word book made of the chapters repeated (a chapter heading each)."""
+    chapters = [p.read_text(encoding="utf-8").split("\n", 1)[1] for p in sorted(DATA.glob("*.txt"))]
+    book = "\n\n".join(f"CHAPTER {i + 1}\n\n{chapters[i % len(chapters)]}" for i in range(len(chapters) * repeat))
+    start = time.perf_counter()
+    attribute(book)
+    return time.perf_counter() - start, len(book.split())
+
+
+def main(argv: list[str]) -> None:
+    results, elapsed, total_words = run()
+    print(
+        f"{'book':38} {'chapter':12} {'split':5} {'accuracy':>9} {'quotes':>6} {'missed':>6} {'to-narr':>7} {'voiced':>6}"
+    )
+    for split_name in ("dev", "test"):
+        for r in results:
+            if r.split != split_name:
+                continue
+            print(
+                f"{r.book[:38]:38} {r.chapter[:12]:12} {r.split:5} {r.correct / r.total:9.3f} {r.total:6d} {r.missed:6d} {r.to_narrator / r.total:7.3f} {r.voiced_narration / max(r.predicted, 1):6.3f}"
+            )
+            if "--errors" in argv and (r.split == "dev" or "--test-errors" in argv):
+                print("\n".join(r.errors))
+        part = [r for r in results if r.split == split_name]
+        c, n = sum(r.correct for r in part), sum(r.total for r in part)
+        print(f"{'all ' + split_name:38} {'':12} {split_name:5} {c / n:9.3f} {n:6d}")
+    seconds, n_words = book_speed()
+    print(
+        f"speed: {elapsed / total_words * 1e5:.2f} s per 100k words on the chapters; a {n_words}-word book in {seconds:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
