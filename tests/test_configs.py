@@ -267,6 +267,7 @@ def test_the_schemas_change_nothing_that_is_composed():
     plain = OmegaConf.to_container(cfg, resolve=False)
     assert list(plain) == [
         *("story", "speakers", "models", "device", "layout", "executor"),
+        "speakers_file",
         *("sample_rate", "fps", "cut_size", "overlap", "seed", "cache_dir", "cache", "max_words", "debug"),
         *("report", "video", "stages"),
     ]

@@ -117,6 +117,7 @@ class RunConfig:
     device: Any = MISSING
     layout: Any = MISSING
     executor: Any = MISSING
+    speakers_file: Optional[str] = None
     sample_rate: int = ranged(SAMPLE_RATE)
     fps: int = ranged(Range(1, 120))
     cut_size: int = ranged(CUT_SIZE)

@@ -113,6 +113,40 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
     )
 
 
+def with_speakers_file(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with its speakers read from ``speakers_file`` where one is set (in place of the group's)."""
+    name = OmegaConf.select(cfg, "speakers_file", default=None)
+    if name is None:
+        return cfg
+    path = Path(str(name)).expanduser()
+    if not path.is_file():
+        raise UserError(f"speakers_file={path}: no such file")
+    try:
+        speakers = OmegaConf.load(path)
+    except Exception as exc:  # YAML and OmegaConf errors alike: one line naming the file
+        raise UserError(f"speakers_file={path}: not a speakers YAML file ({str(exc).splitlines()[0]})") from None
+    if not isinstance(speakers, DictConfig) or not speakers:
+        raise UserError(f"speakers_file={path}: a mapping of speaker names to their image, voice and face")
+    cfg = copy.deepcopy(cfg)
+    cfg.speakers = speakers
+    return cfg
+
+
+def with_book_cast(cfg: DictConfig, stages: Sequence[Stage], run: RunDir) -> tuple[DictConfig, list[str]]:
+    """``cfg`` with a drawn, voiced speaker (``temp/cast/``) for each character of a prose story who has none
+    (``story.cast: auto``), and the casting's warnings; the exported config names them all."""
+    for stage in stages:
+        if isinstance(stage, StoryStage):
+            extra, warnings = stage.book_cast(cfg.speakers, run.temp / "cast")
+            if not extra:
+                return cfg, warnings
+            cfg = copy.deepcopy(cfg)
+            for name, entry in extra.items():
+                cfg.speakers[name] = entry
+            return cfg, warnings
+    return cfg, []
+
+
 def build_stages(cfg: DictConfig) -> list[Stage]:
     """Every enabled stage under ``stages:``, in order, built with its nested backend."""
     stages: list[Stage] = []
@@ -133,10 +167,14 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Sc
     started = time.perf_counter()
     tune_allocator()
     reset_peak()
+    cfg = with_speakers_file(cfg)
     validate_config(cfg)
     ffmpeg_exe()  # a missing encoder fails now, not after the speech
     stages = build_stages(cfg)
+    cfg, casting = with_book_cast(cfg, stages, RunDir(Path(run_dir)))
     ctx = build_context(cfg, run_dir, console, stages)
+    for warning in casting:
+        ctx.progress.warn(warning)
     # The lease keeps prune off every entry this render uses until its manifest lists them.
     with ctx.cache.lease(Path(run_dir), Path(run_dir) / JOURNAL):
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Optional
 
 from omegaconf import MISSING
 
@@ -20,6 +21,10 @@ class StoryConfig:
     encoding: str = MISSING
     default_speaker: str = MISSING
     speaker_map: dict[str, str] = MISSING
+    chapter: Any = None
+    format: str = MISSING
+    aliases: Optional[str] = None
+    cast: str = MISSING
 
 
 @dataclass
@@ -32,4 +37,8 @@ class StoryStageConfig:
     encoding: str = MISSING
     default_speaker: str = MISSING
     speaker_map: dict[str, str] = MISSING
+    chapter: Any = None
+    format: str = MISSING
+    aliases: Optional[str] = None
+    cast: str = MISSING
     max_words: int = ranged(MAX_WORDS)

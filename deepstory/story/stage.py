@@ -10,29 +10,12 @@ from deepstory.files import write_json
 from deepstory.kernel.stage import Stage
 from deepstory.portrait.cast import Cast
 from deepstory.scene import SceneContext
+from deepstory.script.source import Source, load, speakers_of
 from deepstory.story.files import StoryFiles
 from deepstory.story.parse import SpeakerMapper, Story, parse_story
 
-
-def read_story_text(text_path: str | Path, encoding: str = "utf-8") -> tuple[str, Path]:
-    """The story file's text (BOM dropped), or a one-line error naming ``story.text_path``/``story.encoding``."""
-    path = Path(str(text_path)).expanduser()
-    if path.is_dir():
-        raise UserError(f"story.text_path={path}: is a directory, not a text file")
-    if not path.is_file():
-        raise UserError(f"story.text_path={path}: no such file")
-    try:
-        "".encode(encoding)
-    except LookupError:
-        raise UserError(f"story.encoding={encoding!r}: unknown encoding") from None
-    data = path.read_bytes()
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"story.text_path={path}: not valid {encoding} at byte {exc.start} (set story.encoding=...)"
-        ) from exc
-    return text.lstrip("\ufeff"), path
+#: ``story.cast``'s values.
+CASTS = ("auto", "configured")
 
 
 class StoryStage(Stage[SceneContext]):
@@ -51,6 +34,10 @@ class StoryStage(Stage[SceneContext]):
         default_speaker: str = "Narrator",
         speaker_map: Mapping[str, str] | None = None,
         max_words: int = 25,
+        chapter: int | str | None = None,
+        format: str = "auto",
+        aliases: str | None = None,
+        cast: str = "auto",
         enabled: bool = True,
     ) -> None:
         super().__init__(enabled)
@@ -58,13 +45,42 @@ class StoryStage(Stage[SceneContext]):
         self.default_speaker = str(default_speaker)
         self.speaker_map = dict(speaker_map or {})
         self.max_words = int(max_words)
+        self.chapter, self.format = chapter, str(format)
+        self.aliases = None if aliases is None else str(aliases)
+        if cast not in CASTS:
+            raise UserError(f"story.cast={cast!r}: must be one of {', '.join(CASTS)}")
+        self.cast = str(cast)
+        self._source: Source | None = None
+
+    def source(self) -> Source:
+        """The story file as tagged text: a book's prose attributed (deepstory.script.source), read once."""
+        if self._source is None:
+            self._source = load(
+                self.text_path, self.encoding, self.chapter, self.format, self.aliases, self.default_speaker
+            )
+        return self._source
 
     def parse(self, cast: Cast) -> tuple[Story, Path]:
         """The story file parsed for the configured ``cast`` (reads only the text), and its path."""
-        text, path = read_story_text(self.text_path, self.encoding)
+        source = self.source()
         mapper = SpeakerMapper(cast.names, self.default_speaker, self.speaker_map)
-        story = parse_story(text, mapper, {s: len(cast.images(s)) for s in cast.names}, max_words=self.max_words)
-        return story, path
+        images = {s: len(cast.images(s)) for s in cast.names}
+        story = parse_story(source.text, mapper, images, max_words=self.max_words)
+        return story, source.path
+
+    def book_cast(self, speakers: Mapping[str, Any], folder: Path) -> tuple[dict[str, dict], list[str]]:
+        """With ``cast: auto``, a speakers entry (a drawn portrait in ``folder``, a voice of its own) for each
+        character of a prose story who is neither a configured speaker nor in ``speaker_map``; and warnings."""
+        source = self.source()
+        if self.cast != "auto" or not source.prose:
+            return {}, []
+        taken = {str(n).casefold() for n in speakers} | {str(n).casefold() for n in self.speaker_map}
+        characters = [c for c in speakers_of(source, self.default_speaker) if c[0].casefold() not in taken]
+        if not characters:
+            return {}, []
+        from deepstory.script.cast import propose
+
+        return propose(characters, folder, narrator=self.default_speaker)
 
     def speakers(self, cast: Cast) -> list[str]:
         """The story's speakers in order of appearance (the driver asks, where the frame size follows the cast)."""
@@ -83,12 +99,15 @@ class StoryStage(Stage[SceneContext]):
                 raise
             except (OSError, ValueError) as exc:
                 raise UserError(f"speakers.{speaker}: {exc}") from exc
+        for warning in self.source().warnings:
+            ctx.progress.warn(f"story.text_path={path}: {warning}")
         for line in story.skipped_lines:
             ctx.progress.warn(f"story line {line}: nothing to say, skipped")
         for line, piece in story.skipped_text:
             ctx.progress.warn(f"story line {line}: cannot speak {piece!r}, skipped")
         record: dict[str, Any] = {
             "source": str(path),
+            **({"chapter": self.chapter, "title": self.source().title} if self.chapter is not None else {}),
             "speaker_of": story.speaker_of,
             "skipped_lines": story.skipped_lines,
             "skipped_text": story.skipped_text,
