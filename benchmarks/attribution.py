@@ -1,7 +1,8 @@
 """Speaker attribution on hand-labelled chapters (benchmarks/data/attribution/): accuracy per chapter, speed.
 
     python benchmarks/attribution.py            # the table
-    python benchmarks/attribution.py --errors   # also each wrong quote of the dev chapters (never tune on test)
+    python benchmarks/attribution.py --errors   # also each wrong quote of the dev chapters (--test-errors: all six;
+                                                # all six are development data now, see docs/script.md)
     python benchmarks/attribution.py --rules    # also how often each rule is right (the calibrated confidences)
 
 Accuracy = labelled quotes whose predicted speaker is the label (an alias of the predicted character, or
