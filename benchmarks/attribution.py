@@ -1,7 +1,9 @@
 """Speaker attribution on hand-labelled chapters (benchmarks/data/attribution/): accuracy per chapter, speed.
 
     python benchmarks/attribution.py            # the table
-    python benchmarks/attribution.py --errors   # also each wrong quote of the dev chapters (never tune on test)
+    python benchmarks/attribution.py --errors   # also each wrong quote of the dev chapters (--test-errors: all six;
+                                                # all six are development data now, see docs/script.md)
+    python benchmarks/attribution.py --rules    # also how often each rule is right (the calibrated confidences)
 
 Accuracy = labelled quotes whose predicted speaker is the label (an alias of the predicted character, or
 None for None) / labelled quotes; a labelled quote the parser did not find counts as wrong.
@@ -42,9 +44,17 @@ class Result:
     voiced_narration: int  # predicted quotes with a speaker that no label covers (narration voiced)
     predicted: int
     errors: list[str]
+    outcomes: list[tuple[str, float, bool]]  # (rule, confidence, right) per labelled quote found
 
 
-def score(text: str, labels: list[dict], script: Script) -> tuple[int, int, int, int, list[str], int, int]:
+def rule_of(evidence: str) -> str:
+    """The rule named at the start of a segment's evidence (``tag after: names 'Tom'`` -> ``tag after``)."""
+    return "no rule" if evidence.startswith("no rule") else evidence.split(":")[0]
+
+
+def score(
+    text: str, labels: list[dict], script: Script, outcomes: list[tuple[str, float, bool]] | None = None
+) -> tuple[int, int, int, int, list[str], int, int]:
     aliases = {c.name: c.aliases for c in script.characters}
     quotes = [s for s in script.segments if s.quote]
     used: set[int] = set()
@@ -73,6 +83,8 @@ def score(text: str, labels: list[dict], script: Script) -> tuple[int, int, int,
             else seg.speaker is not None and same_name(spk, aliases.get(seg.speaker, [seg.speaker]))
         )
         correct += ok
+        if outcomes is not None:
+            outcomes.append((rule_of(seg.evidence), seg.confidence, ok))
         to_narrator += spk is not None and seg.speaker is None
         if not ok:
             errors.append(
@@ -99,9 +111,10 @@ def run() -> tuple[list[Result], float, int]:
         script = attribute(text)
         elapsed += time.perf_counter() - start
         total_words += len(text.split())
-        c, n, missed, narr, errs, voiced, predicted = score(text, labels, script)
+        outcomes: list[tuple[str, float, bool]] = []
+        c, n, missed, narr, errs, voiced, predicted = score(text, labels, script, outcomes)
         results.append(
-            Result(header[0], header[2].split(".")[0], header[3], c, n, missed, narr, voiced, predicted, errs)
+            Result(header[0], header[2].split(".")[0], header[3], c, n, missed, narr, voiced, predicted, errs, outcomes)
         )
     return results, elapsed, total_words
 
@@ -113,6 +126,33 @@ def book_speed(repeat: int = 12) -> tuple[float, int]:
     start = time.perf_counter()
     attribute(book)
     return time.perf_counter() - start, len(book.split())
+
+
+BANDS = ((0.9, 1.01), (0.8, 0.9), (0.7, 0.8), (0.6, 0.7), (0.5, 0.6), (0.0, 0.5))
+
+
+def print_bands(outcomes: list[tuple[str, float, bool]]) -> None:
+    """Accuracy per confidence band: a calibrated attributor is right about as often as it says."""
+    print(f"{'confidence':12} {'quotes':>6} {'right':>6} {'accuracy':>9} {'mean conf':>9}")
+    for low, high in BANDS:
+        part = [(conf, ok) for _, conf, ok in outcomes if low <= conf < high]
+        if part:
+            right = sum(ok for _, ok in part)
+            mean = sum(conf for conf, _ in part) / len(part)
+            print(f"{low:.1f}-{min(high, 1.0):.1f}    {len(part):6d} {right:6d} {right / len(part):9.3f} {mean:9.3f}")
+
+
+def print_rules(outcomes: list[tuple[str, float, bool]]) -> None:
+    """How often each rule is right: the measured rate its confidence is set to."""
+    print(f"{'rule':22} {'quotes':>6} {'right':>6} {'accuracy':>9} {'smoothed':>9} {'confidence':>10}")
+    rules = sorted({rule for rule, _, _ in outcomes}, key=lambda r: -sum(o[0] == r for o in outcomes))
+    for rule in rules:
+        part = [(conf, ok) for r, conf, ok in outcomes if r == rule]
+        right = sum(ok for _, ok in part)
+        confs = sorted({conf for conf, _ in part})
+        shown = f"{confs[0]:.2f}" if len(confs) == 1 else f"{confs[0]:.2f}-{confs[-1]:.2f}"
+        smoothed = (right + 1) / (len(part) + 2)  # a rule seen a few times is not trusted fully
+        print(f"{rule:22} {len(part):6d} {right:6d} {right / len(part):9.3f} {smoothed:9.2f} {shown:>10}")
 
 
 def main(argv: list[str]) -> None:
@@ -132,6 +172,12 @@ def main(argv: list[str]) -> None:
         part = [r for r in results if r.split == split_name]
         c, n = sum(r.correct for r in part), sum(r.total for r in part)
         print(f"{'all ' + split_name:38} {'':12} {split_name:5} {c / n:9.3f} {n:6d}")
+    outcomes = [o for r in results for o in r.outcomes]
+    print()
+    print_bands(outcomes)
+    if "--rules" in argv:
+        print()
+        print_rules(outcomes)
     seconds, n_words = book_speed()
     print(
         f"speed: {elapsed / total_words * 1e5:.2f} s per 100k words on the chapters; a {n_words}-word book in {seconds:.2f} s"

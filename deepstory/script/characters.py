@@ -151,60 +151,202 @@ def _pronoun_gender(text: str, aliases: list[str]) -> str | None:
     return best if not rest or n >= 2 * rest[0][1] else None
 
 
-def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:  # noqa: C901 (to be split into named steps)
-    """The alias table for a text: canonical name -> {"aliases": [...], "gender": ...}."""
+PERSON_NOUNS: dict[str, str | None] = {
+    "lady": "female", "woman": "female", "girl": "female", "maid": "female", "widow": "female",
+    "man": "male", "boy": "male", "gentleman": "male", "lad": "male", "fellow": "male",
+    "stranger": None, "child": None, "youth": "male", "servant": None, "visitor": None,
+}  # fmt: skip
+# "the old lady", "the new boy", "the stranger": a lower-case description headed by a person noun
+DESCRIPTION = rf"[Tt]he\s+(?:(?!the\b|and\b|of\b)[a-z]+\s+){{0,2}}(?:{'|'.join(PERSON_NOUNS)})\b"
+
+
+def description_gender(description: str) -> str | None:
+    return PERSON_NOUNS.get(description.split()[-1].lower())
+
+
+def described_speakers(text: str) -> Counter[str]:
+    """Descriptions seen next to a speech verb (``said the stranger``, ``The new boy ... said:``), scored like names."""
+    found: Counter[str] = Counter()
+    adverbs = r"(?:\s+\w+ly|\s+again|\s+only|\s+then|\s+at\s+once)*"
+    patterns = (
+        (rf"\b{VERB}{adverbs},?\s+({DESCRIPTION})", 2),
+        (rf"({DESCRIPTION}){adverbs}\s+{VERB}", 2),
+        (rf"(?:^|[.!?]\s+)({DESCRIPTION})[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", 1),
+    )
+    for pattern, weight in patterns:
+        for m in re.finditer(pattern, text, re.M):
+            found["the " + m.group(1).split(None, 1)[1]] += weight
+    return found
+
+
+def _ranked_names(text: str, min_score: int) -> list[str]:
+    """Candidate names that pass the score, long names first, then the most mentioned."""
     scores = candidate_names(text)
     counts = _mentions(text, scores)
     names = [n for n, s in scores.items() if s + min(counts[n], 4) >= min_score + 1 and counts[n] >= 1]
     # long names first: "Elizabeth Bennet" claims "Elizabeth" before "Elizabeth" stands alone
     names.sort(key=lambda n: (-len(n.split()), -counts[n], n))
-    table: dict[str, dict[str, Any]] = {}
-    owner: dict[str, str] = {}
+    return names
 
-    def add(canonical: str, alias: str) -> None:
-        if alias not in owner:
-            owner[alias] = canonical
-            table[canonical]["aliases"].append(alias)
 
+class _Table:
+    """The alias table being built: canonical name -> entry, and alias -> canonical name."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.owner: dict[str, str] = {}
+
+    def new(self, name: str, gender: str | None) -> None:
+        self.entries[name] = {"aliases": [], "gender": gender}
+        self.add(name, name)
+
+    def add(self, canonical: str, alias: str) -> None:
+        if alias not in self.owner:
+            self.owner[alias] = canonical
+            self.entries[canonical]["aliases"].append(alias)
+
+    def remove(self, name: str) -> None:
+        for alias in self.entries.pop(name)["aliases"]:
+            self.owner.pop(alias, None)
+
+
+def _short_form_target(name: str, entries: dict[str, dict[str, Any]]) -> str | None:
+    """A first name's full name, a nickname's formal name, a bare surname's one titled form."""
+    title, bare = _strip_title(name)
+    if title or len(bare.split()) != 1:
+        return None
+    fulls = [c for c in entries if _strip_title(c)[0] == "" and c.split()[0] == bare and len(c.split()) > 1]
+    formal = [c for c in entries if bare in NICKNAMES.get(c.split()[0], ())]
+    titled = [c for c in entries if _strip_title(c)[0] and _strip_title(c)[1].split()[-1] == bare]
+    return next((group[0] for group in (fulls, formal, titled) if len(group) == 1), None)
+
+
+def _group_names(names: list[str], table: _Table) -> None:
     for name in names:
-        if name in owner:
+        if name in table.owner:
             continue
-        title, bare = _strip_title(name)
-        parts = bare.split()
-        target = None
-        if not title and len(parts) == 1:
-            # a first name: the full name that starts with it, or the formal name of a nickname
-            fulls = [c for c in table if _strip_title(c)[0] == "" and c.split()[0] == bare and len(c.split()) > 1]
-            formal = [c for c in table if bare in NICKNAMES.get(c.split()[0], ())]
-            titled = [c for c in table if _strip_title(c)[0] and _strip_title(c)[1].split()[-1] == bare]
-            for group in (fulls, formal, titled):
-                if len(group) == 1:
-                    target = group[0]
-                    break
+        target = _short_form_target(name, table.entries)
         if target is None:
-            table[name] = {"aliases": [], "gender": title_gender(name)}
-            target = name
-        add(target, name)
-    # nicknames join a formal name (Lizzy -> Elizabeth); a lone nickname keeps its own entry
-    for canonical in list(table):
+            table.new(name, title_gender(name))
+        else:
+            table.add(target, name)
+
+
+def _join_nicknames(table: _Table, text: str) -> None:
+    """Nicknames join a formal name (Lizzy -> Elizabeth); a lone nickname keeps its own entry."""
+    for canonical in list(table.entries):
         first = _strip_title(canonical)[1].split()[0] if not _strip_title(canonical)[0] else ""
         for nick in NICKNAMES.get(first, ()):
-            if nick in table and nick != canonical and len(table[nick]["aliases"]) == 1:
-                del table[nick]
-                owner.pop(nick, None)
-                add(canonical, nick)
-            elif nick not in owner and re.search(rf"\b{nick}\b", text):
-                add(canonical, nick)
-    for canonical, entry in table.items():
-        if entry["gender"] is None:
-            first = _strip_title(canonical)[1].split()[0]
-            if first in FEMALE_NAMES:
-                entry["gender"] = "female"
-            elif first in MALE_NAMES:
-                entry["gender"] = "male"
-            else:
-                entry["gender"] = _pronoun_gender(text, entry["aliases"])
-    return table
+            entry = table.entries.get(nick)
+            if entry is not None and nick != canonical and len(entry["aliases"]) == 1:
+                table.remove(nick)
+                table.add(canonical, nick)
+            elif nick not in table.owner and re.search(rf"\b{nick}\b", text):
+                table.add(canonical, nick)
+
+
+def _guess_genders(table: _Table, text: str) -> None:
+    for canonical, entry in table.entries.items():
+        if entry["gender"] is not None:
+            continue
+        first = _strip_title(canonical)[1].split()[0]
+        if first in FEMALE_NAMES:
+            entry["gender"] = "female"
+        elif first in MALE_NAMES:
+            entry["gender"] = "male"
+        elif canonical.startswith("the "):
+            entry["gender"] = description_gender(canonical) or _pronoun_gender(text, entry["aliases"])
+        else:
+            entry["gender"] = _pronoun_gender(text, entry["aliases"])
+
+
+def _sentences(text: str) -> list[list[str]]:
+    """Paragraphs as lists of sentences (rough: split after . ! ? and before a capital or a quote)."""
+    end = r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bMs\.)(?<=[.!?])[\"”’']?\s+(?=[A-Z\"“‘'])"
+    return [re.split(end, par) for par in re.split(r"\n\s*\n", text) if par.strip()]
+
+
+def link_descriptions(text: str, table: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Description -> the named character it stands for, where the text makes that clear.
+
+    An apposition (``Aunt Polly, the old lady,`` / ``the old lady, Aunt Polly``) links at once.  Otherwise a
+    description links to a name of a compatible gender that appears within two paragraphs of the description at least
+    twice, never in the same sentence as the description (two people, then), and at
+    least twice as often as any other compatible name.
+    """
+    described = [c for c in table if c.startswith("the ")]
+    named = [c for c in table if not c.startswith("the ")]
+    links: dict[str, str] = {}
+    pars = _sentences(text)
+    for desc in described:
+        gender = table[desc]["gender"]
+        fits = [n for n in named if gender is None or table[n]["gender"] == gender]
+        found = _apposition(text, desc, fits, table) or _co_occurring(pars, desc, fits, table)
+        if found:
+            links[desc] = found
+    return links
+
+
+def _alias_pattern(aliases: list[str]) -> str:
+    return r"\b(?:" + "|".join(f"[{a[0].upper()}{a[0].lower()}]{re.escape(a[1:])}" for a in aliases) + r")\b"
+
+
+def _apposition(text: str, desc: str, fits: list[str], table: dict[str, dict[str, Any]]) -> str | None:
+    d = _alias_pattern([desc])
+    for name in fits:
+        n = _alias_pattern(table[name]["aliases"])
+        if re.search(rf"{n},\s+{d}\s*[,;.]|{d},\s+{n}\s*[,;.]", text):
+            return name
+    return None
+
+
+def _co_occurring(pars: list[list[str]], desc: str, fits: list[str], table: dict[str, dict[str, Any]]) -> str | None:
+    d = re.compile(_alias_pattern([desc]))
+    patterns = {n: re.compile(_alias_pattern(table[n]["aliases"])) for n in fits}
+    near: Counter[str] = Counter()
+    apart = set()
+    for k, sentences in enumerate(pars):
+        if not any(d.search(s) for s in sentences):
+            continue
+        # names in dialogue paragraphs do not count: two people talking are mentioned side by side
+        window = " ".join(" ".join(p) for p in pars[max(0, k - 2) : k + 3] if not _dialogue(p))
+        for name, pattern in patterns.items():
+            if pattern.search(window):
+                near[name] += 1
+            if any(d.search(s) and pattern.search(s) for s in sentences):
+                apart.add(name)
+    ranked = [(n, c) for n, c in near.most_common() if n not in apart]
+    if not ranked or ranked[0][1] < 2:
+        return None
+    best, count = ranked[0]
+    if any(c * 2 > count for n, c in near.items() if n != best):
+        return None
+    return best
+
+
+def _dialogue(sentences: list[str]) -> bool:
+    par = " ".join(sentences)
+    return bool(re.search(r"[\"“”]", par)) or par.lstrip()[:1] in ("'", "‘")
+
+
+def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:
+    """The alias table for a text: canonical name -> {"aliases": [...], "gender": ...}.
+
+    Described speakers (``the old lady``) become characters of their own, or aliases of the named character the
+    text links them to (:func:`link_descriptions`).
+    """
+    table = _Table()
+    _group_names(_ranked_names(text, min_score), table)
+    _join_nicknames(table, text)
+    counts = {d: len(re.findall(_alias_pattern([d]), text)) for d in described_speakers(text)}
+    for desc, score in described_speakers(text).items():
+        if score + min(counts[desc], 4) >= min_score + 1:
+            table.new(desc, None)
+    _guess_genders(table, text)
+    for desc, name in link_descriptions(text, table.entries).items():
+        table.remove(desc)
+        table.add(name, desc)
+    return table.entries
 
 
 def from_table(table: dict[str, dict[str, Any]]) -> list[Character]:

@@ -1,0 +1,161 @@
+"""deepstory.script: the rules for described speakers, scenes of three, untagged openings and calibrated confidence,
+each on a small hand-written passage."""
+
+from __future__ import annotations
+
+from deepstory.script import Script, attribute, discover
+from deepstory.script.attribute import CONFIDENCE
+from deepstory.script.characters import link_descriptions
+
+
+def speakers(script: Script) -> list[str | None]:
+    return [s.speaker for s in script.segments if s.quote]
+
+
+def rules(script: Script) -> list[str]:
+    return [s.evidence.split(":")[0] for s in script.segments if s.quote]
+
+
+def test_described_speaker_becomes_a_character():
+    text = (
+        "A man in a grey coat stood at the gate.\n\n"
+        "“Is this the mill?” said the stranger.\n\n"
+        "“It is,” said Harriet.\n\n"
+        "“Then I am late,” the stranger said, and he looked at the sky."
+    )
+    table = discover(text)
+    assert "the stranger" in table and table["the stranger"]["aliases"] == ["the stranger"]
+    assert speakers(attribute(text)) == ["the stranger", "Harriet", "the stranger"]
+
+
+def test_description_with_a_gender_and_a_capital():
+    text = "“Sit down,” said the old woman.\n\n“Thank you,” said Edmund.\n\nThe old woman smiled and said:\n\n“Good.”"
+    table = discover(text)
+    assert table["the old woman"]["gender"] == "female"
+    assert speakers(attribute(text))[-1] == "the old woman"
+
+
+def test_apposition_links_a_description_to_its_name():
+    text = (
+        "Mrs. Hale, the old lady, came in.\n\n“You are late,” said the old lady.\n\n“I am sorry,” said Edmund.\n\n"
+        "“Late again,” said Mrs. Hale."
+    )
+    table = discover(text)
+    assert "the old lady" not in table and "the old lady" in table["Mrs. Hale"]["aliases"]
+    assert speakers(attribute(text)) == ["Mrs. Hale", "Edmund", "Mrs. Hale"]
+
+
+def test_repeated_co_occurrence_links_a_description():
+    table = {
+        "Mrs. Hale": {"aliases": ["Mrs. Hale"], "gender": "female"},
+        "Edmund": {"aliases": ["Edmund"], "gender": "male"},
+        "the old lady": {"aliases": ["the old lady"], "gender": "female"},
+    }
+    text = (
+        "Mrs. Hale sat by the fire.\n\nThe old lady knitted.\n\nEdmund came home late.\n\n"
+        "Mrs. Hale looked up from her work.\n\nThe old lady sighed."
+    )
+    assert link_descriptions(text, table) == {"the old lady": "Mrs. Hale"}
+    # two people in one sentence are two people: no link
+    apart = "Mrs. Hale met the old lady at the door.\n\nThe old lady bowed.\n\nMrs. Hale bowed back."
+    assert link_descriptions(apart, table) == {}
+
+
+def test_tag_pronoun_is_not_read_inside_her():
+    cast = {
+        "Mr. Hale": {"aliases": ["Mr. Hale"], "gender": "male"},
+        "Mrs. Hale": {"aliases": ["Mrs. Hale"], "gender": "female"},
+        "Susan": {"aliases": ["Susan"], "gender": "female"},
+    }
+    text = "Mr. Hale read. Susan sewed.\n\n“We shall see,” said her mother, “what he thinks.”"
+    assert speakers(attribute(text, cast)) == ["Mrs. Hale", "Mrs. Hale"]
+
+
+def test_kin_vocative_is_answered_by_that_relative():
+    cast = {
+        "Mr. Hale": {"aliases": ["Mr. Hale"], "gender": "male"},
+        "Mrs. Hale": {"aliases": ["Mrs. Hale"], "gender": "female"},
+        "Susan": {"aliases": ["Susan"], "gender": "female"},
+    }
+    text = (
+        "“The rain has stopped,” said Mr. Hale.\n\n“But you forget, mamma,” said Susan, “the road is flooded.”\n\n"
+        "“I forget nothing.”"
+    )
+    s = attribute(text, cast)
+    assert speakers(s)[-1] == "Mrs. Hale" and rules(s)[-1] == "vocative answered"
+
+
+def test_repeated_call_and_shouted_name():
+    cast = {"Edmund": {"aliases": ["Edmund"], "gender": "male"}, "Mrs. Hale": {"aliases": ["Mrs. Hale"]}}
+    text = (
+        "Mrs. Hale stood at the foot of the stairs.\n\n“EDMUND!” she called.\n\nNo answer.\n\n“Edmund!”\n\n"
+        "Nothing stirred."
+    )
+    s = attribute(text, cast)
+    assert speakers(s) == ["Mrs. Hale", "Mrs. Hale"]
+    assert rules(s)[-1] == "repeated call"
+
+
+def test_scene_look_ahead_names_the_other_party():
+    cast = {"Edmund": {"aliases": ["Edmund"], "gender": "male"}, "the new boy": {"aliases": ["the new boy"]}}
+    text = (
+        "Edmund said:\n\n“Who are you?”\n\n“Nobody.”\n\n“Where from?”\n\n“Nowhere.”\n\n"
+        "The new boy shrugged and said:\n\n“Leave me be.”"
+    )
+    s = attribute(text, cast)
+    assert speakers(s) == ["Edmund", "the new boy", "Edmund", "the new boy", "the new boy"]
+    assert rules(s)[1] == "scene look-ahead"
+
+
+def test_untagged_opening_takes_the_first_speaker_the_scene_names():
+    cast = {"Edmund": {"aliases": ["Edmund"], "gender": "male"}, "Mrs. Hale": {"aliases": ["Mrs. Hale"]}}
+    text = "“Edmund!”\n\nNo answer.\n\nMrs. Hale put down her basket and said:\n\n“Where is that boy?”"
+    s = attribute(text, cast)
+    assert speakers(s) == ["Mrs. Hale", "Mrs. Hale"]
+    assert rules(s)[0] == "scene look-ahead"
+
+
+def test_other_party_is_the_one_present_not_the_last_speaker():
+    cast = {
+        "Edmund": {"aliases": ["Edmund"], "gender": "male"},
+        "Harriet": {"aliases": ["Harriet"], "gender": "female"},
+        "Susan": {"aliases": ["Susan"], "gender": "female"},
+    }
+    # Susan was mentioned long ago, then a long narration paragraph opened a new scene with Edmund and Harriet
+    long = " ".join(["The orchard was quiet in the evening light and the birds were still."] * 6)
+    text = f"Susan went home.\n\n{long} Harriet sat under a tree.\n\n“Hello,” said Edmund.\n\n“Hello yourself.”"
+    s = attribute(text, cast)
+    assert speakers(s) == ["Edmund", "Harriet"]
+    assert rules(s)[1] == "other party"
+
+
+def test_narration_beat_gives_the_quote_to_the_one_who_acts():
+    cast = {
+        "Edmund": {"aliases": ["Edmund"], "gender": "male"},
+        "Harriet": {"aliases": ["Harriet"], "gender": "female"},
+        "Mrs. Hale": {"aliases": ["Mrs. Hale"], "gender": "female"},
+    }
+    text = (
+        "“I will go,” said Edmund.\n\n“You will not,” said Harriet.\n\n"
+        "Mrs. Hale said nothing more, but began scolding the cat.\n\n“Get off the table, you.”"
+    )
+    s = attribute(text, cast)
+    assert speakers(s)[-1] == "Mrs. Hale" and rules(s)[-1] == "narration beat"
+
+
+def test_scare_quote_is_narration_voice():
+    text = "Edmund's hat was built for “style,” not use.\n\n“Nice hat,” said Harriet."
+    s = attribute(text)
+    assert speakers(s) == [None, "Harriet"] and rules(s)[0] == "scare quote"
+
+
+def test_confidence_is_the_rule_table():
+    text = "“Is he married?” said Edmund.\n\n“Oh, single!” said Harriet.\n\n“How so?”"
+    s = attribute(text)
+    quotes = [seg for seg in s.segments if seg.quote]
+    assert [q.confidence for q in quotes] == [
+        CONFIDENCE["tag after"],
+        CONFIDENCE["tag after"],
+        CONFIDENCE["turn-taking"],
+    ]
+    assert all(0.0 < c <= 1.0 for c in CONFIDENCE.values())
