@@ -1,8 +1,8 @@
 """Speaker attribution on hand-labelled chapters (benchmarks/data/attribution/): accuracy per chapter, speed.
 
     python benchmarks/attribution.py            # the table
-    python benchmarks/attribution.py --errors   # also each wrong quote of the dev chapters (--test-errors: all six;
-                                                # all six are development data now, see docs/script.md)
+    python benchmarks/attribution.py --errors   # also each wrong quote of the dev chapters (--test-errors: of every
+                                                # chapter, the held-out ones too: read them only to report, not to tune)
     python benchmarks/attribution.py --rules    # also how often each rule is right (the calibrated confidences)
 
 Accuracy = labelled quotes whose predicted speaker is the label (an alias of the predicted character, or
@@ -158,23 +158,29 @@ def print_rules(outcomes: list[tuple[str, float, bool]]) -> None:
 def main(argv: list[str]) -> None:
     results, elapsed, total_words = run()
     print(
-        f"{'book':38} {'chapter':12} {'split':5} {'accuracy':>9} {'quotes':>6} {'missed':>6} {'to-narr':>7} {'voiced':>6}"
+        f"{'book':38} {'chapter':12} {'split':7} {'accuracy':>9} {'quotes':>6} {'missed':>6} {'to-narr':>7} {'voiced':>6}"
     )
-    for split_name in ("dev", "test"):
+    for split_name in ("dev", "test", "heldout"):
         for r in results:
             if r.split != split_name:
                 continue
             print(
-                f"{r.book[:38]:38} {r.chapter[:12]:12} {r.split:5} {r.correct / r.total:9.3f} {r.total:6d} {r.missed:6d} {r.to_narrator / r.total:7.3f} {r.voiced_narration / max(r.predicted, 1):6.3f}"
+                f"{r.book[:38]:38} {r.chapter[:12]:12} {r.split:7} {r.correct / r.total:9.3f} {r.total:6d} {r.missed:6d} {r.to_narrator / r.total:7.3f} {r.voiced_narration / max(r.predicted, 1):6.3f}"
             )
             if "--errors" in argv and (r.split == "dev" or "--test-errors" in argv):
                 print("\n".join(r.errors))
         part = [r for r in results if r.split == split_name]
+        if not part:
+            continue
         c, n = sum(r.correct for r in part), sum(r.total for r in part)
-        print(f"{'all ' + split_name:38} {'':12} {split_name:5} {c / n:9.3f} {n:6d}")
-    outcomes = [o for r in results for o in r.outcomes]
-    print()
+        print(f"{'all ' + split_name:38} {'':12} {split_name:7} {c / n:9.3f} {n:6d}")
+    outcomes = [o for r in results if r.split != "heldout" for o in r.outcomes]
+    print("\nconfidence on the development chapters (dev and test), where the rules' confidences were measured:")
     print_bands(outcomes)
+    heldout = [o for r in results if r.split == "heldout" for o in r.outcomes]
+    if heldout:
+        print("\nconfidence on the held-out chapters (labelled by a second annotator, measured once):")
+        print_bands(heldout)
     if "--rules" in argv:
         print()
         print_rules(outcomes)
