@@ -105,6 +105,23 @@ def test_ten_characters_get_the_most_distinct_voices_in_the_palette():
     assert (worst >= BUNDLED.threshold) == bool(warnings)
 
 
+def test_as_many_characters_as_any_set_of_palette_voices_allows_are_told_apart():
+    labels = [v.label for v in BUNDLED.voices]
+    alike = np.array([[BUNDLED.similarity(a, b) >= BUNDLED.threshold for b in labels] for a in labels])
+    np.fill_diagonal(alike, False)
+
+    def distinct(size: int) -> bool:
+        return any(not alike[np.ix_(c, c)].any() for c in itertools.combinations(range(len(labels)), size))
+
+    most = 1  # the most palette voices all below the threshold from each other (exhaustive search)
+    while most < len(labels) and distinct(most + 1):
+        most += 1
+    cast, warnings = assign_voices([(f"C{i}", None, 10 - i) for i in range(most - 1)])  # and the narrator
+    assert not warnings and len(cast) == most
+    _, warnings = assign_voices([(f"C{i}", None, 10 - i) for i in range(most)])
+    assert len(warnings) == 1 and f"C{most - 1}" in warnings[0]
+
+
 def test_most_lines_get_the_most_distinct_voices_whatever_order_they_come_in():
     ordered, _ = assign_voices([("A", None, 50), ("B", None, 30), ("C", None, 10)])
     shuffled, _ = assign_voices([("C", None, 10), ("A", None, 50), ("B", None, 30)])

@@ -16,14 +16,17 @@ Who gets what:
    multi-speaker file is one voice), in the order given, to the characters
    with the most lines.  They were never measured: two of them, or one of
    them and a palette voice, are taken to be distinct;
-3. then the palette: each character, most lines first, gets the voice least
-   like every voice already cast (its highest similarity to them the lowest),
-   a female character a female-labelled voice first, then a neutral one, a
-   male character likewise; a voice of the other gender only when no other is
-   left.  Once no voice is left below the threshold, the least similar one is
-   taken (an already cast one last, that of the characters with the fewest
-   lines, never the narrator's while another is left), and a warning names the
-   characters who sound alike.
+3. then the palette: each character, most lines first, gets the first voice
+   in the palette's order (most distinct first) that is below the threshold
+   to every voice already cast; a female character a female-labelled voice
+   first, then a neutral one, a male character likewise; never one of the
+   other gender while the palette has one of its own or a neutral one (even
+   if shared: sounding like another character is the lesser harm).  Without
+   genders this casts the palette's own order, each voice the least like
+   those before it.  Once no voice is left below the threshold, the least
+   similar one is taken (an already cast one last, that of the characters
+   heard least, the narrator's only when nothing else is left), and a warning
+   names the characters who sound alike.
 """
 
 from __future__ import annotations
@@ -192,7 +195,8 @@ def assign_voices(
             opposite = {gender, option.gender} == {"female", "male"}
             unmatched = gender is not None and option.gender != gender
             heard = sum(weight[other] for s, other in conflicts if s >= palette.threshold)
-            return (opposite, alike, not option.user, unmatched, round(worst, 6), heard, option.index)
+            distinct = (option.index,) if not alike else (round(worst, 6), heard, option.index)
+            return (opposite, alike, not option.user, unmatched, *distinct)
 
         chosen = min(options, key=rank)
         alike = [(similarity(chosen, cast[other]), other) for other in cast]
