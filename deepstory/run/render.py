@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
 from deepstory.cache import DEFAULT_VERIFY, JOURNAL, Cache, digest
@@ -141,8 +141,9 @@ def with_book_cast(cfg: DictConfig, stages: Sequence[Stage], run: RunDir) -> tup
             if not extra:
                 return cfg, warnings
             cfg = copy.deepcopy(cfg)
-            for name, entry in extra.items():
-                cfg.speakers[name] = entry
+            with open_dict(cfg.speakers):
+                for name, entry in extra.items():
+                    cfg.speakers[name] = entry
             return cfg, warnings
     return cfg, []
 
