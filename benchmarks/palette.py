@@ -17,12 +17,14 @@ The clear candidates are then ordered by greedy farthest-point selection
 from the narrator's voice (joe as the bundled cast has it): each next voice is
 the one whose highest similarity to every voice before it is the lowest, so
 the first k are as distinct as the candidates allow, for every k.  The
-``threshold`` above which two voices "sound the same" is the lowest
-same-voice similarity measured (rounded down to 0.01): a pair at least that
-alike is as alike as one voice speaking two texts.
+``threshold`` at which two voices "sound like one person" is the lowest
+similarity of a candidate to another that is the same voice moved up to 3
+semitones in pitch alone (formants unchanged: a listener hears one person
+speaking up), rounded down to 0.01.  The same voice on two texts measures far
+higher: the encoder alone would tell apart voices a listener would not.
 
     pip install -e ".[bench]"
-    python benchmarks/palette.py                  # measures (a few minutes on 2 cores), writes the palette
+    python benchmarks/palette.py                  # measures (about 11 minutes on 2 cores), writes the palette
     python benchmarks/palette.py --dry-run        # prints the palette, writes nothing
 
 Measurements are kept in outputs/palette/measurements.json: a rerun measures

@@ -13,9 +13,15 @@ from tiny_piper import write_tiny_voice
 
 from deepstory.speech.base import Voice
 from deepstory.speech.casting import PALETTE, VOICE_KEYS, Palette, PaletteVoice, assign_voices, load_palette
+from deepstory.speech.espeak import EspeakSpeech
 
 SR = 22050
 BUNDLED = load_palette()
+
+
+@pytest.fixture(scope="module")
+def espeak() -> EspeakSpeech:
+    return EspeakSpeech(SR)
 
 
 def label_of(voice: dict, palette: Palette = BUNDLED) -> str:
@@ -51,10 +57,12 @@ def made_palette(genders: str, sims: dict[tuple[int, int], float], threshold: fl
 
 
 @pytest.mark.parametrize("entry", BUNDLED.voices, ids=lambda v: v.label)
-def test_every_palette_entry_is_a_valid_voice(entry):
+def test_every_palette_entry_is_a_valid_voice(entry, espeak):
     voice = Voice.from_config(entry.voice, "X")
     assert set(entry.voice) == set(VOICE_KEYS)
     assert voice.engine in (None, "espeak")
+    if voice.engine == "espeak":
+        assert espeak.voice_name(voice) == f"en-us+{entry.voice['variant']}"  # a variant eSpeak NG has
     assert entry.gender in ("female", "male", "neutral")
     assert entry.wer is not None and 0 <= entry.wer < 1
     others = [v.label for v in BUNDLED.voices if v is not entry]
@@ -217,7 +225,7 @@ def test_bad_input_is_named():
 # ------------------------------------------------------------------------------------------ on real audio
 
 
-def test_two_palette_voices_sound_different_to_the_speaker_encoder():
+def test_two_palette_voices_sound_different_to_the_speaker_encoder(espeak):
     """The first two palette voices, speaking two sentences, are below the palette's threshold (Resemblyzer)."""
     pytest.importorskip("resemblyzer", reason="Resemblyzer is a bench extra: pip install -e '.[bench]'")
     import warnings
@@ -225,14 +233,13 @@ def test_two_palette_voices_sound_different_to_the_speaker_encoder():
     from resemblyzer import VoiceEncoder, preprocess_wav
 
     from deepstory.dsp import resample
-    from deepstory.speech.espeak import EspeakSpeech
     from deepstory.speech.piper import PiperSpeech
 
     text = "The rain had stopped by the time we reached the station. Nobody was waiting for us on the platform."
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         encoder = VoiceEncoder("cpu", verbose=False)
-    engines = {None: PiperSpeech(SR), "espeak": EspeakSpeech(SR)}
+    engines = {None: PiperSpeech(SR), "espeak": espeak}
     embeddings = []
     for entry in BUNDLED.voices[:2]:
         voice = Voice.from_config(entry.voice, entry.label)
