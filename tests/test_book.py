@@ -156,7 +156,7 @@ def test_a_sweep_over_chapters(book, tmp_path) -> None:
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    videos = sorted((tmp_path / "sweep").glob("*/export/animated.mp4"))
+    videos = sorted((tmp_path / "sweep").rglob("export/animated.mp4"))
     assert len(videos) == 2, list((tmp_path / "sweep").iterdir())
 
 

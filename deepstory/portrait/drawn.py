@@ -495,14 +495,14 @@ def mouth(lk: Look, shape: str) -> Image.Image:
     lip, line = lk.lip, lk.mouth_line
     if shape == "X":
         _smile(d, w / 2, h / 2, u, lip, line, _s)
-    elif shape == "A":  # M B P: lips pressed together, a flat line
-        d.rounded_rectangle(box(-30, -10, 30, 10), _s(10 * u), lip, line, _s(2))
-        d.line([tuple(box(-29, 0, 29, 0)[:2]), tuple(box(-29, 0, 29, 0)[2:])], line, _s(6 * u))
-    elif shape == "B":  # most consonants: slightly open, teeth together
-        d.ellipse(box(-34, -11, 34, 13), lip)
-        d.ellipse(box(-30, -6, 30, 8), INSIDE, line, _s(2.5))
-        d.rectangle(box(-22, -3, 22, 5), TEETH)
-        d.line([tuple(box(-22, 1, 22, 1)[:2]), tuple(box(-22, 1, 22, 1)[2:])], (196, 192, 184), _s(1))
+    elif shape == "A":  # M B P: the rest line, the lips pressed thin against each other (no darker than at rest)
+        d.chord(box(-32, -3, 32, 5), 8, 172, lip)
+        d.arc(box(-37, -7, 37, 2), 10, 170, line, _s(6 * u))
+    elif shape == "B":  # most consonants: the lips parted a little around the clenched teeth
+        d.ellipse(box(-34, -12, 34, 15), lip)
+        d.ellipse(box(-30, -9, 30, 12), INSIDE, line, _s(2.5))
+        d.rectangle(box(-20, -4, 20, 0), TEETH)
+        d.rectangle(box(-17, 0, 17, 3), _mix(TEETH, (150, 146, 140), 0.15))
     elif shape == "C":  # EH AE: open
         _opening(d, box, lk, 31, -12, 14, teeth=3, tongue=4)
     elif shape == "D":  # AA: wide open
