@@ -50,7 +50,8 @@ def speakers_yaml(entries: dict[str, dict], notes: dict[str, list[str]]) -> str:
     from omegaconf import OmegaConf
 
     parts = [
-        "# The proposed cast (python -m deepstory.script): edit any value; image: any picture replaces the drawing.",
+        "# The proposed cast (python -m deepstory.script): edit any value.  To show a picture instead of a drawn",
+        "# portrait, set its image and delete its face and mouths (they place the drawing's own mouth sprites).",
         "# Render: python run.py story.text_path=<this folder>/story.txt speakers_file=<this folder>/speakers.yaml",
         OmegaConf.to_yaml({NARRATOR: _narrator_entry()}).rstrip(),
     ]
