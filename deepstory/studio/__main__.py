@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    sock.listen(128)  # connections wait from now on, while the server starts
     port = sock.getsockname()[1]
     token = None if loopback(args.host) else secrets.token_urlsafe(18)
     names = {args.host, "localhost", "127.0.0.1"} if token is None else {args.host}

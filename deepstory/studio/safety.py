@@ -34,10 +34,11 @@ def inside(roots: Iterable[Path], relative: str) -> Path:
     """``relative`` (as a request gave it) under the first root that holds it, resolved; else :class:`Refused`.
 
     A relative path is taken against each root in turn; after resolving (``..`` and symlinks) it must still
-    be inside that root.  Absolute paths, ``..``, backslashes, NUL, ``~`` and empty parts are refused outright.
+    be inside that root.  Absolute paths, ``..``, backslashes, NUL, ``%`` (an encoding left over), ``~`` and
+    empty parts are refused outright.
     """
     text = str(relative)
-    if not text or "\\" in text or "\x00" in text or text.startswith(("/", "~")) or len(text) > 1000:
+    if not text or any(c in text for c in "\\\x00%") or text.startswith(("/", "~")) or len(text) > 1000:
         raise Refused(f"not a relative path: {text[:80]!r}")
     parts = text.split("/")
     if any(part in ("", ".", "..") for part in parts):
