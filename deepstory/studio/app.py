@@ -658,6 +658,10 @@ def page(studio: Studio, render: Any) -> Any:
     return endpoint
 
 
+async def favicon(request: Request) -> Response:
+    return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
+
 async def home(request: Request) -> Response:
     return RedirectResponse("/story", status_code=303)
 
@@ -676,6 +680,7 @@ def build_app(
 
     routes = [
         Route("/", home),
+        Route("/favicon.ico", favicon),  # pages that name none (a render's report) ask for it
         Route("/story", page(studio, story_page)),
         Route("/cast", page(studio, cast_page)),
         Route("/render", page(studio, render_page)),
