@@ -84,3 +84,39 @@ def test_a_sweep_over_cut_size_ends_in_its_report(tmp_path):
     assert status["state"] == "done" and status["report"].endswith("/report.html"), status
     assert client.get(status["report"]).status_code == 200
     assert "sweep report" in client.get("/renders").text
+
+
+def test_three_clicks_become_the_face_block(tmp_path):
+    client = client_for(tmp_path)
+    assert client.post("/api/story/text", json={"text": TINY_STORY}).status_code == 200
+    clicks = {"name": "Eileen", "eyes": [[246.6, 104.4], [203.3, 101.8]], "mouth": [222.2, 150.1]}
+    answer = client.post("/api/cast/face", json=clicks)
+    assert answer.status_code == 200, answer.text
+    import yaml
+
+    face = yaml.safe_load((tmp_path / "outputs" / "studio" / "speakers.yaml").read_text())["Eileen"]["face"]
+    assert face["eyes"] == [[203, 102], [247, 104]] and face["mouth"] == [222, 150] and face["mesh"] is False
+    assert face["mouth_width"] > 0 and len(face["box"]) == 4
+    assert answer.json()["face"]["eyes"] == [[203, 102], [247, 104]]  # the preview shows the clicked face
+    assert client.get(answer.json()["preview"]).headers["content-type"] == "image/png"
+    for bad in ({"name": "Eileen", "eyes": [[1, 2]], "mouth": [3, 4]}, {"name": "Eileen", "eyes": "x"}):
+        assert client.post("/api/cast/face", json=bad).status_code == 400
+
+
+def test_prose_is_attributed_and_doubtful_quotes_are_marked(tmp_path):
+    client = client_for(tmp_path)
+    prose = (
+        "The rain had not stopped for three days.\n\n"
+        '"We should leave before dark," said Martha, pulling on her coat.\n\n'
+        '"Leave?" Tom looked up from the fire. "And go where?"\n\n'
+        '"Anywhere."\n'
+    )
+    answer = client.post("/api/story/text", json={"text": prose})
+    assert answer.status_code == 200 and answer.json()["prose"] is True, answer.text
+    story = (tmp_path / "outputs" / "studio" / "story.txt").read_text()
+    assert "Martha|We should leave before dark" in story.replace('"', "")
+    page = client.get("/story").text
+    assert 'data-speaker="Martha"' in page and 'data-speaker="Narrator"' in page
+    notes = json.loads((tmp_path / "outputs" / "studio" / "attribution.json").read_text())
+    doubtful = [n for n in notes if n and n["confidence"] < 0.6]
+    assert page.count("utt doubtful") == len(doubtful)

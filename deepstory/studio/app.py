@@ -239,7 +239,8 @@ def compare_page(studio: Studio, request: Request) -> Response:
         run_a, run_b = _run(studio, a), _run(studio, b)
     except Refused as exc:
         return HTMLResponse(f"refused: {exc}", status_code=400)
-    config = [_config(run_a), _config(run_b)]
+    # Each run's own folder named alike, so that the diff shows what was changed, not where it went.
+    config = [[line.replace(str(r), "<run dir>") for line in _config(r)] for r in (run_a, run_b)]
     diff = list(difflib.unified_diff(config[0], config[1], f"{a}/export/config.yaml", f"{b}/export/config.yaml", n=1))
     videos = [
         studio.url(r / "export" / "animated.mp4") if (r / "export" / "animated.mp4").is_file() else None
