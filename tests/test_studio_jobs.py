@@ -120,3 +120,24 @@ def test_prose_is_attributed_and_doubtful_quotes_are_marked(tmp_path):
     notes = json.loads((tmp_path / "outputs" / "studio" / "attribution.json").read_text())
     doubtful = [n for n in notes if n and n["confidence"] < 0.6]
     assert page.count("utt doubtful") == len(doubtful)
+
+
+def test_an_epub_upload_offers_its_chapters_and_reads_the_one_chosen(tmp_path):
+    from epub_builder import write_epub
+
+    book = [
+        ("Chapter I. The Owl", ["Once upon a time there was an owl."]),
+        ("Chapter II. The Cat", ["“Hello,” said the cat."]),
+    ]
+    data = write_epub(tmp_path / "book.epub", book).read_bytes()
+    client = client_for(tmp_path)
+    answer = client.post("/api/story/upload", files={"file": ("my book.epub", data)})
+    assert answer.status_code == 200, answer.text
+    chapters = answer.json()["chapters"]
+    assert [c["title"] for c in chapters] == ["Chapter I. The Owl", "Chapter II. The Cat"]
+    assert "Chapter II. The Cat" in client.get("/story").text  # the picker, after a reload too
+    answer = client.post("/api/story/chapter", json={"chapter": chapters[1]["number"]})
+    assert answer.status_code == 200, answer.text
+    story = (tmp_path / "outputs" / "studio" / "story.txt").read_text()
+    assert "Hello" in story and "owl" not in story
+    assert client.post("/api/story/chapter", json={"chapter": "../1"}).status_code == 400
