@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.table import Table
@@ -49,6 +50,11 @@ def audition(overrides: list[str], out: Path, line: str, console: Console) -> Ta
     register_schemas()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
+    return audition_config(cfg, out, line, console)
+
+
+def audition_config(cfg: DictConfig, out: Path, line: str, console: Console) -> Table:
+    """One line per speaker of ``cfg.speakers`` into ``out/<NN>-<Name>.wav`` (the studio auditions one)."""
     stage = instantiate(cfg.stages.speech, "stages.speech")
     assert isinstance(stage, SpeechStage)
     rate = int(cfg.sample_rate)

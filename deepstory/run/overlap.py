@@ -50,7 +50,6 @@ class Relay(Progress):
     """A child's progress: bars, warnings and figures go to the render over ``conn``."""
 
     conn: Any = None
-    made: int = 0  # bars made so far
 
     def bar(self, description: str, total: int | None, frames: bool = False) -> Advance:
         self.made += 1

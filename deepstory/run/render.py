@@ -15,7 +15,7 @@ from deepstory.config import instantiate
 from deepstory.errors import UserError
 from deepstory.files import write_text
 from deepstory.kernel.context import Media, RunDir
-from deepstory.kernel.progress import Progress
+from deepstory.kernel.progress import PROGRESS_FILE, EventLog, Progress
 from deepstory.kernel.stage import Stage
 from deepstory.layout import Layout
 from deepstory.media import ffmpeg_exe
@@ -163,8 +163,25 @@ def build_stages(cfg: DictConfig) -> list[Stage]:
 
 
 def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> SceneContext:
-    """Render ``cfg`` into ``run_dir``; returns the context (paths and figures)."""
-    console = console or Console(stderr=True)
+    """Render ``cfg`` into ``run_dir``; returns the context (paths and figures).
+
+    Its progress is also written as JSON lines to ``temp/progress.jsonl`` (:class:`EventLog`), ending with
+    how the render ended: ``done``, ``interrupted`` (Ctrl-C) or ``failed``.
+    """
+    events = EventLog(RunDir(Path(run_dir)).temp / PROGRESS_FILE)
+    try:
+        ctx = _render(cfg, run_dir, console or Console(stderr=True), events)
+    except KeyboardInterrupt:
+        events.finish("interrupted")
+        raise
+    except BaseException:
+        events.finish("failed")
+        raise
+    events.finish("done")
+    return ctx
+
+
+def _render(cfg: DictConfig, run_dir: Path, console: Console, events: EventLog) -> SceneContext:
     started = time.perf_counter()
     tune_allocator()
     reset_peak()
@@ -174,6 +191,7 @@ def render(cfg: DictConfig, run_dir: Path, console: Console | None = None) -> Sc
     stages = build_stages(cfg)
     cfg, casting = with_book_cast(cfg, stages, RunDir(Path(run_dir)))
     ctx = build_context(cfg, run_dir, console, stages)
+    ctx.progress.events = events
     for warning in casting:
         ctx.progress.warn(warning)
     # The lease keeps prune off every entry this render uses until its manifest lists them.
