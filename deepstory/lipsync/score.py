@@ -278,8 +278,41 @@ def headline(speakers: dict[str, dict]) -> dict:
 PHONE_FIGURES = ("bilabial_phones_closed", "bilabials_shut", "open_vowels_open", "bilabial_vowel_auc")
 
 
-def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray:
-    """Per-frame mouth opening from decoded grayscale frames; ``pose_at[frame]`` keys the speaker's box and still."""
+def anchor_box(box: tuple[slice, slice], mouth_width: float, height: int, width: int) -> tuple[slice, slice]:
+    """Where the head's place is read, frame pixels: the face above the mouth's box (the nose, the cheeks), which
+    the mouth's shapes never move (the upper lip lifts at most a tenth of the mouth's width)."""
+    rows, cols = box
+    top = max(0, int(round(rows.start - 1.0 * mouth_width)))
+    bottom = max(top + 1, int(round(rows.start - 0.35 * mouth_width)))
+    grow = int(round(0.3 * mouth_width))
+    return slice(top, min(height, bottom)), slice(max(0, cols.start - grow), min(width, cols.stop + grow))
+
+
+def follow(still: np.ndarray, frame: np.ndarray, limit: float) -> tuple[int, int]:
+    """``(dy, dx)``, whole pixels: how far the face in ``frame`` has moved from ``still`` (the same region of
+    each), by phase correlation (the peak of the normalised cross-power spectrum's inverse); none where the peak
+    is weak or further than ``limit`` pixels."""
+    if min(still.shape) < 8:
+        return 0, 0
+    window = np.outer(np.hanning(still.shape[0]), np.hanning(still.shape[1]))
+    a = np.fft.rfft2((still - still.mean()) * window)
+    b = np.fft.rfft2((frame - frame.mean()) * window)
+    cross = b * np.conj(a)
+    surface = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-9), s=still.shape)
+    dy, dx = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    dy = dy - still.shape[0] if dy > still.shape[0] // 2 else dy
+    dx = dx - still.shape[1] if dx > still.shape[1] // 2 else dx
+    if surface.max() < 0.1 or abs(dy) > limit or abs(dx) > limit:
+        return 0, 0
+    return int(dy), int(dx)
+
+
+def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict, anchors: dict | None = None) -> np.ndarray:
+    """Per-frame mouth opening from decoded grayscale frames; ``pose_at[frame]`` keys the speaker's box and still.
+
+    With ``anchors`` (per pose: the region above the mouth, :func:`anchor_box`, and the most pixels the head
+    may have moved), each frame's box follows the head: it is read where the face around it has moved to
+    (:func:`follow`), so a head that drifts or nods does not carry the lips' own shadow into a fixed box."""
     # Per pose, once: its still's mouth region, the brightness below which a pixel counts as dark, its mean.
     regions = {pose: stills[pose][boxes[pose]] for pose in boxes}
     dark = {pose: 0.7 * float(np.median(still)) for pose, still in regions.items()}
@@ -291,14 +324,22 @@ def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict) -> np.ndarray
             out.append(0.0)
             continue
         still = regions[pose]
-        now = frame[boxes[pose]].astype(np.float32)
+        rows, cols = boxes[pose]
+        if anchors and pose in anchors:
+            (a_rows, a_cols), limit = anchors[pose]
+            dy, dx = follow(stills[pose][a_rows, a_cols], frame[a_rows, a_cols], limit)
+            dy = min(max(dy, -rows.start), frame.shape[0] - rows.stop)  # the moved box stays in the frame
+            dx = min(max(dx, -cols.start), frame.shape[1] - cols.stop)
+            rows, cols = slice(rows.start + dy, rows.stop + dy), slice(cols.start + dx, cols.stop + dx)
+        now = frame[rows, cols].astype(np.float32)
         darker = np.clip(still - now, 0, None) * (now < dark[pose])
         out.append(float(darker.mean()) / scale[pose])
     return np.array(out)
 
 
 #: Names the layout of ``temp/lipsync_series.npz`` in its cache key.
-SERIES_VERSION = "series-2"  # 2: phone classes from the final audio's alignment; speakers per frame
+SERIES_VERSION = "series-3"  # 2: phone classes from the final audio's alignment; speakers per frame; 3: the box
+# follows the head
 
 #: Names what ``export/lipsync.json`` holds in its cache key (2: P/B/M phones with a shut frame).
 SCORE_VERSION = "score-2"
@@ -306,7 +347,7 @@ SCORE_VERSION = "score-2"
 #: How the phone figures are measured, as written into ``export/lipsync.json``.
 METHOD = (
     "P/B/M and open-vowel frames from a forced alignment (pocketsphinx) of export/combined.wav to the story text; "
-    "mouth opening read from the decoded video; shut = at most a fifth of the speaker's 90th-percentile opening "
+    "mouth opening read from the decoded video in a box that follows the head; shut = at most a fifth of the speaker's 90th-percentile opening "
     "while speaking; headline = the worst speaker"
 )
 

@@ -19,6 +19,7 @@ from deepstory.lipsync.score import (
     SCORE_VERSION,
     SERIES_VERSION,
     aligner_version,
+    anchor_box,
     frame_energy,
     headline,
     heard_phones,
@@ -56,7 +57,7 @@ class LipSyncStage(Stage[SceneContext]):
             for image, a, b in runs:
                 for f in range(max(a, chunk.first_frame), min(b, chunk.first_frame + chunk.frames)):
                     pose_at[f] = (chunk.speaker, image)
-        boxes, stills = {}, {}
+        boxes, stills, anchors, reach = {}, {}, {}, {}
         luma = np.array([0.299, 0.587, 0.114], np.float32)
         for speaker, image in sorted(set(pose_at.values())):
             still = ctx.layout.canvas(width, height)
@@ -70,15 +71,24 @@ class LipSyncStage(Stage[SceneContext]):
                 (face.mouth[0] + t.x, face.mouth[1] + t.y), face.mouth_width, width, height
             )
             stills[(speaker, image)] = still.astype(np.float32) @ luma
-        # Only the box around every measured mouth is decoded into the pipe (even corners: the same pixels).
-        x0 = min(b[1].start for b in boxes.values()) // 2 * 2 if boxes else 0
-        y0 = min(b[0].start for b in boxes.values()) // 2 * 2 if boxes else 0
-        x1 = max(b[1].stop for b in boxes.values()) if boxes else width
-        y1 = max(b[0].stop for b in boxes.values()) if boxes else height
-        local = {
-            p: (slice(b[0].start - y0, b[0].stop - y0), slice(b[1].start - x0, b[1].stop - x0))
-            for p, b in boxes.items()
-        }
+            box = boxes[(speaker, image)]
+            # The head may move the mouth this far (drift and nod: deepstory.motion): the box follows it.
+            limit = max(2.0, 0.25 * face.mouth_width)
+            anchors[(speaker, image)] = (anchor_box(box, face.mouth_width, height, width), limit)
+            reach[(speaker, image)] = int(np.ceil(limit))
+        # Only the boxes around every measured mouth and the faces above them are decoded into the pipe, with room
+        # for the head to move (even corners: the same pixels).
+        spans = [(b, reach[p]) for p, b in boxes.items()] + [(a, 0) for a, _ in anchors.values()]
+        x0 = max(0, min(b[1].start - r for b, r in spans)) // 2 * 2 if spans else 0
+        y0 = max(0, min(b[0].start - r for b, r in spans)) // 2 * 2 if spans else 0
+        x1 = min(width, max(b[1].stop + r for b, r in spans)) if spans else width
+        y1 = min(height, max(b[0].stop + r for b, r in spans)) if spans else height
+
+        def here(b: tuple[slice, slice]) -> tuple[slice, slice]:
+            return slice(b[0].start - y0, b[0].stop - y0), slice(b[1].start - x0, b[1].stop - x0)
+
+        local = {p: here(b) for p, b in boxes.items()}
+        local_anchors = {p: (here(a), limit) for p, (a, limit) in anchors.items()}
         near = {p: still[y0:y1, x0:x1] for p, still in stills.items()}
         video_key = read_json(export.video_key)["key"]
         measured_boxes = sorted([list(p), [[b.start, b.stop] for b in boxes[p]]] for p in boxes)
@@ -92,7 +102,7 @@ class LipSyncStage(Stage[SceneContext]):
 
         def measure_series(tmp: Path) -> None:
             frames = decode_frames(export.video, width, height, gray=True, crop=(x0, y0, x1 - x0, y1 - y0))
-            opening = measure(frames, pose_at, local, near)[:total]
+            opening = measure(frames, pose_at, local, near, local_anchors)[:total]
             energy = frame_energy(partial(read_wav_span, export.audio), total, media.sample_rate, media.fps)
             silent = silent_frames(segments, total, media.sample_rate, media.fps)
             texts = [s.text for s in story.sentences()]
