@@ -69,6 +69,15 @@ STOP = frozenset(
     "Saturday Friday Thursday Tuesday Wednesday Christmas Dear Nobody Everybody Somebody Nothing One Two "
     "Some Each Every Both All Any Only Even Another Such Perhaps However Indeed Whatever Ting Mars Good".split()
 )
+# ranks that name a character on their own with "the" before them: "said the Queen", "the Count shrugged"
+RANKS = frozenset(
+    "King Queen Duke Duchess Count Countess Prince Princess Emperor Empress Baron Baroness Marquis Earl Colonel "
+    "Captain Major General Doctor Judge Professor Sheriff Governor Abbot Bishop".split()
+)
+RANK_GENDER = {"King": "male", "Duke": "male", "Count": "male", "Prince": "male", "Emperor": "male", "Baron": "male",
+               "Marquis": "male", "Earl": "male", "Abbot": "male", "Bishop": "male", "Queen": "female",
+               "Duchess": "female", "Countess": "female", "Princess": "female", "Empress": "female",
+               "Baroness": "female"}  # fmt: skip
 WORD = r"[A-Z][a-z]+(?:-[A-Za-z]+)?"
 NAME = rf"(?:{TITLE}\s+)?{WORD}(?:\s+{WORD}){{0,2}}"
 
@@ -87,7 +96,7 @@ def title_gender(name: str) -> str | None:
         return "male"
     if first in FEMALE_TITLES:
         return "female"
-    return None
+    return RANK_GENDER.get(first) if len(name.split()) == 1 else None
 
 
 def _strip_title(name: str) -> tuple[str, str]:
@@ -97,16 +106,21 @@ def _strip_title(name: str) -> tuple[str, str]:
     return "", name
 
 
-def _trim(name: str) -> str:
-    """Drop stop words at either end (``Then Tom`` -> ``Tom``)."""
+def _trim(name: str, the: bool = False) -> str:
+    """Drop stop words at either end (``Then Tom`` -> ``Tom``); a lone title is no name unless it is a rank after
+    "the" (``said the Queen``)."""
     parts = name.split()
     while parts and parts[0] in STOP:
         parts.pop(0)
     while parts and parts[-1] in STOP:
         parts.pop()
-    if len(parts) == 1 and parts[0] in TITLES:
+    if len(parts) == 1 and (parts[0] in TITLES or parts[0] in RANKS) and not (the and parts[0] in RANKS):
         return ""
     return " ".join(parts)
+
+
+def _after_the(text: str, start: int) -> bool:
+    return bool(re.search(r"\b[Tt]he\s+$", text[max(0, start - 5) : start]))
 
 
 def candidate_names(text: str) -> Counter[str]:
@@ -114,15 +128,23 @@ def candidate_names(text: str) -> Counter[str]:
     found: Counter[str] = Counter()
     adverbs = r"(?:\s+\w+ly|\s+again|\s+only|\s+then|\s+at\s+once)*"
     for m in re.finditer(rf"\b{VERB}{adverbs},?\s+(?:the\s+(?:[a-z]+\s+)?)?({NAME})", text):
-        found[_trim(m.group(1))] += 2
+        found[_trim(m.group(1), _after_the(text, m.start(1)))] += 2
     for m in re.finditer(
         rf"(?:^|[.!?;,:]\s+|\b(?:the|and|a|an|one|old|young|little)\s+)({NAME}){adverbs}\s+{VERB}", text, re.M
     ):
-        found[_trim(m.group(1))] += 2
-    for m in re.finditer(rf"(?:^|[.!?]\s+)({NAME})\b[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", text, re.M):
-        found[_trim(m.group(1))] += 1
+        found[_trim(m.group(1), _after_the(text, m.start(1)))] += 2
+    for m in re.finditer(
+        rf"(?:^|[.!?]\s+)((?:[Tt]he\s+)?{NAME})\b[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", text, re.M
+    ):
+        name = m.group(1)
+        the = name[:4].lower() == "the "
+        found[_trim(name[4:] if the else name, the)] += 1
     for m in re.finditer(rf"\b{TITLE}\s+{WORD}(?:\s+{WORD})?", text):
         found[_trim(m.group(0))] += 1
+    # a known first name the narration keeps using (``Joe took``, ``Joe's slate``) is a character without a tag
+    for m in re.finditer(rf"\b({WORD})\b", text):
+        if m.group(1) in FEMALE_NAMES or m.group(1) in MALE_NAMES:
+            found[m.group(1)] += 0
     found.pop("", None)
     for name in list(found):
         if all(part in STOP for part in name.split()):
@@ -184,6 +206,10 @@ def _ranked_names(text: str, min_score: int) -> list[str]:
     scores = candidate_names(text)
     counts = _mentions(text, scores)
     names = [n for n, s in scores.items() if s + min(counts[n], 4) >= min_score + 1 and counts[n] >= 1]
+    # a known first name mentioned three times or more needs no tag
+    names += [
+        n for n, s in scores.items() if n not in names and (n in FEMALE_NAMES or n in MALE_NAMES) and counts[n] >= 3
+    ]
     # long names first: "Elizabeth Bennet" claims "Elizabeth" before "Elizabeth" stands alone
     names.sort(key=lambda n: (-len(n.split()), -counts[n], n))
     return names
@@ -243,6 +269,63 @@ def _join_nicknames(table: _Table, text: str) -> None:
                 table.add(canonical, nick)
             elif nick not in table.owner and re.search(rf"\b{nick}\b", text):
                 table.add(canonical, nick)
+
+
+def _join_head_nouns(table: _Table, text: str) -> None:
+    """A one-word name that is the head of one longer capitalised name in the text joins it, and the longer name
+    becomes the character's name (``Rabbit`` / ``the White Rabbit``, ``Cat`` / ``the Cheshire Cat``).  The modifier
+    must follow "the" or a lower-case word (not a sentence start), and be the only one seen with that head."""
+    for name in list(table.entries):
+        if len(name.split()) != 1 or name in TITLES or name in FEMALE_NAMES or name in MALE_NAMES:
+            continue
+        longer = {
+            m.group(1)
+            for m in re.finditer(rf"(?:\b[Tt]he|[a-z,])\s+({WORD}\s+{re.escape(name)})\b", text)
+            if m.group(1).split()[0] not in STOP and m.group(1).split()[0] not in TITLES
+        }
+        if len(longer) != 1:
+            continue
+        (full,) = longer
+        if full in table.owner:
+            continue
+        entry = table.entries.pop(name)
+        table.entries[full] = {"aliases": [full, *entry["aliases"]], "gender": entry["gender"]}
+        for alias in table.entries[full]["aliases"]:
+            table.owner[alias] = full
+
+
+def _join_titled_first_names(table: _Table, text: str) -> None:
+    """A title before a character's first name or nickname is that character (``Miss Eliza``, ``Miss Elizabeth
+    Bennet`` -> ``Elizabeth``); a title before a surname joins the first name the text pairs with it (``Miss Lucas``
+    -> ``Charlotte`` where ``Charlotte Lucas`` was seen).  Genders must agree."""
+    firsts: dict[str, list[str]] = {}
+    for name in table.entries:
+        if _strip_title(name)[0] or name.startswith("the "):
+            continue
+        first = name.split()[0]
+        for form in (first, *NICKNAMES.get(first, ())):
+            firsts.setdefault(form, []).append(name)
+    for name in list(table.entries):
+        title, bare = _strip_title(name)
+        if not title or title not in MALE_TITLES + FEMALE_TITLES or name not in table.entries:
+            continue
+        targets = firsts.get(bare.split()[0], [])
+        if not targets:  # a surname: the character whose first name the text puts right before it
+            targets = [
+                n
+                for n in table.entries
+                if not _strip_title(n)[0]
+                and not n.startswith("the ")
+                and re.search(rf"\b{n.split()[0]} {bare}\b", text)
+            ]
+        targets = [t for t in dict.fromkeys(targets) if t != name]
+        gender = title_gender(name)
+        if len(targets) != 1 or table.entries[targets[0]]["gender"] not in (None, gender):
+            continue
+        aliases = table.entries[name]["aliases"]
+        table.remove(name)
+        for alias in aliases:
+            table.add(targets[0], alias)
 
 
 def _guess_genders(table: _Table, text: str) -> None:
@@ -338,11 +421,13 @@ def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:
     table = _Table()
     _group_names(_ranked_names(text, min_score), table)
     _join_nicknames(table, text)
+    _join_head_nouns(table, text)
     counts = {d: len(re.findall(_alias_pattern([d]), text)) for d in described_speakers(text)}
     for desc, score in described_speakers(text).items():
         if score + min(counts[desc], 4) >= min_score + 1:
             table.new(desc, None)
     _guess_genders(table, text)
+    _join_titled_first_names(table, text)
     for desc, name in link_descriptions(text, table.entries).items():
         table.remove(desc)
         table.add(name, desc)
