@@ -148,6 +148,8 @@ class _Cast:
         self.frequency: Counter[str] = Counter()
         surnames = Counter(c.name.split()[-1] for c in self.characters if ch.title_gender(c.name))
         self.family = surnames.most_common(1)[0][0] if surnames else None
+        # the first-person narrator: the character with the alias "I" (``said I``); never a he or she
+        self.narrator = self.alias_of.get(ch.NARRATOR)
 
     def canon(self, alias: str) -> str:
         return self.alias_of.get(alias) or self.alias_of[_swap_case(alias)]
@@ -201,7 +203,7 @@ class _State:
     def latest(self, cast: _Cast, gender: str | None, exclude: set[str] | frozenset[str] = frozenset()) -> str | None:
         def fits(name: str) -> bool:
             g = cast.gender(name)
-            if name in exclude:
+            if name in exclude or name == cast.narrator:
                 return False
             if gender is None:  # "it": anyone not known to be a he or a she, else anyone
                 return g is None
@@ -213,7 +215,7 @@ class _State:
                     return name
         if gender is None:
             for name, _ in reversed(self.mentions):
-                if name not in exclude:
+                if name not in exclude and name != cast.narrator:
                     return name
         # no antecedent yet (a chapter opening on "she"): the character of that gender the book names most
         return next(
@@ -258,6 +260,8 @@ def _vocatives(quote: str, cast: _Cast) -> list[str]:
     quote = _caps(quote)
     out = []
     for m in cast.name_re.finditer(quote):
+        if m.group(1) == ch.NARRATOR:  # "I--I don't know"
+            continue
         if _set_off(quote, m.start(), m.end()) and not m.group(0).lower().startswith("the "):
             out.append(cast.canon(m.group(1)))
     kin = "|".join([*KIN_VOCATIVES, *TITLE_VOCATIVES])

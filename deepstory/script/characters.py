@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from deepstory.script.prose import split
+
 SPEECH_VERBS = (
     "said says say cried replied returned answered asked added continued exclaimed remarked observed shouted "
     "whispered muttered murmured called thought began interrupted pleaded sighed grumbled repeated resumed "
@@ -412,6 +414,75 @@ def _dialogue(sentences: list[str]) -> bool:
     return bool(re.search(r"[\"“”]", par)) or par.lstrip()[:1] in ("'", "‘")
 
 
+# a first-person speech tag in the narration right after a quote: ``said I``, ``I remarked``, ``cried I``
+FIRST_PERSON_TAG = re.compile(rf"^[\s,;:.!?—–\-(]*(?:{VERB}(?:\s+\w+ly)?\s+I\b(?!['’])|I\s+(?:\w+ly\s+)?{VERB})")
+# a name set off inside a quote: ``I think, Watson, that``, ``My dear Holmes,``, ``Watson, come``
+QUOTE_VOCATIVE = re.compile(
+    r"(?:[,;—–]\s*|\b[Dd]ear\s+|\b[Mm]y\s+)((?:[A-Z][a-z]+\.?\s+)?[A-Z][a-z]+)(?=\s*[,!?.;:—–]|\s*$)"
+    r"|^\s*((?:[A-Z][a-z]+\.?\s+)?[A-Z][a-z]+)(?=,)"
+)
+NARRATOR = "I"  # the alias that makes a character the first-person narrator
+
+
+def narrator_name(text: str) -> tuple[int, str | None]:
+    """(first-person speech tags in the narration, what the others call the narrator).
+
+    The name is the one used most often, at least twice, as a vocative in the quote paragraphs just before and just
+    after those the narrator speaks (``"I think, Watson, ..."`` / ``"Seven!" I answered.``).
+    """
+    pars, _ = split(text)
+    quoted: list[tuple[bool, list[str]]] = []  # per quote paragraph: (the narrator tags one of its quotes, vocatives)
+    for par in pars:
+        spans = par.spans
+        if not any(s.quote for s in spans):
+            continue
+        mine = any(
+            not s.quote and k > 0 and spans[k - 1].quote and FIRST_PERSON_TAG.match(s.text) for k, s in enumerate(spans)
+        )
+        vocs = [
+            name
+            for s in spans
+            if s.quote
+            for m in QUOTE_VOCATIVE.finditer(s.text)
+            for name in [m.group(1) or m.group(2)]
+            if name != NARRATOR and not set(name.split()) & STOP and not name.endswith("ly")
+        ]
+        quoted.append((mine, vocs))
+    votes: Counter[str] = Counter()
+    for k, (mine, _) in enumerate(quoted):
+        for j in (k - 1, k + 1) if mine else ():
+            if 0 <= j < len(quoted) and not quoted[j][0]:
+                votes.update(quoted[j][1])
+    ranked = votes.most_common(2)
+    name = ranked[0][0] if ranked and ranked[0][1] >= 2 and (len(ranked) == 1 or ranked[1][1] < ranked[0][1]) else None
+    return sum(mine for mine, _ in quoted), name
+
+
+def _add_narrator(table: _Table, text: str) -> None:
+    """A text whose narration tags quotes to "I" at least twice has a first-person narrator: the character the
+    others call by name (:func:`narrator_name`), given the alias "I", or a character named "I"."""
+    tags, name = narrator_name(text)
+    if tags < 2 or NARRATOR in table.owner:
+        return
+    if name is None:
+        table.new(NARRATOR, None)
+        return
+    owner = table.owner.get(name)
+    if owner is None:
+        short = _short_form_target(name, table.entries)
+        owner = short or name
+        if short is None:
+            table.new(name, title_gender(name) or _first_name_gender(name))
+        else:
+            table.add(owner, name)
+    table.add(owner, NARRATOR)
+
+
+def _first_name_gender(name: str) -> str | None:
+    first = _strip_title(name)[1].split()[0]
+    return "female" if first in FEMALE_NAMES else "male" if first in MALE_NAMES else None
+
+
 def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:
     """The alias table for a text: canonical name -> {"aliases": [...], "gender": ...}.
 
@@ -428,6 +499,7 @@ def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:
             table.new(desc, None)
     _guess_genders(table, text)
     _join_titled_first_names(table, text)
+    _add_narrator(table, text)
     for desc, name in link_descriptions(text, table.entries).items():
         table.remove(desc)
         table.add(name, desc)
