@@ -286,15 +286,26 @@ def _set_off(quote: str, start: int, end: int) -> bool:
     return bool(head and tail)
 
 
+def _addressed_in_tag(text: str, cast: _Cast) -> set[str]:
+    """Characters a tag says are spoken to (``said she to Charlotte``, ``turning to Alice``): never the speaker."""
+    return {cast.canon(m.group(1)) for m in cast.name_re.finditer(text) if re.search(r"\bto\s+$", text[: m.start()])}
+
+
 def _after_tag(narration: str, cast: _Cast, state: _State, exclude: set[str]) -> _Tag | None:
     m = cast.after_re.match(narration)
     if not m:
         return None
     subject = m.group("s1") or m.group("s2")
+    exclude = exclude | _addressed_in_tag(_first_clause(narration), cast)
     tag = _resolve(subject, cast, state, exclude)
     if tag:
         tag.evidence += f": '{m.group(0).strip(' ,;:')}'"
     return tag
+
+
+def _first_clause(text: str) -> str:
+    """A tag's own words: up to the first full stop or semicolon."""
+    return re.split(r"[.;!?]", text, maxsplit=1)[0]
 
 
 def _last_sentence(text: str) -> str:
@@ -313,24 +324,62 @@ def _before_subject(narration: str, cast: _Cast, colon_rule: bool) -> tuple[str,
         return None
     inverted = re.match(rf"^\W*{ch.VERB}\s+(he|she|it|they)\b", sentence, re.I)
     found = inverted.group(1) if inverted else None
+    at = inverted.start(1) if inverted else 0
     if not found:
         for m in cast.subj_re.finditer(sentence):
+            if _not_a_subject(sentence, m.start(), m.end()):
+                continue
             if verb is None or m.start() < verb.start():
-                found = m.group(1)
+                found, at = m.group(1), m.start()
                 if verb is None:
                     break
     if not found:
         return None
     named = found.split()[0] in ("the", "The") or found[0].isupper() and found.lower() not in PRONOUNS
-    return (found if named else found.lower()), sentence, verb is not None
+    return (found if named else found.lower()), sentence[:at], verb is not None
+
+
+SUBORDINATE = r"\b(?:that|which|who|whom|so\s+that|because|if|though|although|unless|until|whether)\b[^,;:]*$"
+
+
+def _not_a_subject(sentence: str, start: int, end: int) -> bool:
+    """A word that cannot be the subject of the tag's verb: after a preposition (``flew to Becky``), an object
+    pronoun (``see it,``), or inside a subordinate clause (``so that she could see it,``)."""
+    before = sentence[:start]
+    if re.search(r"\b(?:to|at|with|on|for|from|by|of|in|upon|into|towards|around|round|over|under)\s+$", before, re.I):
+        return True
+    if sentence[start:end].lower() in PRONOUNS and not re.match(r"\s+[A-Za-z]", sentence[end:]):
+        return True
+    sub = re.search(SUBORDINATE, before, re.I)
+    return sub is not None and len(before[: sub.start()].split()) >= 3  # not a sentence opening on "On which"
+
+
+def _antecedent(prior: str, gender: str | None, cast: _Cast, exclude: set[str]) -> str | None:
+    """The nearest character of that gender named before a pronoun in its own sentence (``provoking Elizabeth to do
+    it, she turned to him and said``), not as a possessor (``On Miss Lucas's persevering, she``) nor spoken to."""
+    prior = re.split(r"[;:]", prior)[-1]  # the pronoun's own clause
+    for m in reversed(list(cast.mention_re.finditer(prior))):
+        name = cast.canon(m.group(1))
+        if re.match(r"['’]s\b", prior[m.end() :]) or re.search(r"\bto\s+$", prior[: m.start()]):
+            continue
+        if name in exclude or name == cast.narrator or gender is None or cast.gender(name) != gender:
+            continue
+        return name
+    return None
 
 
 def _before_tag(narration: str, cast: _Cast, state: _State, exclude: set[str], colon_rule: bool) -> _Tag | None:
     found = _before_subject(narration, cast, colon_rule)
     if found is None:
         return None
-    subject, sentence, verb = found
-    tag = _resolve(subject, cast, state, exclude)
+    subject, prior, verb = found
+    sentence = _last_sentence(narration.rstrip())
+    exclude = exclude | _addressed_in_tag(sentence, cast)
+    near = _antecedent(prior, PRONOUNS[subject], cast, exclude) if subject in PRONOUNS else None
+    if near is not None:
+        tag = _tag("tag before, pronoun", near, f"'{subject}' -> {near}, named before it in the sentence")
+    else:
+        tag = _resolve(subject, cast, state, exclude)
     if tag:
         rule = "colon paragraph" if not verb else "tag before, pronoun" if "pronoun" in tag.evidence else "tag before"
         if tag.evidence.startswith("group tag"):
@@ -343,7 +392,9 @@ def _before_tag(narration: str, cast: _Cast, state: _State, exclude: set[str], c
 def _mentions(text: str, cast: _Cast, state: _State) -> None:
     for m in cast.mention_re.finditer(text):
         before = text[: m.start()].rstrip()
-        subject = before == "" or before[-1] in ".!?;:" or bool(re.search(r"\b(?:and|but|then|so|when)$", before, re.I))
+        clause = re.split(r"[.!?;:,]", before)[-1]
+        # a clause opening on it, perhaps after capitalised or -ly words (``Presently Becky began``)
+        subject = bool(re.fullmatch(r"\s*(?:(?:[A-Z]\w*|\w+ly|and|but|then|so|when|at\s+last)\s+)*", clause + " "))
         state.mention(cast.canon(m.group(1)), subject)
 
 
