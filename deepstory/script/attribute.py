@@ -79,6 +79,7 @@ class _Tag:
     speaker: str | None
     confidence: float
     evidence: str
+    addressed: list[str] = field(default_factory=list)  # spoken to, by the tag's words (``said she to Charlotte``)
 
 
 # Each rule's confidence: how often it was right on the six labelled chapters, smoothed as (right + 1) / (quotes + 2)
@@ -296,9 +297,10 @@ def _after_tag(narration: str, cast: _Cast, state: _State, exclude: set[str]) ->
     if not m:
         return None
     subject = m.group("s1") or m.group("s2")
-    exclude = exclude | _addressed_in_tag(_first_clause(narration), cast)
-    tag = _resolve(subject, cast, state, exclude)
+    addressed = _addressed_in_tag(_first_clause(narration), cast)
+    tag = _resolve(subject, cast, state, exclude | addressed)
     if tag:
+        tag.addressed = sorted(addressed - {tag.speaker})
         tag.evidence += f": '{m.group(0).strip(' ,;:')}'"
     return tag
 
@@ -318,7 +320,7 @@ def _before_subject(narration: str, cast: _Cast, colon_rule: bool) -> tuple[str,
     text = narration.rstrip()
     sentence = _last_sentence(text)
     verb = re.search(rf"\b{ch.VERB}\b", sentence, re.I)
-    ends = text.endswith((":", ",", "--", "—")) or bool(re.search(rf"\b{ch.VERB}$", text))
+    ends = text.endswith((":", ",", "--", "—")) or bool(re.search(rf"\b{ch.VERB}(?:\s+[\w']+){{0,4}}$", text))
     ends = ends or bool(re.search(r"\b(?:saying|calling|asking|remarking|crying|adding)\b(?:\s+\w+){0,5}$", text))
     if not ends or not (verb or (colon_rule and text.endswith((":", "--", "—")))):
         return None
@@ -368,14 +370,47 @@ def _antecedent(prior: str, gender: str | None, cast: _Cast, exclude: set[str]) 
     return None
 
 
+PASSIVE = r"\b(?:accosted|addressed|interrupted|asked|greeted|answered|questioned|hailed|called)\s+by\s+"
+
+
+def _passive_tag(narration: str, cast: _Cast, state: _State, exclude: set[str]) -> _Tag | None:
+    """``he was thinking of her, when thus accosted by Miss Bingley,--``: the one "by" speaks, to the clause's
+    subject."""
+    text = narration.rstrip()
+    sentence = _last_sentence(text)
+    if not text.endswith((":", ",", "--", "—")):
+        return None
+    m = re.search(PASSIVE + r"(?:the\s+(?:[a-z]+\s+)?)?(?P<name>[A-Z][\w.]*(?:\s+[A-Z]\w*)*)", sentence)
+    if m is None or not cast.name_re.search(m.group(0)):
+        return None
+    speaker = cast.canon(cast.name_re.search(m.group(0)).group(1))  # type: ignore[union-attr]
+    if speaker in exclude:
+        return None
+    tag = _tag("tag before", speaker, f"'{m.group(0).strip()}' before the quote")
+    first = next(
+        (x for x in cast.subj_re.finditer(sentence[: m.start()]) if not _not_a_subject(sentence, x.start(), x.end())),
+        None,
+    )
+    if first is not None:
+        spoken_to = _resolve(first.group(1), cast, state, exclude | {speaker})
+        if spoken_to is not None and spoken_to.speaker:
+            tag.addressed = [spoken_to.speaker]
+    return tag
+
+
 def _before_tag(narration: str, cast: _Cast, state: _State, exclude: set[str], colon_rule: bool) -> _Tag | None:
+    passive = _passive_tag(narration, cast, state, exclude)
+    if passive is not None:
+        return passive
     found = _before_subject(narration, cast, colon_rule)
     if found is None:
         return None
     subject, prior, verb = found
     sentence = _last_sentence(narration.rstrip())
-    exclude = exclude | _addressed_in_tag(sentence, cast)
+    addressed = _addressed_in_tag(sentence, cast)
+    exclude = exclude | addressed
     near = _antecedent(prior, PRONOUNS[subject], cast, exclude) if subject in PRONOUNS else None
+    tag: _Tag | None
     if near is not None:
         tag = _tag("tag before, pronoun", near, f"'{subject}' -> {near}, named before it in the sentence")
     else:
@@ -386,6 +421,7 @@ def _before_tag(narration: str, cast: _Cast, state: _State, exclude: set[str], c
             rule = "group tag"
         detail = tag.evidence.split(": ", 1)[1]
         tag = _tag(rule, tag.speaker, f"{detail} before the quote: '{sentence[-60:]}'")
+        tag.addressed = sorted(addressed - {tag.speaker})
     return tag
 
 
@@ -457,6 +493,8 @@ def _read_tags(par: Paragraph, prev: Paragraph | None, cast: _Cast, state: _Stat
             reading.used.add(used)
         if tag and tag.speaker in exclude:
             tag = None
+        if tag is not None:
+            reading.vocs[i] += [a for a in tag.addressed if a not in reading.vocs[i]]
         reading.tags[i] = tag
         if tag and tag.speaker:
             state.mention(tag.speaker, True)
