@@ -30,7 +30,10 @@ RELATIONS = {
     "wife": "female", "lady": "female", "mother": "female", "mamma": "female", "husband": "male",
     "father": "male", "papa": "male",
 }  # fmt: skip
-GROUP = r"(?:(?:quite\s+)?a\s+chorus(?:\s+of\s+voices)?|the\s+others(?:\s+all)?|the\s+whole\s+party|everybody|everyone|both|all)"
+GROUP = (
+    r"(?:(?:quite\s+)?a\s+chorus(?:\s+of\s+voices)?|the\s+others(?:\s+all)?|the\s+whole\s+party|everybody|everyone|both"
+    r"|all|the\s+(?:[a-z]+\s+)?[a-z]+[^su\W]s(?=\s+(?:\w+ly\s+)?[a-z]+ed\b|\s*$))"  # a plural: "the soldiers shouted"
+)
 ADV = r"(?:\s+(?:\w+ly|again|then|only|was|had|at\s+once|now))*"
 SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bDr)(?<!\bSt)(?<!\bMs)[.!?]+[)\]]?\s+")
 CHAPTER = re.compile(r"^\s*(?:#+\s|chapter\b|book\b|part\b)", re.I)
@@ -341,6 +344,7 @@ def _before_subject(narration: str, cast: _Cast, colon_rule: bool) -> tuple[str,
     return (found if named else found.lower()), sentence[:at], verb is not None
 
 
+CONNECTIVE = r"and|but|then|so|when|while|as|that|which|who|where|till|until|if|though|or|nor|yet|now|\w+ly"
 SUBORDINATE = r"\b(?:that|which|who|whom|so\s+that|because|if|though|although|unless|until|whether)\b[^,;:]*$"
 
 
@@ -350,8 +354,13 @@ def _not_a_subject(sentence: str, start: int, end: int) -> bool:
     before = sentence[:start]
     if re.search(r"\b(?:to|at|with|on|for|from|by|of|in|upon|into|towards|around|round|over|under)\s+$", before, re.I):
         return True
-    if sentence[start:end].lower() in PRONOUNS and not re.match(r"\s+[A-Za-z]", sentence[end:]):
-        return True
+    if sentence[start:end].lower() == "it":
+        # "it" as an object: at the end of a phrase (``see it,``) or after a verb (``passed it around``)
+        if not re.match(r"\s+[A-Za-z]", sentence[end:]):
+            return True
+        word = re.search(r"(\w+)\s+$", before)
+        if word and word.group(1).islower() and not re.fullmatch(CONNECTIVE, word.group(1)):
+            return True
     sub = re.search(SUBORDINATE, before, re.I)
     return sub is not None and len(before[: sub.start()].split()) >= 3  # not a sentence opening on "On which"
 
@@ -438,7 +447,13 @@ def _scare_quote(spans: list[Span], i: int) -> bool:
     """A word or two in quote marks inside a narration sentence (``built for "style," not service``)."""
     inside = 0 < i < len(spans) - 1 and not spans[i - 1].quote and not spans[i + 1].quote
     text = spans[i].text
-    return inside and len(text.split()) <= 3 and text[:1].islower() and not spans[i - 1].text.rstrip().endswith(":")
+    if not inside or len(text.split()) > 3 or spans[i - 1].text.rstrip().endswith(":"):
+        return False
+    if text[:1].islower():
+        return True
+    # a capitalised word or letter named, not said: ``saw a large "E" with a small "g,"`` (no lead-in, no ! or ?)
+    lead_in = re.search(rf"(?:\b{ch.VERB}|[,:;—–-])\s*$", spans[i - 1].text)
+    return len(text.split()) == 1 and not lead_in and not text.rstrip().endswith(("!", "?"))
 
 
 def _explicit_tag(i: int, par: Paragraph, prev: Paragraph | None, cast: _Cast, state: _State, exclude: set[str]):

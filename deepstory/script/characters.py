@@ -22,7 +22,8 @@ SPEECH_VERBS = (
     "whispered muttered murmured called thought began interrupted pleaded sighed grumbled repeated resumed "
     "responded rejoined retorted declared insisted urged ventured suggested explained inquired enquired "
     "demanded screamed snapped growled sobbed laughed protested persisted bawled yelled roared groaned "
-    "stammered faltered whimpered went saying calling asking remarking cries replies answers asks adds thinks"
+    "stammered faltered whimpered went saying calling asking remarking cries replies answers asks adds thinks "
+    "shouting screaming whispering muttering murmuring exclaiming replying answering"
 ).split()
 VERB = r"(?:" + "|".join(SPEECH_VERBS) + r")\b(?:\s+(?:on|out|in|up|again|aloud))?"
 
