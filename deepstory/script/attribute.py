@@ -451,9 +451,11 @@ def _scare_quote(spans: list[Span], i: int) -> bool:
         return False
     if text[:1].islower():
         return True
-    # a capitalised word or letter named, not said: ``saw a large "E" with a small "g,"`` (no lead-in, no ! or ?)
-    lead_in = re.search(rf"(?:\b{ch.VERB}|[,:;—–-])\s*$", spans[i - 1].text)
-    return len(text.split()) == 1 and not lead_in and not text.rstrip().endswith(("!", "?"))
+    # a capitalised word or letter named, not said: ``saw a large "E" with a small "g,"`` (no lead-in, no . ! ?),
+    # and the sentence runs on round it in lower case
+    lead_in = re.search(rf"(?:\b{ch.VERB}|[,:;—–.!?-])\s*$", spans[i - 1].text)
+    runs_on = re.match(r"[\s,;]*[a-z]", spans[i + 1].text)
+    return len(text.split()) == 1 and not lead_in and bool(runs_on) and not text.rstrip().endswith(("!", "?", "."))
 
 
 def _explicit_tag(i: int, par: Paragraph, prev: Paragraph | None, cast: _Cast, state: _State, exclude: set[str]):
