@@ -278,14 +278,14 @@ def _join_head_nouns(table: _Table, text: str) -> None:
     """A one-word name that is the head of one longer capitalised name in the text joins it, and the longer name
     becomes the character's name (``Rabbit`` / ``the White Rabbit``, ``Cat`` / ``the Cheshire Cat``).  The modifier
     must follow "the" or a lower-case word (not a sentence start), and be the only one seen with that head."""
+    heads: dict[str, set[str]] = {}  # head word -> the longer names it ends
+    for m in re.finditer(rf"(?:\b[Tt]he|[a-z,])\s+({WORD})\s+(?=({WORD})\b)", text):
+        if m.group(1) not in STOP and m.group(1) not in TITLES:
+            heads.setdefault(m.group(2), set()).add(f"{m.group(1)} {m.group(2)}")
     for name in list(table.entries):
         if len(name.split()) != 1 or name in TITLES or name in FEMALE_NAMES or name in MALE_NAMES:
             continue
-        longer = {
-            m.group(1)
-            for m in re.finditer(rf"(?:\b[Tt]he|[a-z,])\s+({WORD}\s+{re.escape(name)})\b", text)
-            if m.group(1).split()[0] not in STOP and m.group(1).split()[0] not in TITLES
-        }
+        longer = heads.get(name, set())
         if len(longer) != 1:
             continue
         (full,) = longer
@@ -301,6 +301,7 @@ def _join_titled_first_names(table: _Table, text: str) -> None:
     """A title before a character's first name or nickname is that character (``Miss Eliza``, ``Miss Elizabeth
     Bennet`` -> ``Elizabeth``); a title before a surname joins the first name the text pairs with it (``Miss Lucas``
     -> ``Charlotte`` where ``Charlotte Lucas`` was seen).  Genders must agree."""
+    pairs = {(m.group(1), m.group(2)) for m in re.finditer(rf"\b({WORD})\s+(?=({WORD})\b)", text)}
     firsts: dict[str, list[str]] = {}
     for name in table.entries:
         if _strip_title(name)[0] or name.startswith("the "):
@@ -314,13 +315,7 @@ def _join_titled_first_names(table: _Table, text: str) -> None:
             continue
         targets = firsts.get(bare.split()[0], [])
         if not targets:  # a surname: the character whose first name the text puts right before it
-            targets = [
-                n
-                for n in table.entries
-                if not _strip_title(n)[0]
-                and not n.startswith("the ")
-                and re.search(rf"\b{n.split()[0]} {bare}\b", text)
-            ]
+            targets = [n for n in table.entries if not _strip_title(n)[0] and (n.split()[0], bare) in pairs]
         targets = [t for t in dict.fromkeys(targets) if t != name]
         gender = title_gender(name)
         if len(targets) != 1 or table.entries[targets[0]]["gender"] not in (None, gender):
@@ -379,9 +374,11 @@ def _alias_pattern(aliases: list[str]) -> str:
 
 def _apposition(text: str, desc: str, fits: list[str], table: dict[str, dict[str, Any]]) -> str | None:
     d = _alias_pattern([desc])
+    # only the neighbourhood of each mention of the description can hold the apposition
+    windows = [text[max(0, m.start() - 80) : m.end() + 80] for m in re.finditer(d, text)]
     for name in fits:
         n = _alias_pattern(table[name]["aliases"])
-        if re.search(rf"{n},\s+{d}\s*[,;.]|{d},\s+{n}\s*[,;.]", text):
+        if any(re.search(rf"{n},\s+{d}\s*[,;.]|{d},\s+{n}\s*[,;.]", w) for w in windows):
             return name
     return None
 
