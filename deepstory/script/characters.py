@@ -163,11 +163,12 @@ def _mentions(text: str, names: Iterable[str]) -> Counter[str]:
 
 
 def _pronoun_gender(text: str, aliases: list[str]) -> str | None:
-    """Vote on the first pronoun after each mention in the same sentence."""
+    """Vote on the first he/she (or himself/herself) after each mention in the same sentence."""
     votes: Counter[str] = Counter()
     pattern = r"\b(?:" + "|".join(re.escape(a) for a in aliases) + r")\b(?!')([^.!?\"“”‘’]{0,80})"
     for m in re.finditer(pattern, text):
-        p = re.search(r"\b(he|his|him|himself|she|her|hers|herself)\b", m.group(1))
+        # the next subject pronoun: "her" and "his" are as often someone else's ("peeping into her face")
+        p = re.search(r"\b(he|himself|she|herself)\b", m.group(1))
         if p:
             votes["male" if p.group(1).startswith(("he", "hi")) and p.group(1) != "her" else "female"] += 1
     if not votes:
