@@ -83,6 +83,7 @@ class _Tag:
     confidence: float
     evidence: str
     addressed: list[str] = field(default_factory=list)  # spoken to, by the tag's words (``said she to Charlotte``)
+    pronoun: str | None = None  # a he/she resolved to the latest mention of that gender
 
 
 # Each rule's confidence: how often it was right on the six labelled chapters, smoothed as (right + 1) / (quotes + 2)
@@ -236,7 +237,11 @@ def _resolve(subject: str, cast: _Cast, state: _State, exclude: set[str]) -> _Ta
     if low in PRONOUNS:
         name = state.latest(cast, PRONOUNS[low], exclude)
         detail = f"'{subject}' -> latest {PRONOUNS[low] or 'it'} mentioned"
-        return _tag("tag after, pronoun", name, detail) if name else None
+        if not name:
+            return None
+        tag = _tag("tag after, pronoun", name, detail)
+        tag.pronoun = low if PRONOUNS[low] in ("male", "female") else None
+        return tag
     if words[0].lower() in ("his", "her") and words[-1].lower() in RELATIONS:
         owner = state.latest(cast, "male" if words[0].lower() == "his" else "female")
         name = _relative(owner, words[-1].lower(), cast)
@@ -344,6 +349,7 @@ def _before_subject(narration: str, cast: _Cast, colon_rule: bool) -> tuple[str,
     return (found if named else found.lower()), sentence[:at], verb is not None
 
 
+PREPOSITIONS = r"(?:to|at|with|on|for|from|by|of|in|upon|into|towards|after|before|under|over)"
 CONNECTIVE = r"and|but|then|so|when|while|as|that|which|who|where|till|until|if|though|or|nor|yet|now|\w+ly"
 SUBORDINATE = r"\b(?:that|which|who|whom|so\s+that|because|if|though|although|unless|until|whether)\b[^,;:]*$"
 
@@ -429,17 +435,22 @@ def _before_tag(narration: str, cast: _Cast, state: _State, exclude: set[str], c
         if tag.evidence.startswith("group tag"):
             rule = "group tag"
         detail = tag.evidence.split(": ", 1)[1]
+        pronoun = tag.pronoun
         tag = _tag(rule, tag.speaker, f"{detail} before the quote: '{sentence[-60:]}'")
         tag.addressed = sorted(addressed - {tag.speaker})
+        tag.pronoun = pronoun
     return tag
 
 
 def _mentions(text: str, cast: _Cast, state: _State) -> None:
     for m in cast.mention_re.finditer(text):
-        before = text[: m.start()].rstrip()
+        before = text[max(0, m.start() - 200) : m.start()].rstrip()
         clause = re.split(r"[.!?;:,]", before)[-1]
-        # a clause opening on it, perhaps after capitalised or -ly words (``Presently Becky began``)
-        subject = bool(re.fullmatch(r"\s*(?:(?:[A-Z]\w*|\w+ly|and|but|then|so|when|at\s+last)\s+)*", clause + " "))
+        # a clause opening on it, perhaps after capitalised or -ly words (``Presently Becky began``), not after a
+        # preposition (``On Miss Lucas's persevering``) nor a possessor
+        opening = rf"\s*(?:(?:(?!(?i:{PREPOSITIONS})\b)[A-Z]\w*|\w+ly|and|but|then|so|when|at\s+last)\s+)*"
+        possessive = re.match(r"['’]s\b", text[m.end() :])
+        subject = bool(re.fullmatch(opening, clause + " ")) and not possessive
         state.mention(cast.canon(m.group(1)), subject)
 
 
@@ -564,6 +575,8 @@ def _fill_paragraph(
         own = {v for i in quotes for v in reading.vocs[i]}
         tags[first] = _turn(own, index, cast, state, ahead)
         tagged = [first] if tags[first] else []
+    elif tags[first] is None:
+        _speaker_goes_on(par, quotes, reading, cast, state, ahead, index)
     for i in quotes:
         if tags[i] is None and tagged:
             donor = max((j for j in tagged if j < i), default=min(tagged))
@@ -571,6 +584,26 @@ def _fill_paragraph(
             if src is not None:
                 rule = src.evidence.split(":")[0]
                 tags[i] = _tag("same paragraph", src.speaker, f"as line {par.spans[donor].line} ({rule})")
+
+
+def _speaker_goes_on(
+    par: Paragraph, quotes: list[int], reading: _Reading, cast: _Cast, state: _State, ahead: _Ahead, index: int
+) -> None:
+    """A paragraph that opens on an untagged reply and later says ``she added``: when the reply answers a name
+    addressed in the quote before (``..., Eliza``) and that person fits the pronoun, the pronoun is that person,
+    who is speaking, rather than the latest woman mentioned."""
+    tags = reading.tags
+    own = {v for i in quotes[:1] for v in reading.vocs[i]}
+    reply = _answers(own, state.history[-1] if state.history else None, index, cast, state, ahead)
+    if reply is None or reply.speaker is None:
+        return
+    for i in quotes:
+        tag = tags[i]
+        if tag is None or tag.pronoun is None or tag.speaker == reply.speaker:
+            continue
+        if PRONOUNS[tag.pronoun] == cast.gender(reply.speaker) and reply.speaker not in reading.vocs[i]:
+            detail = f"'{tag.pronoun}' -> {reply.speaker}, who answers the name addressed in the quote before"
+            tags[i] = _tag(tag.evidence.split(":")[0], reply.speaker, detail)
 
 
 def _turn(own: set[str], index: int, cast: _Cast, state: _State, ahead: _Ahead) -> _Tag | None:
