@@ -350,23 +350,27 @@ def _before_subject(narration: str, cast: _Cast, colon_rule: bool) -> tuple[str,
 
 
 PREPOSITIONS = r"(?:to|at|with|on|for|from|by|of|in|upon|into|towards|after|before|under|over)"
-CONNECTIVE = r"and|but|then|so|when|while|as|that|which|who|where|till|until|if|though|or|nor|yet|now|\w+ly"
+# a word that takes an object: a past or -ing form, or a common irregular past
+OBJECT_VERB = (
+    r"\w+ed|\w+ing|gave|told|saw|met|took|left|made|kept|found|heard|bade|got|sent|brought|caught|struck|hit|led"
+)
+CONNECTIVE = r"and|but|then|so|when|while|as|that|which|who|where|till|until|if|though|or|nor|yet|now|last|once|\w+ly"
 SUBORDINATE = r"\b(?:that|which|who|whom|so\s+that|because|if|though|although|unless|until|whether)\b[^,;:]*$"
 
 
 def _not_a_subject(sentence: str, start: int, end: int) -> bool:
     """A word that cannot be the subject of the tag's verb: after a preposition (``flew to Becky``), an object
-    pronoun (``see it,``), or inside a subordinate clause (``so that she could see it,``)."""
+    (``gave Becky the knob``, ``see it,``), or inside a subordinate clause (``so that she could see it,``)."""
     before = sentence[:start]
     if re.search(r"\b(?:to|at|with|on|for|from|by|of|in|upon|into|towards|around|round|over|under)\s+$", before, re.I):
         return True
-    if sentence[start:end].lower() == "it":
-        # "it" as an object: at the end of a phrase (``see it,``) or after a verb (``passed it around``)
-        if not re.match(r"\s+[A-Za-z]", sentence[end:]):
-            return True
-        word = re.search(r"(\w+)\s+$", before)
-        if word and word.group(1).islower() and not re.fullmatch(CONNECTIVE, word.group(1)):
-            return True
+    word = re.search(r"\b([a-z]+)\s+$", before)
+    after_verb = bool(word and re.fullmatch(OBJECT_VERB, word.group(1)) and not re.fullmatch(CONNECTIVE, word.group(1)))
+    words = sentence[start:end].lower()
+    if words not in ("he", "she", "they") and not words.startswith("the ") and after_verb:
+        return True  # an object: right after a verb (``gave Becky the knob``, ``passed it around``)
+    if words == "it" and not re.match(r"\s+[A-Za-z]", sentence[end:]):
+        return True  # "it" at the end of a phrase (``see it,``)
     sub = re.search(SUBORDINATE, before, re.I)
     return sub is not None and len(before[: sub.start()].split()) >= 3  # not a sentence opening on "On which"
 
