@@ -10,9 +10,12 @@ For each paragraph, in reading order, each quote is tried against these rules; t
 5. turn-taking: an untagged exchange alternates between its last two speakers, a name addressed in the
    quote itself never being its speaker.
 
-Pronouns go to the latest character of that gender mentioned (subjects first); ``his wife``, ``her
-mother`` to Mrs. <surname> of the possessor or of the family the book is about.  Narration and tags
-belong to the narrator (speaker ``None``).  State (mentions, turns) starts afresh at each chapter.
+Pronouns go to the nearest character of that gender named in their own clause, else the one answering a name
+addressed just before, else the latest of that gender mentioned (subjects first); never to the one the tag says is
+spoken to (``said she to Charlotte``), who answers next.  ``his wife``, ``her mother`` go to Mrs. <surname> of the
+possessor or of the family the book is about.  A first-person narrator (``said I``) is the character with the alias
+"I".  Narration and tags belong to the narrator voice (speaker ``None``).  State (mentions, turns) starts afresh at
+each chapter.
 """
 
 from __future__ import annotations
