@@ -94,6 +94,9 @@ def test_a_pronoun_takes_the_name_in_its_own_clause_and_skips_objects():
         "Tom gave Becky the knob and passed it around her so that she could see it, and said:\n\n“Take it.”"
     )
     assert speakers(attribute(text, cast("Harriet", "Emma", "Tom", "Becky"))) == ["Harriet", "Emma", "Tom"]
+    # a name after a preposition is no antecedent: she is the one smiling
+    smiled = "“Well,” said Harriet.\n\nEmma smiled at Harriet, and she said:\n\n“Indeed.”"
+    assert speakers(attribute(smiled, cast("Harriet", "Emma"))) == ["Harriet", "Emma"]
 
 
 def test_a_tag_to_someone_makes_them_answer_and_accosted_by_speaks():

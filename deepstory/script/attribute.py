@@ -381,11 +381,12 @@ def _not_a_subject(sentence: str, start: int, end: int) -> bool:
 
 def _antecedent(prior: str, gender: str | None, cast: _Cast, exclude: set[str]) -> str | None:
     """The nearest character of that gender named before a pronoun in its own sentence (``provoking Elizabeth to do
-    it, she turned to him and said``), not as a possessor (``On Miss Lucas's persevering, she``) nor spoken to."""
+    it, she turned to him and said``), not as a possessor (``On Miss Lucas's persevering, she``) nor after a
+    preposition (``smiled at Jane, and she said`` is not Jane; ``said to Jane``: spoken to)."""
     prior = re.split(r"[;:]", prior)[-1]  # the pronoun's own clause
     for m in reversed(list(cast.mention_re.finditer(prior))):
         name = cast.canon(m.group(1))
-        if re.match(r"['’]s\b", prior[m.end() :]) or re.search(r"\bto\s+$", prior[: m.start()]):
+        if re.match(r"['’]s\b", prior[m.end() :]) or re.search(rf"\b{PREPOSITIONS}\s+$", prior[: m.start()], re.I):
             continue
         if name in exclude or name == cast.narrator or gender is None or cast.gender(name) != gender:
             continue
