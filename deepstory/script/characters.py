@@ -15,12 +15,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from deepstory.script.prose import split
+
 SPEECH_VERBS = (
     "said says say cried replied returned answered asked added continued exclaimed remarked observed shouted "
     "whispered muttered murmured called thought began interrupted pleaded sighed grumbled repeated resumed "
     "responded rejoined retorted declared insisted urged ventured suggested explained inquired enquired "
     "demanded screamed snapped growled sobbed laughed protested persisted bawled yelled roared groaned "
-    "stammered faltered whimpered went saying calling asking remarking cries replies answers asks adds thinks"
+    "stammered faltered whimpered went saying calling asking remarking cries replies answers asks adds thinks "
+    "shouting screaming whispering muttering murmuring exclaiming replying answering"
 ).split()
 VERB = r"(?:" + "|".join(SPEECH_VERBS) + r")\b(?:\s+(?:on|out|in|up|again|aloud))?"
 
@@ -69,6 +72,15 @@ STOP = frozenset(
     "Saturday Friday Thursday Tuesday Wednesday Christmas Dear Nobody Everybody Somebody Nothing One Two "
     "Some Each Every Both All Any Only Even Another Such Perhaps However Indeed Whatever Ting Mars Good".split()
 )
+# ranks that name a character on their own with "the" before them: "said the Queen", "the Count shrugged"
+RANKS = frozenset(
+    "King Queen Duke Duchess Count Countess Prince Princess Emperor Empress Baron Baroness Marquis Earl Colonel "
+    "Captain Major General Doctor Judge Professor Sheriff Governor Abbot Bishop".split()
+)
+RANK_GENDER = {"King": "male", "Duke": "male", "Count": "male", "Prince": "male", "Emperor": "male", "Baron": "male",
+               "Marquis": "male", "Earl": "male", "Abbot": "male", "Bishop": "male", "Queen": "female",
+               "Duchess": "female", "Countess": "female", "Princess": "female", "Empress": "female",
+               "Baroness": "female"}  # fmt: skip
 WORD = r"[A-Z][a-z]+(?:-[A-Za-z]+)?"
 NAME = rf"(?:{TITLE}\s+)?{WORD}(?:\s+{WORD}){{0,2}}"
 
@@ -87,7 +99,7 @@ def title_gender(name: str) -> str | None:
         return "male"
     if first in FEMALE_TITLES:
         return "female"
-    return None
+    return RANK_GENDER.get(first) if len(name.split()) == 1 else None
 
 
 def _strip_title(name: str) -> tuple[str, str]:
@@ -97,16 +109,21 @@ def _strip_title(name: str) -> tuple[str, str]:
     return "", name
 
 
-def _trim(name: str) -> str:
-    """Drop stop words at either end (``Then Tom`` -> ``Tom``)."""
+def _trim(name: str, the: bool = False) -> str:
+    """Drop stop words at either end (``Then Tom`` -> ``Tom``); a lone title is no name unless it is a rank after
+    "the" (``said the Queen``)."""
     parts = name.split()
     while parts and parts[0] in STOP:
         parts.pop(0)
     while parts and parts[-1] in STOP:
         parts.pop()
-    if len(parts) == 1 and parts[0] in TITLES:
+    if len(parts) == 1 and (parts[0] in TITLES or parts[0] in RANKS) and not (the and parts[0] in RANKS):
         return ""
     return " ".join(parts)
+
+
+def _after_the(text: str, start: int) -> bool:
+    return bool(re.search(r"\b[Tt]he\s+$", text[max(0, start - 5) : start]))
 
 
 def candidate_names(text: str) -> Counter[str]:
@@ -114,15 +131,23 @@ def candidate_names(text: str) -> Counter[str]:
     found: Counter[str] = Counter()
     adverbs = r"(?:\s+\w+ly|\s+again|\s+only|\s+then|\s+at\s+once)*"
     for m in re.finditer(rf"\b{VERB}{adverbs},?\s+(?:the\s+(?:[a-z]+\s+)?)?({NAME})", text):
-        found[_trim(m.group(1))] += 2
+        found[_trim(m.group(1), _after_the(text, m.start(1)))] += 2
     for m in re.finditer(
         rf"(?:^|[.!?;,:]\s+|\b(?:the|and|a|an|one|old|young|little)\s+)({NAME}){adverbs}\s+{VERB}", text, re.M
     ):
-        found[_trim(m.group(1))] += 2
-    for m in re.finditer(rf"(?:^|[.!?]\s+)({NAME})\b[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", text, re.M):
-        found[_trim(m.group(1))] += 1
+        found[_trim(m.group(1), _after_the(text, m.start(1)))] += 2
+    for m in re.finditer(
+        rf"(?:^|[.!?]\s+)((?:[Tt]he\s+)?{NAME})\b[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", text, re.M
+    ):
+        name = m.group(1)
+        the = name[:4].lower() == "the "
+        found[_trim(name[4:] if the else name, the)] += 1
     for m in re.finditer(rf"\b{TITLE}\s+{WORD}(?:\s+{WORD})?", text):
         found[_trim(m.group(0))] += 1
+    # a known first name the narration keeps using (``Joe took``, ``Joe's slate``) is a character without a tag
+    for m in re.finditer(rf"\b({WORD})\b", text):
+        if m.group(1) in FEMALE_NAMES or m.group(1) in MALE_NAMES:
+            found[m.group(1)] += 0
     found.pop("", None)
     for name in list(found):
         if all(part in STOP for part in name.split()):
@@ -131,18 +156,32 @@ def candidate_names(text: str) -> Counter[str]:
 
 
 def _mentions(text: str, names: Iterable[str]) -> Counter[str]:
+    """Whole-word occurrences of each name (``\\bname\\b``), found with str.find: one regex pass per name over a
+    book was most of discovery's time."""
     counts: Counter[str] = Counter()
     for name in names:
-        counts[name] = len(re.findall(rf"\b{re.escape(name)}\b", text))
+        n = 0
+        i = text.find(name)
+        while i >= 0:
+            end = i + len(name)
+            if not _word_char(text, i - 1) and not _word_char(text, end):
+                n += 1
+            i = text.find(name, i + 1)
+        counts[name] = n
     return counts
 
 
+def _word_char(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and (text[i].isalnum() or text[i] == "_")
+
+
 def _pronoun_gender(text: str, aliases: list[str]) -> str | None:
-    """Vote on the first pronoun after each mention in the same sentence."""
+    """Vote on the first he/she (or himself/herself) after each mention in the same sentence."""
     votes: Counter[str] = Counter()
     pattern = r"\b(?:" + "|".join(re.escape(a) for a in aliases) + r")\b(?!')([^.!?\"“”‘’]{0,80})"
     for m in re.finditer(pattern, text):
-        p = re.search(r"\b(he|his|him|himself|she|her|hers|herself)\b", m.group(1))
+        # the next subject pronoun: "her" and "his" are as often someone else's ("peeping into her face")
+        p = re.search(r"\b(he|himself|she|herself)\b", m.group(1))
         if p:
             votes["male" if p.group(1).startswith(("he", "hi")) and p.group(1) != "her" else "female"] += 1
     if not votes:
@@ -184,6 +223,10 @@ def _ranked_names(text: str, min_score: int) -> list[str]:
     scores = candidate_names(text)
     counts = _mentions(text, scores)
     names = [n for n, s in scores.items() if s + min(counts[n], 4) >= min_score + 1 and counts[n] >= 1]
+    # a known first name mentioned three times or more needs no tag
+    names += [
+        n for n, s in scores.items() if n not in names and (n in FEMALE_NAMES or n in MALE_NAMES) and counts[n] >= 3
+    ]
     # long names first: "Elizabeth Bennet" claims "Elizabeth" before "Elizabeth" stands alone
     names.sort(key=lambda n: (-len(n.split()), -counts[n], n))
     return names
@@ -245,6 +288,58 @@ def _join_nicknames(table: _Table, text: str) -> None:
                 table.add(canonical, nick)
 
 
+def _join_head_nouns(table: _Table, text: str) -> None:
+    """A one-word name that is the head of one longer capitalised name in the text joins it, and the longer name
+    becomes the character's name (``Rabbit`` / ``the White Rabbit``, ``Cat`` / ``the Cheshire Cat``).  The modifier
+    must follow "the" or a lower-case word (not a sentence start), and be the only one seen with that head."""
+    heads: dict[str, set[str]] = {}  # head word -> the longer names it ends
+    for m in re.finditer(rf"(?:\b[Tt]he|[a-z,])\s+({WORD})\s+(?=({WORD})\b)", text):
+        if m.group(1) not in STOP and m.group(1) not in TITLES:
+            heads.setdefault(m.group(2), set()).add(f"{m.group(1)} {m.group(2)}")
+    for name in list(table.entries):
+        if len(name.split()) != 1 or name in TITLES or name in FEMALE_NAMES or name in MALE_NAMES:
+            continue
+        longer = heads.get(name, set())
+        if len(longer) != 1:
+            continue
+        (full,) = longer
+        if full in table.owner:
+            continue
+        entry = table.entries.pop(name)
+        table.entries[full] = {"aliases": [full, *entry["aliases"]], "gender": entry["gender"]}
+        for alias in table.entries[full]["aliases"]:
+            table.owner[alias] = full
+
+
+def _join_titled_first_names(table: _Table, text: str) -> None:
+    """A title before a character's first name or nickname is that character (``Miss Eliza``, ``Miss Elizabeth
+    Bennet`` -> ``Elizabeth``); a title before a surname joins the first name the text pairs with it (``Miss Lucas``
+    -> ``Charlotte`` where ``Charlotte Lucas`` was seen).  Genders must agree."""
+    pairs = {(m.group(1), m.group(2)) for m in re.finditer(rf"\b({WORD})\s+(?=({WORD})\b)", text)}
+    firsts: dict[str, list[str]] = {}
+    for name in table.entries:
+        if _strip_title(name)[0] or name.startswith("the "):
+            continue
+        first = name.split()[0]
+        for form in (first, *NICKNAMES.get(first, ())):
+            firsts.setdefault(form, []).append(name)
+    for name in list(table.entries):
+        title, bare = _strip_title(name)
+        if not title or title not in MALE_TITLES + FEMALE_TITLES or name not in table.entries:
+            continue
+        targets = firsts.get(bare.split()[0], [])
+        if not targets:  # a surname: the character whose first name the text puts right before it
+            targets = [n for n in table.entries if not _strip_title(n)[0] and (n.split()[0], bare) in pairs]
+        targets = [t for t in dict.fromkeys(targets) if t != name]
+        gender = title_gender(name)
+        if len(targets) != 1 or table.entries[targets[0]]["gender"] not in (None, gender):
+            continue
+        aliases = table.entries[name]["aliases"]
+        table.remove(name)
+        for alias in aliases:
+            table.add(targets[0], alias)
+
+
 def _guess_genders(table: _Table, text: str) -> None:
     for canonical, entry in table.entries.items():
         if entry["gender"] is not None:
@@ -293,9 +388,11 @@ def _alias_pattern(aliases: list[str]) -> str:
 
 def _apposition(text: str, desc: str, fits: list[str], table: dict[str, dict[str, Any]]) -> str | None:
     d = _alias_pattern([desc])
+    # only the neighbourhood of each mention of the description can hold the apposition
+    windows = [text[max(0, m.start() - 80) : m.end() + 80] for m in re.finditer(d, text)]
     for name in fits:
         n = _alias_pattern(table[name]["aliases"])
-        if re.search(rf"{n},\s+{d}\s*[,;.]|{d},\s+{n}\s*[,;.]", text):
+        if any(re.search(rf"{n},\s+{d}\s*[,;.]|{d},\s+{n}\s*[,;.]", w) for w in windows):
             return name
     return None
 
@@ -329,6 +426,75 @@ def _dialogue(sentences: list[str]) -> bool:
     return bool(re.search(r"[\"“”]", par)) or par.lstrip()[:1] in ("'", "‘")
 
 
+# a first-person speech tag in the narration right after a quote: ``said I``, ``I remarked``, ``cried I``
+FIRST_PERSON_TAG = re.compile(rf"^[\s,;:.!?—–\-(]*(?:{VERB}(?:\s+\w+ly)?\s+I\b(?!['’])|I\s+(?:\w+ly\s+)?{VERB})")
+# a name set off inside a quote: ``I think, Watson, that``, ``My dear Holmes,``, ``Watson, come``
+QUOTE_VOCATIVE = re.compile(
+    r"(?:[,;—–]\s*|\b[Dd]ear\s+|\b[Mm]y\s+)((?:[A-Z][a-z]+\.?\s+)?[A-Z][a-z]+)(?=\s*[,!?.;:—–]|\s*$)"
+    r"|^\s*((?:[A-Z][a-z]+\.?\s+)?[A-Z][a-z]+)(?=,)"
+)
+NARRATOR = "I"  # the alias that makes a character the first-person narrator
+
+
+def narrator_name(text: str) -> tuple[int, str | None]:
+    """(first-person speech tags in the narration, what the others call the narrator).
+
+    The name is the one used most often, at least twice, as a vocative in the quote paragraphs just before and just
+    after those the narrator speaks (``"I think, Watson, ..."`` / ``"Seven!" I answered.``).
+    """
+    pars, _ = split(text)
+    quoted: list[tuple[bool, list[str]]] = []  # per quote paragraph: (the narrator tags one of its quotes, vocatives)
+    for par in pars:
+        spans = par.spans
+        if not any(s.quote for s in spans):
+            continue
+        mine = any(
+            not s.quote and k > 0 and spans[k - 1].quote and FIRST_PERSON_TAG.match(s.text) for k, s in enumerate(spans)
+        )
+        vocs = [
+            name
+            for s in spans
+            if s.quote
+            for m in QUOTE_VOCATIVE.finditer(s.text)
+            for name in [m.group(1) or m.group(2)]
+            if name != NARRATOR and not set(name.split()) & STOP and not name.endswith("ly")
+        ]
+        quoted.append((mine, vocs))
+    votes: Counter[str] = Counter()
+    for k, (mine, _) in enumerate(quoted):
+        for j in (k - 1, k + 1) if mine else ():
+            if 0 <= j < len(quoted) and not quoted[j][0]:
+                votes.update(quoted[j][1])
+    ranked = votes.most_common(2)
+    name = ranked[0][0] if ranked and ranked[0][1] >= 2 and (len(ranked) == 1 or ranked[1][1] < ranked[0][1]) else None
+    return sum(mine for mine, _ in quoted), name
+
+
+def _add_narrator(table: _Table, text: str) -> None:
+    """A text whose narration tags quotes to "I" at least twice has a first-person narrator: the character the
+    others call by name (:func:`narrator_name`), given the alias "I", or a character named "I"."""
+    tags, name = narrator_name(text)
+    if tags < 2 or NARRATOR in table.owner:
+        return
+    if name is None:
+        table.new(NARRATOR, None)
+        return
+    owner = table.owner.get(name)
+    if owner is None:
+        short = _short_form_target(name, table.entries)
+        owner = short or name
+        if short is None:
+            table.new(name, title_gender(name) or _first_name_gender(name))
+        else:
+            table.add(owner, name)
+    table.add(owner, NARRATOR)
+
+
+def _first_name_gender(name: str) -> str | None:
+    first = _strip_title(name)[1].split()[0]
+    return "female" if first in FEMALE_NAMES else "male" if first in MALE_NAMES else None
+
+
 def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:
     """The alias table for a text: canonical name -> {"aliases": [...], "gender": ...}.
 
@@ -338,11 +504,14 @@ def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:
     table = _Table()
     _group_names(_ranked_names(text, min_score), table)
     _join_nicknames(table, text)
+    _join_head_nouns(table, text)
     counts = {d: len(re.findall(_alias_pattern([d]), text)) for d in described_speakers(text)}
     for desc, score in described_speakers(text).items():
         if score + min(counts[desc], 4) >= min_score + 1:
             table.new(desc, None)
     _guess_genders(table, text)
+    _join_titled_first_names(table, text)
+    _add_narrator(table, text)
     for desc, name in link_descriptions(text, table.entries).items():
         table.remove(desc)
         table.add(name, desc)
