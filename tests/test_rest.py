@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from deepstory.animate.rest import DARK, _lips, open_at_rest
+from deepstory.animate.rest import DARK, RestPose, _lips, open_at_rest
 from deepstory.animate.warp import WarpAnimator
 from deepstory.contact.stage import ORDER, shape_rows
 from deepstory.errors import ImageError
@@ -24,7 +24,7 @@ SIZE = 256
 
 def _cast(image: Path, **face) -> Cast:
     spec = {"image": str(image), **({"face": face} if face else {})}
-    return Cast(OmegaConf.create({"X": spec}), (255, 255, 255))
+    return Cast(OmegaConf.create({"X": spec}), (255, 255, 255), rest=RestPose())
 
 
 def _gap_brightness(portrait) -> float:

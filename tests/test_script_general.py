@@ -137,6 +137,10 @@ def test_a_reply_to_a_name_keeps_its_pronoun_tag():
     assert speakers(attribute(text, cast("Harriet", "Emma"))) == ["Harriet", "Emma", "Emma"]
 
 
+#: The splits of chapters labelled by annotators who never saw the attributor, not yet measured (or measured once).
+HELD_OUT = ("heldout2", "heldout3")
+
+
 def test_all_ten_labelled_chapters_do_not_regress():
     """A guard on development data (all ten chapters are in-sample now, the second annotator's four included): 0.92
     or better over all and 0.78 each.  It says nothing about new books; the third annotator's set does."""
@@ -151,6 +155,8 @@ def test_all_ten_labelled_chapters_do_not_regress():
     right = count = 0
     for path in sorted(data.glob("*.txt")):
         text = path.read_text(encoding="utf-8")
+        if text.splitlines()[0].split(" | ")[3] in HELD_OUT:
+            continue  # measured once by benchmarks/attribution.py, never a target
         labels = json.loads(path.with_suffix(".labels.json").read_text(encoding="utf-8"))
         correct, total, *_ = score(text, labels, attribute(text))
         assert correct / total >= 0.78, f"{path.stem}: {correct}/{total}"

@@ -21,15 +21,11 @@ mesh is found) or ``open`` (never).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
-from deepstory.errors import ImageError
 from deepstory.portrait.image import Face, Portrait
 
-#: ``speakers.<Name>.face.rest``'s values.
-RESTS = ("auto", "closed", "open")
 #: The least gap between the inner lips at the mouth's middle, in mouth widths, that counts as parted.
 GAP = 0.06
 #: A gap darker than this share of the face's median brightness shows the mouth's inside: open, not a smile.
@@ -38,14 +34,6 @@ DARK = 0.7
 VERSION = "rest-1"
 
 _LUMA = np.array([0.299, 0.587, 0.114])
-
-
-def rest_setting(value: Any, where: str) -> str:
-    """``face.rest`` checked: one of :data:`RESTS` (``None``: ``auto``), else a one-line error naming ``where``."""
-    value = "auto" if value is None else value
-    if value not in RESTS:
-        raise ImageError(f"{where}: {value!r} is not one of {', '.join(RESTS)}")
-    return str(value)
 
 
 def _lips(face: Face, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,10 +113,15 @@ def shut(portrait: Portrait) -> Portrait:
     return replace(portrait, image=np.ascontiguousarray(frame), face=closed(portrait.face))
 
 
-def at_rest(portrait: Portrait, rest: str) -> tuple[Portrait, bool]:
-    """The portrait as it is shown at rest for ``face.rest`` (see the module), and whether its lips were closed."""
-    if portrait.face.mesh is None or rest == "open" or portrait.mouths:
+class RestPose:
+    """The cast's closer (:class:`deepstory.portrait.cast.Closer`): a portrait as it is shown at rest for
+    ``face.rest`` (see the module), and whether its lips were closed."""
+
+    version = VERSION
+
+    def __call__(self, portrait: Portrait, rest: str) -> tuple[Portrait, bool]:
+        if portrait.face.mesh is None or rest == "open" or portrait.mouths:
+            return portrait, False
+        if rest == "closed" or open_at_rest(portrait):
+            return shut(portrait), True
         return portrait, False
-    if rest == "closed" or open_at_rest(portrait):
-        return shut(portrait), True
-    return portrait, False

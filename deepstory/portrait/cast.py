@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from omegaconf import DictConfig, OmegaConf
 
-from deepstory.animate.rest import VERSION as REST
-from deepstory.animate.rest import at_rest, rest_setting
 from deepstory.cache import Cache, digest, file_digest
+from deepstory.errors import ImageError
 from deepstory.files import read_json, write_json
 from deepstory.portrait import Face, Portrait, speaker_images, speaker_portrait
 from deepstory.portrait.image import FRAMING
@@ -21,6 +21,28 @@ FACE_FINDER = "locate-4"
 #: The format of a found face's file (``{"speaker", "image", "face"}``), in its cache key: a face file of
 #: another format (the bare landmarks of ``faces-1``) is never read as this one.
 FACE_FILE = "faces-2"
+
+
+#: ``speakers.<Name>.face.rest``'s values: ``auto`` (a photo whose mouth hangs open is shown closed), ``closed``
+#: (always, where a face mesh is found), ``open`` (never).
+RESTS = ("auto", "closed", "open")
+
+
+def rest_setting(value: object, where: str) -> str:
+    """``face.rest`` checked: one of :data:`RESTS` (``None``: ``auto``), else a one-line error naming ``where``."""
+    value = "auto" if value is None else value
+    if value not in RESTS:
+        raise ImageError(f"{where}: {value!r} is not one of {', '.join(RESTS)}")
+    return str(value)
+
+
+class Closer(Protocol):
+    """Shows a portrait at rest as ``face.rest`` says (:class:`deepstory.animate.rest.RestPose`): the portrait, and
+    whether its lips were closed; ``version`` names how, in the keys of what is made from a closed one."""
+
+    version: str
+
+    def __call__(self, portrait: Portrait, rest: str) -> tuple[Portrait, bool]: ...
 
 
 class Cast:
@@ -44,11 +66,13 @@ class Cast:
         cache: Cache | None = None,
         folder: Path | None = None,
         framing: str = "face",
+        rest: Closer | None = None,
     ) -> None:
         self.config = speakers
         self.background = background
         self.face_margin = face_margin  # the layout's: keep faces whole in small tiles
         self.framing = framing  # the layout's: face (head and shoulders of a distant face) or image
+        self.closer = rest  # closes a mouth the photo has open (deepstory.animate.rest); None: portraits as they are
         self.cache, self.folder = cache, folder
         self._portraits: dict[tuple, Portrait] = {}
         self._keys: dict[tuple, str] = {}
@@ -91,7 +115,8 @@ class Cast:
             )
             self._faces[(speaker, image)] = face
             # A mouth open in the photo is closed before it talks (deepstory.animate.rest).
-            portrait, self._closed[which] = at_rest(portrait, self.rest(speaker, image))
+            setting = self.rest(speaker, image)
+            portrait, self._closed[which] = self.closer(portrait, setting) if self.closer else (portrait, False)
             self._portraits[which] = portrait
         return self._portraits[which]
 
@@ -152,7 +177,9 @@ class Cast:
                 *([] if self.face_margin is None else [self.face_margin]),  # single layout: keys as before
                 *([] if self.framing == "image" else [FRAMING]),  # framing: image keys as before
                 *([] if not mouths else [{k: file_digest(str(v)) for k, v in sorted(mouths.items())}]),
-                *([] if not self.closed(speaker, size, image) else [REST]),  # its lips closed
+                *(
+                    [] if not self.closed(speaker, size, image) else [self.closer.version if self.closer else ""]
+                ),  # its lips closed
             )
         return self._keys[which]
 

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
+from deepstory.animate.rest import RestPose
 from deepstory.cache import DEFAULT_VERIFY, JOURNAL, Cache, digest
 from deepstory.config import instantiate
 from deepstory.errors import UserError
@@ -86,6 +87,7 @@ def build_context(cfg: DictConfig, run_dir: Path, console: Console, stages: list
         cache,
         run.temp / "faces",
         framing=layout.framing,
+        rest=RestPose(),  # a photo's open mouth closed at rest (speakers.<Name>.face.rest)
     )
 
     def speakers() -> list[str]:

@@ -797,7 +797,7 @@ def attribute(text: str, aliases: dict[str, dict[str, Any]] | None = None) -> Sc
 
 def looks_like_prose(text: str) -> bool:
     """True when the text has quoted dialogue and is not already in the ``Name: text`` line format."""
-    from deepstory.story.parse import split_line
+    from deepstory.tagged import split_line
 
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:

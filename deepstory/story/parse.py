@@ -16,13 +16,14 @@ otherwise.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from deepstory.errors import StoryError
 from deepstory.story.sentences import LINE_PAUSE, limit_length, pause_after, split_sentences
+from deepstory.tagged import norm as _norm
+from deepstory.tagged import split_line
 
 
 @dataclass(frozen=True)
@@ -88,28 +89,6 @@ def speakable(text: str) -> tuple[str, list[str]]:
     if run:
         dropped.append("".join(run))
     return " ".join("".join(kept).split()), dropped
-
-
-_PREFIX = re.compile(r"^\s*([^:|]{1,64}?)\s*([:|])\s*(.*)$", re.S)
-
-
-def _norm(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).casefold().strip()
-
-
-def _looks_like_name(name: str) -> bool:
-    words = name.split()
-    return 1 <= len(words) <= 4 and all(w[0].isupper() and not any(c.isdigit() for c in w) for w in words)
-
-
-def split_line(line: str, known: Iterable[str] = ()) -> tuple[str, str]:
-    """Return ``(character, text)``; character is ``""`` for narration."""
-    match = _PREFIX.match(line)
-    if match:
-        name, sep, text = match.group(1).strip(), match.group(2), match.group(3)
-        if sep == "|" or _looks_like_name(name) or _norm(name) in {_norm(k) for k in known}:
-            return name, text.strip()
-    return "", line.strip()
 
 
 class SpeakerMapper:

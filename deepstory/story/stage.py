@@ -50,15 +50,11 @@ class StoryStage(Stage[SceneContext]):
         if cast not in CASTS:
             raise UserError(f"story.cast={cast!r}: must be one of {', '.join(CASTS)}")
         self.cast = str(cast)
-        self._source: Source | None = None
 
     def source(self) -> Source:
-        """The story file as tagged text: a book's prose attributed (deepstory.script.source), read once."""
-        if self._source is None:
-            self._source = load(
-                self.text_path, self.encoding, self.chapter, self.format, self.aliases, self.default_speaker
-            )
-        return self._source
+        """The story file as tagged text: a book's prose attributed (deepstory.script.source).  Read again on each
+        call (a chapter takes milliseconds): the stage keeps nothing of a run."""
+        return load(self.text_path, self.encoding, self.chapter, self.format, self.aliases, self.default_speaker)
 
     def parse(self, cast: Cast) -> tuple[Story, Path]:
         """The story file parsed for the configured ``cast`` (reads only the text), and its path."""
@@ -99,7 +95,8 @@ class StoryStage(Stage[SceneContext]):
                 raise
             except (OSError, ValueError) as exc:
                 raise UserError(f"speakers.{speaker}: {exc}") from exc
-        for warning in self.source().warnings:
+        source = self.source()
+        for warning in source.warnings:
             ctx.progress.warn(f"story.text_path={path}: {warning}")
         for line in story.skipped_lines:
             ctx.progress.warn(f"story line {line}: nothing to say, skipped")
@@ -107,7 +104,7 @@ class StoryStage(Stage[SceneContext]):
             ctx.progress.warn(f"story line {line}: cannot speak {piece!r}, skipped")
         record: dict[str, Any] = {
             "source": str(path),
-            **({"chapter": self.chapter, "title": self.source().title} if self.chapter is not None else {}),
+            **({"chapter": self.chapter, "title": source.title} if self.chapter is not None else {}),
             "speaker_of": story.speaker_of,
             "skipped_lines": story.skipped_lines,
             "skipped_text": story.skipped_text,

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from deepstory.files import write_text
-from deepstory.story.parse import split_line
+from deepstory.tagged import split_line
 
 NARRATOR = "Narrator"
 #: The checkout's conf/ and run.py, beside the package: renders run the same command line as by hand.
