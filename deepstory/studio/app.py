@@ -12,6 +12,7 @@ import asyncio
 import difflib
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -61,7 +62,9 @@ class Studio:
         return [self.ws.root, self.outputs]
 
     def page(self, name: str, request: Request, **values: Any) -> HTMLResponse:
-        html = self.templates.get_template(f"{name}.html").render(csrf=self.csrf, page=name, **values)
+        html = self.templates.get_template(f"{name}.html").render(
+            csrf=self.csrf, page=name, history=self.ws.history(), **values
+        )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
     def url(self, path: Path) -> str:
@@ -229,8 +232,12 @@ def headline(run: Path) -> dict[str, Any]:
 
 
 def renders_page(studio: Studio, request: Request) -> HTMLResponse:
-    sweeps = [s for s in (studio.jobs.status(j) for j in studio.jobs.all() if j.kind == "sweep")]
-    return studio.page("renders", request, runs=runs(studio), sweeps=sweeps)
+    sweeps = [
+        {**studio.jobs.status(j), "swept": j.command[-1] if j.command else ""}
+        for j in studio.jobs.all()
+        if j.kind == "sweep"
+    ]
+    return studio.page("renders", request, runs=runs(studio), sweeps=sweeps, cast=list(studio.ws.speakers()))
 
 
 def compare_page(studio: Studio, request: Request) -> Response:
@@ -525,16 +532,21 @@ def guarded(studio: Studio, handler: Any) -> Any:
 
 
 async def post_text(studio: Studio, request: Request) -> Any:
-    return save_text(studio, await json_body(request))
+    body = await json_body(request)
+    with studio.ws.undoable("save the story"):
+        return save_text(studio, body)
 
 
 async def post_upload(studio: Studio, request: Request) -> Any:
     data, suffix, _ = await upload(request, "book")
-    return upload_story(studio, data, suffix)
+    with studio.ws.undoable("upload the story"):
+        return upload_story(studio, data, suffix)
 
 
 async def post_chapter(studio: Studio, request: Request) -> Any:
-    return pick_chapter(studio, await json_body(request))
+    body = await json_body(request)
+    with studio.ws.undoable("read a chapter"):
+        return pick_chapter(studio, body)
 
 
 async def post_line(studio: Studio, request: Request) -> Any:
@@ -542,14 +554,27 @@ async def post_line(studio: Studio, request: Request) -> Any:
     index = body.get("index")
     if not isinstance(index, int):
         raise Refused("index: a line number")
-    studio.ws.reassign(index, str(body.get("speaker", "")))
-    studio.ws.ensure_cast()
-    return {"ok": True}
+    with studio.ws.undoable(f"reassign line {index + 1}"):
+        studio.ws.reassign(index, str(body.get("speaker", "")))
+        studio.ws.ensure_cast()
+    return {"ok": True, **studio.ws.history()}
+
+
+async def post_undo(studio: Studio, request: Request) -> Any:
+    await json_body(request)
+    return {"undone": studio.ws.undo(), **studio.ws.history()}
+
+
+async def post_redo(studio: Studio, request: Request) -> Any:
+    await json_body(request)
+    return {"redone": studio.ws.redo(), **studio.ws.history()}
 
 
 async def post_portrait(studio: Studio, request: Request) -> Any:
     data, suffix, fields = await upload(request, "portrait")
-    return take_portrait(studio, character(studio, fields.get("name")), data, suffix)
+    name = character(studio, fields.get("name"))
+    with studio.ws.undoable(f"upload {name}'s portrait"):
+        return take_portrait(studio, name, data, suffix)
 
 
 async def get_face(studio: Studio, request: Request) -> Any:
@@ -559,7 +584,8 @@ async def get_face(studio: Studio, request: Request) -> Any:
 async def post_face(studio: Studio, request: Request) -> Any:
     body = await json_body(request)
     name = character(studio, body.get("name"))
-    studio.ws.set_face(name, clicked_face(body))
+    with studio.ws.undoable(f"place {name}'s face"):
+        studio.ws.set_face(name, clicked_face(body))
     return face_preview(studio, name)
 
 
@@ -569,7 +595,8 @@ async def post_voice(studio: Studio, request: Request) -> Any:
     voice = body.get("voice")
     if not isinstance(voice, dict):
         raise Refused("voice: an object")
-    studio.ws.set_voice(name, voice)
+    with studio.ws.undoable(f"set {name}'s voice"):
+        studio.ws.set_voice(name, voice)
     return {"voice": studio.ws.speakers()[name]["voice"]}
 
 
@@ -586,16 +613,53 @@ async def post_render(studio: Studio, request: Request) -> Any:
     return studio.jobs.status(studio.jobs.start_render(render_overrides(body)))
 
 
+#: What a sweep may vary: cut_size (samples, whole numbers) or a character's voice setting, with its range.
+SWEEPS: dict[str, tuple[float, float]] = {
+    "cut_size": (1000, 10_000_000),
+    "pitch": (-24.0, 24.0),
+    "formant": (0.5, 2.0),
+    "rate": (0.25, 4.0),
+}
+#: A character whose name can be a Hydra key (``speakers.<Name>.voice.pitch``).
+HYDRA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
+
+
+def sweep_override(studio: Studio, body: dict[str, Any]) -> str:
+    """The sweep's one ``key=v1,v2,...`` override: cut_size, or ``speakers.<Name>.voice.<setting>``."""
+    setting = str(body.get("setting") or "cut_size")
+    if setting not in SWEEPS:
+        raise Refused(f"setting: one of {', '.join(SWEEPS)}")
+    given = body.get("values", body.get("cut_size", ""))
+    raw = [v for v in str(given).replace(" ", "").split(",") if v]
+    low, high = SWEEPS[setting]
+    try:
+        values = [int(v) if setting == "cut_size" else float(v) for v in raw]
+    except ValueError:
+        raise Refused(f"{setting}: numbers, separated by commas") from None
+    if not 2 <= len(values) <= 6 or len(set(values)) != len(values):
+        raise Refused(
+            f"{setting}: two to six different values, such as " + ("30000,60000" if setting == "cut_size" else "-2,0,2")
+        )
+    if any(not (low <= v <= high) for v in values):
+        raise Refused(f"{setting}: each value from {low:g} to {high:g}")
+    text = ",".join(str(v) if setting == "cut_size" else f"{v:g}" for v in values)
+    if setting == "cut_size":
+        return f"cut_size={text}"
+    name = character(studio, body.get("character"))
+    if not HYDRA_NAME.match(name):
+        raise Refused(f"a sweep over a voice needs a character named in one word (not {name[:40]!r})")
+    return check_overrides([f"speakers.{name}.voice.{setting}={text}"])[0]
+
+
 async def post_sweep(studio: Studio, request: Request) -> Any:
     body = await json_body(request)
-    values = [int(v) for v in str(body.get("cut_size", "")).replace(" ", "").split(",") if v]
-    if not 2 <= len(values) <= 6 or any(v < 1000 for v in values):
-        raise Refused("cut_size: two to six values (samples), such as 30000,60000")
     if not studio.ws.lines():
         raise Refused("write or upload a story first")
     studio.ws.ensure_cast()
-    base = render_overrides({k: v for k, v in body.items() if k != "cut_size"})
-    job = studio.jobs.start_render(base, sweep=[f"cut_size={','.join(map(str, values))}"])
+    swept = sweep_override(studio, body)
+    keep = ("width", "height", "layout", "overrides")
+    base = render_overrides({k: v for k, v in body.items() if k in keep})
+    job = studio.jobs.start_render(base, sweep=[swept])
     return studio.jobs.status(job)
 
 
@@ -691,6 +755,8 @@ def build_app(
         Route("/api/story/upload", guarded(studio, post_upload), methods=["POST"]),
         Route("/api/story/chapter", guarded(studio, post_chapter), methods=["POST"]),
         Route("/api/story/line", guarded(studio, post_line), methods=["POST"]),
+        Route("/api/undo", guarded(studio, post_undo), methods=["POST"]),
+        Route("/api/redo", guarded(studio, post_redo), methods=["POST"]),
         Route("/api/cast/portrait", guarded(studio, post_portrait), methods=["POST"]),
         Route("/api/cast/face", guarded(studio, get_face), methods=["GET"]),
         Route("/api/cast/face", guarded(studio, post_face), methods=["POST"]),

@@ -7,6 +7,10 @@
     portraits/         uploaded portraits, re-encoded as PNG under names the server makes
     previews/          each portrait with its face drawn (deepstory.face)
     auditions/         each character's audition line
+    contacts/          each character's contact sheet of mouth shapes, by portrait, face and animator
+    voices/            uploaded Piper voices (``.onnx`` and ``.onnx.json``), under names the server makes
+    history/           the versions before each change (undo) and after each undo (redo): ``<n>-story.txt``,
+                       ``<n>-attribution.json``, ``<n>-speakers.yaml`` and ``<n>.json`` (what changed)
     jobs/              the job registry (deepstory.studio.jobs)
 
 Every file is written atomically (deepstory.files), so a crash leaves the last whole version.
@@ -14,17 +18,19 @@ Every file is written atomically (deepstory.files), so a crash leaves the last w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
-from deepstory.files import write_text
+from deepstory.files import write_bytes, write_text
 from deepstory.tagged import split_line
 
 NARRATOR = "Narrator"
@@ -36,6 +42,9 @@ NAME = re.compile(r"^[^\W\d_][\w' .-]{0,39}$")
 #: Voice settings the cast page edits, with their types.
 VOICE_KEYS = {"engine": str, "speaker": str, "pitch": float, "formant": float, "rate": float, "variant": str}
 ENGINES = ("piper", "espeak")
+#: The files one undo step restores (names in the workspace), and how many steps are kept.
+VERSIONED = ("story.txt", "attribution.json", "speakers.yaml")
+HISTORY = 50
 
 
 def valid_name(name: str) -> str:
@@ -59,7 +68,17 @@ class Workspace:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
-        for sub in ("source", "portraits", "previews", "auditions", "jobs"):
+        for sub in (
+            "source",
+            "portraits",
+            "previews",
+            "auditions",
+            "contacts",
+            "voices",
+            "jobs",
+            "history/undo",
+            "history/redo",
+        ):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.story = self.root / "story.txt"
         self.attribution = self.root / "attribution.json"
@@ -72,6 +91,93 @@ class Workspace:
             write_text(path, secrets.token_urlsafe(24))
             path.chmod(0o600)
         return path.read_text(encoding="utf-8").strip()
+
+    # -- undo and redo ---------------------------------------------------------------------------------
+    def state(self) -> dict[str, bytes | None]:
+        """The versioned files as they are now (``None``: absent)."""
+        return {name: (self.root / name).read_bytes() if (self.root / name).is_file() else None for name in VERSIONED}
+
+    @contextlib.contextmanager
+    def undoable(self, what: str) -> Iterator[None]:
+        """A change the user can undo: where the block changed the story or the cast, the version before it is
+        kept as the newest undo step (and the redo steps are dropped, as in any editor).  A block that changed
+        nothing (a voice saved as it was) or raised keeps no step."""
+        before = self.state()
+        yield
+        if self.state() != before:
+            self._push("undo", before, what)
+            for old in self._steps("redo"):
+                self._drop("redo", old)
+
+    def history(self) -> dict[str, str | None]:
+        """What the next undo and redo would take back (their labels), ``None`` where there is none."""
+        out: dict[str, str | None] = {}
+        for kind in ("undo", "redo"):
+            steps = self._steps(kind)
+            out[kind] = self._about(kind, steps[-1]).get("what", "a change") if steps else None
+        return out
+
+    def undo(self) -> str:
+        """The story and cast back to the version before the newest change; returns what was undone."""
+        return self._swap("undo", "redo")
+
+    def redo(self) -> str:
+        return self._swap("redo", "undo")
+
+    def _swap(self, take: str, give: str) -> str:
+        steps = self._steps(take)
+        if not steps:
+            raise ValueError(f"nothing to {take}")
+        n = steps[-1]
+        what = str(self._about(take, n).get("what", "a change"))
+        restored = {name: self._read_step(take, n, name) for name in VERSIONED}
+        self._push(give, self.state(), what)
+        for name, data in restored.items():
+            if data is None:
+                (self.root / name).unlink(missing_ok=True)
+            else:
+                write_bytes(self.root / name, data)
+        self._drop(take, n)
+        return what
+
+    def _steps(self, kind: str) -> list[int]:
+        """The step numbers of ``kind`` (undo or redo) whose record is whole, oldest first."""
+        found = []
+        for path in (self.root / "history" / kind).glob("*.json"):
+            if path.stem.isdigit():
+                found.append(int(path.stem))
+        return sorted(found)
+
+    def _about(self, kind: str, n: int) -> dict[str, Any]:
+        try:
+            about = json.loads((self.root / "history" / kind / f"{n}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return about if isinstance(about, dict) else {}
+
+    def _read_step(self, kind: str, n: int, name: str) -> bytes | None:
+        if name not in self._about(kind, n).get("files", []):
+            return None
+        return (self.root / "history" / kind / f"{n}-{name}").read_bytes()
+
+    def _push(self, kind: str, state: dict[str, bytes | None], what: str) -> None:
+        """A step: its files first, then its record (``<n>.json``), so that a crash leaves no half step."""
+        steps = self._steps(kind)
+        n = steps[-1] + 1 if steps else 1
+        folder = self.root / "history" / kind
+        for name, data in state.items():
+            if data is not None:
+                write_bytes(folder / f"{n}-{name}", data)
+        about = {"what": what, "time": time.time(), "files": [k for k, v in state.items() if v is not None]}
+        write_text(folder / f"{n}.json", json.dumps(about))
+        for old in steps[: max(0, len(steps) + 1 - HISTORY)]:
+            self._drop(kind, old)
+
+    def _drop(self, kind: str, n: int) -> None:
+        folder = self.root / "history" / kind
+        (folder / f"{n}.json").unlink(missing_ok=True)  # the record first: a half-dropped step is no step
+        for name in VERSIONED:
+            (folder / f"{n}-{name}").unlink(missing_ok=True)
 
     # -- the story ---------------------------------------------------------------------------------------
     def story_text(self) -> str:

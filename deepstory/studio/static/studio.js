@@ -24,6 +24,16 @@ async function send(url, body, form = null) {
   return data;
 }
 
+// Undo and Redo (Story and Cast): the story and the cast back one version, then the page shows it.
+function undoButtons() {
+  for (const what of ["undo", "redo"]) {
+    const button = $(`#${what}`);
+    if (button) button.onclick = async () => {
+      if (await send(`/api/${what}`, {})) location.reload();
+    };
+  }
+}
+
 // -- Story ----------------------------------------------------------------------------------------------
 function storyPage() {
   $("#save-text").onclick = async () => {
@@ -229,8 +239,16 @@ function rendersPage() {
     const [a, b] = ticked();
     location.href = `/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`;
   };
+  const setting = $("#sweep-form [name=setting]");
+  const examples = { cut_size: "30000,60000", pitch: "-2,0,2", formant: "0.9,1,1.1", rate: "0.9,1,1.1" };
+  setting.onchange = () => {
+    $("#sweep-form [name=values]").value = examples[setting.value];
+    $("#sweep-form [name=character]").disabled = setting.value === "cut_size";
+  };
+  setting.onchange();
   $("#start-sweep").onclick = async () => {
     const job = await send("/api/sweep", Object.fromEntries(new FormData($("#sweep-form"))));
+    if (job) setTimeout(() => location.reload(), 1500);
     if (job) say(`sweep ${job.id} started: its report appears here when it ends`, true);
   };
 }
@@ -246,4 +264,5 @@ function comparePage() {
 }
 
 const pages = { story: storyPage, cast: castPage, render: renderPage, renders: rendersPage, compare: comparePage };
+undoButtons();
 pages[document.body.dataset.page]?.();
