@@ -186,3 +186,38 @@ def test_stage_rows_follow_the_pipeline(tmp_path):
         "report",
     ]
     assert pipeline_place("Something new") == len(PIPELINE)
+
+
+@pytest.mark.slow
+def test_each_character_has_a_contact_sheet_before_any_render(studio):
+    client, s = studio
+    answer = client.post("/api/cast/contact", json={"name": "Eileen"})
+    assert answer.status_code == 200, answer.text
+    url = answer.json()["sheet"]
+    sheet = s.ws.root / url.removeprefix("/files/ws/")
+    assert sheet.is_file() and sheet.parent == s.ws.root / "contacts"
+    assert client.get(url).headers["content-type"] == "image/png"
+    import numpy as np
+    from PIL import Image
+
+    from deepstory.contact.stage import LABEL, ORDER
+
+    pixels = np.asarray(Image.open(sheet).convert("RGB"), dtype=np.int16)
+    assert pixels.shape == (128 + LABEL, 128 * len(ORDER), 3)
+    tiles = [pixels[:128, c * 128 : (c + 1) * 128] for c in range(len(ORDER))]
+    for i in range(len(tiles)):
+        for j in range(i + 1, len(tiles)):
+            assert np.abs(tiles[i] - tiles[j]).max() > 8, (ORDER[i], ORDER[j])  # nine mouth shapes, each its own
+    # Drawn once per portrait and face: asked again, the same file at once; shown on the card after a reload.
+    stamp = sheet.stat().st_mtime_ns
+    assert client.post("/api/cast/contact", json={"name": "Eileen"}).json()["sheet"] == url
+    assert sheet.stat().st_mtime_ns == stamp and url in client.get("/cast").text
+    # A new face is a new sheet.
+    client.post("/api/cast/face", json={"name": "Eileen", "eyes": [[200, 100], [250, 100]], "mouth": [225, 150]})
+    assert client.post("/api/cast/contact", json={"name": "Eileen"}).json()["sheet"] != url
+    for bad in ("../Eileen", "/etc/passwd", "Nobody", ""):
+        assert client.post("/api/cast/contact", json={"name": bad}).status_code == 400
+    assert (
+        client.post("/api/cast/contact", content="name=Eileen", headers={"Content-Type": "text/plain"}).status_code
+        == 400
+    )

@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 from deepstory.files import write_text
 from deepstory.studio.jobs import Jobs
 from deepstory.studio.safety import Guard, Refused, check_overrides, inside
-from deepstory.studio.workspace import ENGINES, NARRATOR, Workspace, from_book
+from deepstory.studio.workspace import CONF, ENGINES, NARRATOR, Workspace, from_book
 
 HERE = Path(__file__).resolve().parent
 #: Upload limits: size (bytes) and the suffixes each kind accepts (the content is checked too).
@@ -168,11 +168,20 @@ def cast_page(studio: Studio, request: Request) -> HTMLResponse:
                 "bundled": not _within(studio, image),
                 "voice": entry.get("voice") or {},
                 "face": entry.get("face"),
+                "contact": _cached_contact(studio, name),
             }
         )
     return studio.page(
         "cast", request, cards=cards, engines=ENGINES, colours=studio.colours(list(speakers)), contact=_contact(studio)
     )
+
+
+def _cached_contact(studio: Studio, name: str) -> str | None:
+    try:
+        sheet = contact_file(studio, name)
+    except (OSError, KeyError):
+        return None
+    return studio.url(sheet) if sheet.is_file() else None
 
 
 def _within(studio: Studio, path: Path) -> bool:
@@ -427,6 +436,51 @@ def clicked_face(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: A contact sheet's tiles (pixels), and the version of how it is drawn (in its key).
+CONTACT_SIZE = 128
+CONTACT_VERSION = "studio-contact-1"
+
+
+def contact_file(studio: Studio, name: str) -> Path:
+    """Where the character's contact sheet is kept: named by the hash of what draws it (the portrait's bytes, its
+    face, crop and drawn mouths, the animator's config, the tile size), so a changed portrait or face draws anew."""
+    entry = {k: v for k, v in studio.ws.speakers()[name].items() if k != "voice"}
+    image = Path(str(entry.get("image", "")))
+    pixels = hashlib.sha256(image.read_bytes()).hexdigest() if image.is_file() else ""
+    config = [(p.name, p.read_text(encoding="utf-8")) for p in sorted((CONF / "models" / "animator").glob("*.yaml"))]
+    key = json.dumps([CONTACT_VERSION, entry, pixels, config, CONTACT_SIZE], sort_keys=True, default=str)
+    return studio.ws.root / "contacts" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.png"
+
+
+async def contact(studio: Studio, name: str) -> dict[str, Any]:
+    """The character's mouth shapes as the animator draws them, drawn by a subprocess once per portrait and face."""
+    out = contact_file(studio, name)
+    if not out.is_file():
+        command = [
+            sys.executable, "-m", "deepstory.studio.contact", str(studio.ws.speakers_file), name, str(out),
+            str(CONTACT_SIZE),
+        ]  # fmt: skip
+        await _child(command, "contact sheet")
+        if not out.is_file():
+            raise Refused("the contact sheet was not drawn")
+    return {"sheet": studio.url(out)}
+
+
+async def _child(command: list[str], what: str, timeout: float = 180) -> None:
+    """Runs ``command`` (a ``python -m`` of the studio's); :class:`Refused` with its last line if it fails."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        raise Refused(f"the {what} took too long") from None
+    if proc.returncode != 0:
+        lines = output.decode(errors="replace").strip().splitlines()
+        raise Refused(f"{what} failed: {lines[-1] if lines else proc.returncode}")
+
+
 async def audition(studio: Studio, name: str) -> dict[str, Any]:
     """One line in the character's voice, synthesized by a subprocess (the speech engines stay out of here)."""
     out = studio.ws.root / "auditions" / f"{abs(hash((name, time.time()))) % 10**10}"
@@ -600,6 +654,11 @@ async def post_voice(studio: Studio, request: Request) -> Any:
     return {"voice": studio.ws.speakers()[name]["voice"]}
 
 
+async def post_contact(studio: Studio, request: Request) -> Any:
+    body = await json_body(request)
+    return await contact(studio, character(studio, body.get("name")))
+
+
 async def post_audition(studio: Studio, request: Request) -> Any:
     body = await json_body(request)
     return await audition(studio, character(studio, body.get("name")))
@@ -762,6 +821,7 @@ def build_app(
         Route("/api/cast/face", guarded(studio, post_face), methods=["POST"]),
         Route("/api/cast/voice", guarded(studio, post_voice), methods=["POST"]),
         Route("/api/cast/audition", guarded(studio, post_audition), methods=["POST"]),
+        Route("/api/cast/contact", guarded(studio, post_contact), methods=["POST"]),
         Route("/api/render", guarded(studio, post_render), methods=["POST"]),
         Route("/api/sweep", guarded(studio, post_sweep), methods=["POST"]),
         Route("/api/rerender", guarded(studio, post_rerender), methods=["POST"]),

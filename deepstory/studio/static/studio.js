@@ -123,6 +123,15 @@ function castPage() {
     $(".save-voice", card).onclick = async () => {
       if (await send("/api/cast/voice", { name, voice: voice() })) say(`${name}: voice saved`, true);
     };
+    $(".show-contact", card).onclick = async () => {
+      say(`${name}: drawing the mouth shapes...`, true);
+      const data = await send("/api/cast/contact", { name });
+      if (!data) return;
+      const sheet = $(".contact", card);
+      sheet.src = `${data.sheet}?t=${Date.now()}`;
+      sheet.hidden = false;
+      say(`${name}: the mouth shapes as the animator draws them`, true);
+    };
     $(".audition", card).onclick = async () => {
       say(`${name}: speaking a line...`, true);
       if (!(await send("/api/cast/voice", { name, voice: voice() }))) return;
