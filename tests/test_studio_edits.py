@@ -221,3 +221,105 @@ def test_each_character_has_a_contact_sheet_before_any_render(studio):
         client.post("/api/cast/contact", content="name=Eileen", headers={"Content-Type": "text/plain"}).status_code
         == 400
     )
+
+
+def voice_files(speakers: dict[str, int] | None = None) -> tuple[bytes, bytes]:
+    """A Piper voice's two files as the studio checks them (the model's bytes begin as an ONNX model's)."""
+    import json
+
+    config = {
+        "audio": {"sample_rate": 16000, "quality": "medium"},
+        "language": {"code": "en_US"},
+        "dataset": "tiny",
+        "num_speakers": len(speakers or {}) or 1,
+        "speaker_id_map": speakers or {},
+        "phoneme_id_map": {"a": [1]},
+    }
+    return b"\x08\x07" + b"\x00" * 64, json.dumps(config).encode()
+
+
+def test_a_voice_file_is_uploaded_listed_and_chosen_by_its_id(studio):
+    client, s = studio
+    model, config = voice_files({"alice": 0, "bob": 1})
+    files = {"model": ("../../../evil.onnx", model), "config": ("../../../evil.onnx.json", config)}
+    answer = client.post("/api/cast/voicefile", files=files)
+    assert answer.status_code == 200, answer.text
+    voice = answer.json()
+    assert voice["id"].startswith("en_US-tiny-medium-") and voice["id"].endswith(".onnx") and "evil" not in voice["id"]
+    assert voice["speakers"] == ["alice", "bob"] and "path" not in voice
+    folder = s.ws.root / "voices"
+    assert sorted(p.name for p in folder.iterdir()) == [voice["id"], voice["id"] + ".json"]
+    assert not list(s.ws.root.parent.parent.rglob("evil*"))
+    page = client.get("/cast").text
+    assert f'value="{voice["id"]}"' in page and "the bundled voice" in page and '["alice", "bob"]' in page
+    chosen = client.post("/api/cast/voice", json={"name": "Eileen", "voice": {"model": voice["id"], "speaker": "bob"}})
+    assert chosen.status_code == 200, chosen.text
+    entry = s.ws.speakers()["Eileen"]["voice"]
+    assert entry["model"] == str(folder / voice["id"]) and entry["speaker"] == "bob" and entry["engine"] == "piper"
+    assert s.ws.voice_id(entry["model"]) == voice["id"]
+    # Back to the bundled voice; a model set by hand is kept as it is ("keep").
+    client.post("/api/cast/voice", json={"name": "Eileen", "voice": {"model": ""}})
+    assert s.ws.speakers()["Eileen"]["voice"]["model"] is None
+    speakers = s.ws.speakers()
+    speakers["Eileen"]["voice"]["model"] = "/somewhere/mine.onnx"
+    s.ws.save_speakers(speakers)
+    assert "as set in speakers.yaml" in client.get("/cast").text
+    assert (
+        client.post("/api/cast/voice", json={"name": "Eileen", "voice": {"model": "keep", "pitch": 1}}).status_code
+        == 200
+    )
+    assert s.ws.speakers()["Eileen"]["voice"]["model"] == "/somewhere/mine.onnx"
+
+
+def test_hostile_voice_requests_are_refused(studio, monkeypatch):
+    client, s = studio
+    model, config = voice_files()
+    ok = client.post("/api/cast/voicefile", files={"model": ("v.onnx", model), "config": ("v.onnx.json", config)})
+    known = ok.json()["id"]
+    before = s.ws.speakers()["Eileen"]["voice"]
+    for bad in (
+        "../" + known,
+        "/etc/passwd",
+        str(s.ws.root / "voices" / known),
+        "voices/" + known,
+        "~/x.onnx",
+        3,
+        ["x"],
+    ):
+        answer = client.post("/api/cast/voice", json={"name": "Eileen", "voice": {"model": bad}})
+        assert answer.status_code == 400, bad
+    assert s.ws.speakers()["Eileen"]["voice"] == before
+    folder = sorted((s.ws.root / "voices").iterdir())
+    cases = [
+        {"model": ("v.exe", model), "config": ("v.onnx.json", config)},  # wrong suffixes
+        {"model": ("v.onnx", model), "config": ("v.json.exe", config)},
+        {"model": ("v.onnx.json", config), "config": ("v.onnx.json", config)},
+        {"model": ("v.onnx", b"MZ not onnx"), "config": ("v.onnx.json", config)},  # wrong contents
+        {"model": ("v.onnx", model), "config": ("v.onnx.json", b"\xff\xfe not json")},
+        {"model": ("v.onnx", model), "config": ("v.onnx.json", b'{"audio": {}}')},
+        {"model": ("v.onnx", model)},  # one file
+    ]
+    for files in cases:
+        assert client.post("/api/cast/voicefile", files=files).status_code == 400, files
+    assert sorted((s.ws.root / "voices").iterdir()) == folder  # nothing left of a refused upload
+    assert client.post("/api/cast/voicefile", json={"model": "/etc/passwd"}).status_code == 400  # not multipart
+    from deepstory.studio import app as studio_app
+
+    monkeypatch.setitem(studio_app.LIMITS, "voice", 1000)
+    big = {"model": ("v.onnx", model + b"\x00" * 2000), "config": ("v.onnx.json", config)}
+    assert client.post("/api/cast/voicefile", files=big).status_code == 400
+    huge = client.post(
+        "/api/cast/voicefile",
+        content=b"x",
+        headers={"Content-Length": str(300 << 20), "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert huge.status_code == 413
+    # The larger limit is the voice upload's alone: any other request stays under 32 MB.
+    other = client.post(
+        "/api/story/text", content=b"x", headers={"Content-Length": str(40 << 20), "Content-Type": "application/json"}
+    )
+    assert other.status_code == 413
+    files = {"model": ("v.onnx", model), "config": ("v.onnx.json", config)}
+    assert client.post("/api/cast/voicefile", files=files, headers={"Origin": "http://evil.example"}).status_code == 403
+    assert client.post("/api/cast/voicefile", files=files, headers={"X-CSRF-Token": "no"}).status_code == 403
+    assert sorted((s.ws.root / "voices").iterdir()) == folder

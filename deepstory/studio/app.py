@@ -35,7 +35,8 @@ from deepstory.studio.workspace import CONF, ENGINES, NARRATOR, Workspace, from_
 
 HERE = Path(__file__).resolve().parent
 #: Upload limits: size (bytes) and the suffixes each kind accepts (the content is checked too).
-LIMITS = {"story": 2 << 20, "book": 30 << 20, "portrait": 8 << 20}
+LIMITS = {"story": 2 << 20, "book": 30 << 20, "portrait": 8 << 20, "voice": 200 << 20, "voice_config": 1 << 20}
+VOICE_UPLOAD = "/api/cast/voicefile"  # the one path whose body may be larger than MAX_BODY (a Piper voice)
 STORY_SUFFIXES = (".txt", ".md")
 PORTRAIT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_BODY = 32 << 20
@@ -127,6 +128,30 @@ async def upload(request: Request, kind: str) -> tuple[bytes, str, dict[str, str
 # -- pages ------------------------------------------------------------------------------------------------
 
 
+async def upload_voice(request: Request) -> tuple[bytes, bytes]:
+    """A Piper voice's two files from a multipart form: ``model`` (``.onnx``) and ``config`` (``.onnx.json``)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise Refused("expected a multipart/form-data upload")
+    form = await request.form(max_files=2, max_fields=4, max_part_size=LIMITS["voice_config"])
+    try:
+        parts = {}
+        for field, suffix, limit in (("model", ".onnx", "voice"), ("config", ".onnx.json", "voice_config")):
+            file = form.get(field)
+            if file is None or isinstance(file, str):
+                raise Refused(f"{field}: no file (a Piper voice is its .onnx and its .onnx.json)")
+            if not (file.filename or "").lower().endswith(suffix) or (
+                field == "model" and (file.filename or "").lower().endswith(".json")
+            ):
+                raise Refused(f"{field}: a {suffix} file")
+            data = await file.read(LIMITS[limit] + 1)
+            if len(data) > LIMITS[limit]:
+                raise Refused(f"{field}: larger than {LIMITS[limit] >> 20} MB")
+            parts[field] = data
+    finally:
+        await form.close()
+    return parts["model"], parts["config"]
+
+
 def story_page(studio: Studio, request: Request) -> HTMLResponse:
     lines = studio.ws.lines()
     cast = list(studio.ws.speakers())
@@ -167,12 +192,19 @@ def cast_page(studio: Studio, request: Request) -> HTMLResponse:
                 "image": studio.url(image) if _within(studio, image) else None,
                 "bundled": not _within(studio, image),
                 "voice": entry.get("voice") or {},
+                "voice_id": studio.ws.voice_id((entry.get("voice") or {}).get("model")),
                 "face": entry.get("face"),
                 "contact": _cached_contact(studio, name),
             }
         )
     return studio.page(
-        "cast", request, cards=cards, engines=ENGINES, colours=studio.colours(list(speakers)), contact=_contact(studio)
+        "cast",
+        request,
+        cards=cards,
+        engines=ENGINES,
+        voices=[{k: v for k, v in voice.items() if k != "path"} for voice in studio.ws.voices()],
+        colours=studio.colours(list(speakers)),
+        contact=_contact(studio),
     )
 
 
@@ -659,6 +691,12 @@ async def post_contact(studio: Studio, request: Request) -> Any:
     return await contact(studio, character(studio, body.get("name")))
 
 
+async def post_voicefile(studio: Studio, request: Request) -> Any:
+    model, config = await upload_voice(request)
+    voice = studio.ws.add_voice(model, config)
+    return {k: v for k, v in voice.items() if k != "path"}
+
+
 async def post_audition(studio: Studio, request: Request) -> Any:
     body = await json_body(request)
     return await audition(studio, character(studio, body.get("name")))
@@ -822,6 +860,7 @@ def build_app(
         Route("/api/cast/voice", guarded(studio, post_voice), methods=["POST"]),
         Route("/api/cast/audition", guarded(studio, post_audition), methods=["POST"]),
         Route("/api/cast/contact", guarded(studio, post_contact), methods=["POST"]),
+        Route(VOICE_UPLOAD, guarded(studio, post_voicefile), methods=["POST"]),
         Route("/api/render", guarded(studio, post_render), methods=["POST"]),
         Route("/api/sweep", guarded(studio, post_sweep), methods=["POST"]),
         Route("/api/rerender", guarded(studio, post_rerender), methods=["POST"]),
@@ -832,7 +871,8 @@ def build_app(
         Route("/files/{root}/{path:path}", bound(studio, get_file), methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    middleware = [Middleware(Guard, csrf=studio.csrf, hosts=hosts, token=token, max_body=MAX_BODY)]
+    limits = {VOICE_UPLOAD: LIMITS["voice"] + LIMITS["voice_config"] + (1 << 20)}
+    middleware = [Middleware(Guard, csrf=studio.csrf, hosts=hosts, token=token, max_body=MAX_BODY, limits=limits)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.studio = studio
     return app

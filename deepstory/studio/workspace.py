@@ -45,6 +45,8 @@ ENGINES = ("piper", "espeak")
 #: The files one undo step restores (names in the workspace), and how many steps are kept.
 VERSIONED = ("story.txt", "attribution.json", "speakers.yaml")
 HISTORY = 50
+#: ``voice.model``'s value from the Cast page that leaves a model set by hand as it is.
+KEEP = "keep"
 
 
 def valid_name(name: str) -> str:
@@ -271,9 +273,68 @@ class Workspace:
         entry.pop("mouths", None)  # drawn mouths belong to the bundled owl's face
         self.save_speakers(speakers)
 
+    # -- voice files -------------------------------------------------------------------------------------
+    def voices(self) -> list[dict[str, Any]]:
+        """The Piper voices the studio offers: the bundled one (id ``""``), then each uploaded one (id: its file
+        name in ``voices/``), with its speakers' names for ``voice.speaker`` (none for a single-speaker voice)."""
+        out: list[dict[str, Any]] = [{"id": "", "label": "the bundled voice", "speakers": []}]
+        for model in sorted((self.root / "voices").glob("*.onnx")):
+            config = voice_config(model)
+            if config is None:
+                continue
+            names = sorted((dict(config.get("speaker_id_map") or {})).items(), key=lambda item: int(item[1]))
+            count = int(config["num_speakers"])
+            speakers = [str(n) for n, _ in names] if names else [str(n) for n in range(count)] if count > 1 else []
+            out.append({"id": model.name, "label": model.stem, "speakers": speakers, "path": str(model)})
+        return out
+
+    def voice_id(self, model: Any) -> str | None:
+        """The id of a ``voice.model`` value among :meth:`voices` (``""``: the bundled one), ``None``: another file
+        (set by hand in speakers.yaml)."""
+        if model in (None, ""):
+            return ""
+        for voice in self.voices()[1:]:
+            if Path(str(model)) == Path(voice["path"]):
+                return str(voice["id"])
+        return None
+
+    def add_voice(self, model: bytes, config: bytes) -> dict[str, Any]:
+        """An uploaded Piper voice (the ``.onnx`` and its ``.onnx.json``), checked, under a name the server makes
+        from its config (language, dataset, quality) and a random part; returns its entry of :meth:`voices`."""
+        try:
+            about = json.loads(config.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ValueError("the voice's .onnx.json is not JSON") from None
+        if not isinstance(about, dict):
+            raise ValueError("the voice's .onnx.json is not a Piper voice config")
+        language, audio = about.get("language"), about.get("audio")
+        words = [
+            str(language.get("code") or "") if isinstance(language, dict) else "",
+            str(about.get("dataset") or ""),
+            str(audio.get("quality") or "") if isinstance(audio, dict) else "",
+        ]
+        stem = "-".join(w for w in (re.sub(r"[^A-Za-z0-9_]+", "", w)[:16] for w in words) if w) or "voice"
+        target = self.root / "voices" / f"{stem}-{secrets.token_hex(4)}.onnx"
+        side = Path(f"{target}.json")
+        write_bytes(side, config)
+        write_bytes(target, model)
+        if voice_config(target) is None:
+            target.unlink(missing_ok=True)
+            side.unlink(missing_ok=True)
+            raise ValueError(
+                "not a Piper voice: an ONNX model and its config (sample_rate, num_speakers, phoneme_id_map)"
+            )
+        return next(v for v in self.voices() if v["id"] == target.name)
+
     def set_voice(self, name: str, voice: dict[str, Any]) -> None:
         speakers = self.speakers()
         current = dict(speakers[name].get("voice") or {})
+        if "model" in voice and voice["model"] != KEEP:  # an id of voices(), never a path from a request
+            known = {str(v["id"]): v.get("path") for v in self.voices()}
+            if not isinstance(voice["model"], (str, type(None))) or (voice["model"] or "") not in known:
+                raise ValueError("voice.model: not one of the studio's voices")
+            current["model"] = known[voice["model"] or ""]
+            current["engine"] = "piper" if current["model"] else current.get("engine")
         for key, kind in VOICE_KEYS.items():
             if key not in voice:
                 continue
@@ -340,3 +401,15 @@ def from_book(script: Any) -> tuple[str, list[Any]]:
             text.append(f"{speaker or NARRATOR}|{words}")
             notes.append(note)
     return "\n".join(text) + ("\n" if text else ""), notes
+
+
+def voice_config(model: Path) -> dict[str, Any] | None:
+    """A Piper voice's config, checked as the renderer checks it (an ONNX model beside a valid ``.onnx.json``);
+    ``None`` where it is not one."""
+    from deepstory.errors import UserError
+    from deepstory.speech.piper import read_voice_config
+
+    try:
+        return read_voice_config(model, "voice")
+    except (UserError, OSError):
+        return None

@@ -86,6 +86,12 @@ function showFace(card, data) {
 }
 
 function castPage() {
+  $("#upload-voice").onclick = async () => {
+    const form = new FormData($("#voice-upload"));
+    if (!form.get("model")?.size || !form.get("config")?.size) return say("choose the .onnx and its .onnx.json");
+    const voice = await send("/api/cast/voicefile", null, form);
+    if (voice) location.reload();
+  };
   for (const card of $$(".card")) {
     const name = card.dataset.name;
     fetch(`/api/cast/face?name=${encodeURIComponent(name)}`)
@@ -120,6 +126,13 @@ function castPage() {
       if (data) showFace(card, data);
     };
     const voice = () => Object.fromEntries($$("fieldset.voice [name]", card).map((f) => [f.name, f.value]));
+    const model = $("fieldset.voice [name=model]", card);
+    const offerSpeakers = () => {
+      const names = JSON.parse(model.selectedOptions[0]?.dataset.speakers || "[]");
+      $(".speaker-list", card).replaceChildren(...names.map((n) => new Option(n, n)));
+    };
+    model.onchange = offerSpeakers;
+    offerSpeakers();
     $(".save-voice", card).onclick = async () => {
       if (await send("/api/cast/voice", { name, voice: voice() })) say(`${name}: voice saved`, true);
     };
