@@ -19,6 +19,7 @@ from deepstory.animate.base import Animator
 from deepstory.files import atomic_path
 from deepstory.kernel.stage import Stage
 from deepstory.motion.visemes import SHAPES
+from deepstory.portrait import Portrait
 from deepstory.scene import SceneContext
 from deepstory.story.files import StoryFiles
 from deepstory.track import FACE, MOUTH, SHAPE_NAMES
@@ -51,19 +52,26 @@ class ContactStage(Stage[SceneContext]):
             return
         speakers = StoryFiles(ctx.run).speakers()
         size = self.size
-        sheet = Image.new("RGB", (size * len(ORDER), (size + LABEL) * len(speakers)), (255, 255, 255))
-        draw = ImageDraw.Draw(sheet)
-        for r, speaker in enumerate(speakers):
-            prepared = self.animator.prepare(ctx.cast.portrait(speaker, (size, size)))
-            frames = np.concatenate(list(self.animator.frames(prepared, shape_rows())))
-            for c, (shape, frame) in enumerate(zip(ORDER, frames)):
-                sheet.paste(Image.fromarray(frame), (c * size, r * (size + LABEL)))
-                draw.text((c * size + 4, r * (size + LABEL) + size + 1), f"{speaker} {shape}", fill=(0, 0, 0))
+        sheet = draw_sheet(self.animator, [(s, ctx.cast.portrait(s, (size, size))) for s in speakers], size)
         with atomic_path(ctx.run.export / "contact.png") as tmp:
             sheet.save(tmp, format="PNG")
 
     def close(self) -> None:
         self.animator.close()
+
+
+def draw_sheet(animator: Animator, portraits: list[tuple[str, Portrait]], size: int) -> Image.Image:
+    """One row per ``(name, portrait)``: the portrait animated by ``animator`` in each shape of :data:`ORDER`,
+    each tile ``size`` pixels square, labelled under it (the studio draws one character's row before any render)."""
+    sheet = Image.new("RGB", (size * len(ORDER), (size + LABEL) * len(portraits)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for r, (speaker, portrait) in enumerate(portraits):
+        prepared = animator.prepare(portrait)
+        frames = np.concatenate(list(animator.frames(prepared, shape_rows())))
+        for c, (shape, frame) in enumerate(zip(ORDER, frames)):
+            sheet.paste(Image.fromarray(frame), (c * size, r * (size + LABEL)))
+            draw.text((c * size + 4, r * (size + LABEL) + size + 1), f"{speaker} {shape}", fill=(0, 0, 0))
+    return sheet
 
 
 def contact_sheet(path: Path) -> np.ndarray:

@@ -12,6 +12,7 @@ import asyncio
 import difflib
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -30,11 +31,12 @@ from starlette.staticfiles import StaticFiles
 from deepstory.files import write_text
 from deepstory.studio.jobs import Jobs
 from deepstory.studio.safety import Guard, Refused, check_overrides, inside
-from deepstory.studio.workspace import ENGINES, NARRATOR, Workspace, from_book
+from deepstory.studio.workspace import CONF, ENGINES, NARRATOR, Workspace, from_book
 
 HERE = Path(__file__).resolve().parent
 #: Upload limits: size (bytes) and the suffixes each kind accepts (the content is checked too).
-LIMITS = {"story": 2 << 20, "book": 30 << 20, "portrait": 8 << 20}
+LIMITS = {"story": 2 << 20, "book": 30 << 20, "portrait": 8 << 20, "voice": 200 << 20, "voice_config": 1 << 20}
+VOICE_UPLOAD = "/api/cast/voicefile"  # the one path whose body may be larger than MAX_BODY (a Piper voice)
 STORY_SUFFIXES = (".txt", ".md")
 PORTRAIT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_BODY = 32 << 20
@@ -61,7 +63,9 @@ class Studio:
         return [self.ws.root, self.outputs]
 
     def page(self, name: str, request: Request, **values: Any) -> HTMLResponse:
-        html = self.templates.get_template(f"{name}.html").render(csrf=self.csrf, page=name, **values)
+        html = self.templates.get_template(f"{name}.html").render(
+            csrf=self.csrf, page=name, history=self.ws.history(), **values
+        )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
     def url(self, path: Path) -> str:
@@ -124,6 +128,30 @@ async def upload(request: Request, kind: str) -> tuple[bytes, str, dict[str, str
 # -- pages ------------------------------------------------------------------------------------------------
 
 
+async def upload_voice(request: Request) -> tuple[bytes, bytes]:
+    """A Piper voice's two files from a multipart form: ``model`` (``.onnx``) and ``config`` (``.onnx.json``)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise Refused("expected a multipart/form-data upload")
+    form = await request.form(max_files=2, max_fields=4, max_part_size=LIMITS["voice_config"])
+    try:
+        parts = {}
+        for field, suffix, limit in (("model", ".onnx", "voice"), ("config", ".onnx.json", "voice_config")):
+            file = form.get(field)
+            if file is None or isinstance(file, str):
+                raise Refused(f"{field}: no file (a Piper voice is its .onnx and its .onnx.json)")
+            if not (file.filename or "").lower().endswith(suffix) or (
+                field == "model" and (file.filename or "").lower().endswith(".json")
+            ):
+                raise Refused(f"{field}: a {suffix} file")
+            data = await file.read(LIMITS[limit] + 1)
+            if len(data) > LIMITS[limit]:
+                raise Refused(f"{field}: larger than {LIMITS[limit] >> 20} MB")
+            parts[field] = data
+    finally:
+        await form.close()
+    return parts["model"], parts["config"]
+
+
 def story_page(studio: Studio, request: Request) -> HTMLResponse:
     lines = studio.ws.lines()
     cast = list(studio.ws.speakers())
@@ -164,12 +192,28 @@ def cast_page(studio: Studio, request: Request) -> HTMLResponse:
                 "image": studio.url(image) if _within(studio, image) else None,
                 "bundled": not _within(studio, image),
                 "voice": entry.get("voice") or {},
+                "voice_id": studio.ws.voice_id((entry.get("voice") or {}).get("model")),
                 "face": entry.get("face"),
+                "contact": _cached_contact(studio, name),
             }
         )
     return studio.page(
-        "cast", request, cards=cards, engines=ENGINES, colours=studio.colours(list(speakers)), contact=_contact(studio)
+        "cast",
+        request,
+        cards=cards,
+        engines=ENGINES,
+        voices=[{k: v for k, v in voice.items() if k != "path"} for voice in studio.ws.voices()],
+        colours=studio.colours(list(speakers)),
+        contact=_contact(studio),
     )
+
+
+def _cached_contact(studio: Studio, name: str) -> str | None:
+    try:
+        sheet = contact_file(studio, name)
+    except (OSError, KeyError):
+        return None
+    return studio.url(sheet) if sheet.is_file() else None
 
 
 def _within(studio: Studio, path: Path) -> bool:
@@ -229,8 +273,12 @@ def headline(run: Path) -> dict[str, Any]:
 
 
 def renders_page(studio: Studio, request: Request) -> HTMLResponse:
-    sweeps = [s for s in (studio.jobs.status(j) for j in studio.jobs.all() if j.kind == "sweep")]
-    return studio.page("renders", request, runs=runs(studio), sweeps=sweeps)
+    sweeps = [
+        {**studio.jobs.status(j), "swept": j.command[-1] if j.command else ""}
+        for j in studio.jobs.all()
+        if j.kind == "sweep"
+    ]
+    return studio.page("renders", request, runs=runs(studio), sweeps=sweeps, cast=list(studio.ws.speakers()))
 
 
 def compare_page(studio: Studio, request: Request) -> Response:
@@ -420,6 +468,51 @@ def clicked_face(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: A contact sheet's tiles (pixels), and the version of how it is drawn (in its key).
+CONTACT_SIZE = 128
+CONTACT_VERSION = "studio-contact-1"
+
+
+def contact_file(studio: Studio, name: str) -> Path:
+    """Where the character's contact sheet is kept: named by the hash of what draws it (the portrait's bytes, its
+    face, crop and drawn mouths, the animator's config, the tile size), so a changed portrait or face draws anew."""
+    entry = {k: v for k, v in studio.ws.speakers()[name].items() if k != "voice"}
+    image = Path(str(entry.get("image", "")))
+    pixels = hashlib.sha256(image.read_bytes()).hexdigest() if image.is_file() else ""
+    config = [(p.name, p.read_text(encoding="utf-8")) for p in sorted((CONF / "models" / "animator").glob("*.yaml"))]
+    key = json.dumps([CONTACT_VERSION, entry, pixels, config, CONTACT_SIZE], sort_keys=True, default=str)
+    return studio.ws.root / "contacts" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.png"
+
+
+async def contact(studio: Studio, name: str) -> dict[str, Any]:
+    """The character's mouth shapes as the animator draws them, drawn by a subprocess once per portrait and face."""
+    out = contact_file(studio, name)
+    if not out.is_file():
+        command = [
+            sys.executable, "-m", "deepstory.studio.contact", str(studio.ws.speakers_file), name, str(out),
+            str(CONTACT_SIZE),
+        ]  # fmt: skip
+        await _child(command, "contact sheet")
+        if not out.is_file():
+            raise Refused("the contact sheet was not drawn")
+    return {"sheet": studio.url(out)}
+
+
+async def _child(command: list[str], what: str, timeout: float = 180) -> None:
+    """Runs ``command`` (a ``python -m`` of the studio's); :class:`Refused` with its last line if it fails."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        raise Refused(f"the {what} took too long") from None
+    if proc.returncode != 0:
+        lines = output.decode(errors="replace").strip().splitlines()
+        raise Refused(f"{what} failed: {lines[-1] if lines else proc.returncode}")
+
+
 async def audition(studio: Studio, name: str) -> dict[str, Any]:
     """One line in the character's voice, synthesized by a subprocess (the speech engines stay out of here)."""
     out = studio.ws.root / "auditions" / f"{abs(hash((name, time.time()))) % 10**10}"
@@ -525,16 +618,21 @@ def guarded(studio: Studio, handler: Any) -> Any:
 
 
 async def post_text(studio: Studio, request: Request) -> Any:
-    return save_text(studio, await json_body(request))
+    body = await json_body(request)
+    with studio.ws.undoable("save the story"):
+        return save_text(studio, body)
 
 
 async def post_upload(studio: Studio, request: Request) -> Any:
     data, suffix, _ = await upload(request, "book")
-    return upload_story(studio, data, suffix)
+    with studio.ws.undoable("upload the story"):
+        return upload_story(studio, data, suffix)
 
 
 async def post_chapter(studio: Studio, request: Request) -> Any:
-    return pick_chapter(studio, await json_body(request))
+    body = await json_body(request)
+    with studio.ws.undoable("read a chapter"):
+        return pick_chapter(studio, body)
 
 
 async def post_line(studio: Studio, request: Request) -> Any:
@@ -542,14 +640,27 @@ async def post_line(studio: Studio, request: Request) -> Any:
     index = body.get("index")
     if not isinstance(index, int):
         raise Refused("index: a line number")
-    studio.ws.reassign(index, str(body.get("speaker", "")))
-    studio.ws.ensure_cast()
-    return {"ok": True}
+    with studio.ws.undoable(f"reassign line {index + 1}"):
+        studio.ws.reassign(index, str(body.get("speaker", "")))
+        studio.ws.ensure_cast()
+    return {"ok": True, **studio.ws.history()}
+
+
+async def post_undo(studio: Studio, request: Request) -> Any:
+    await json_body(request)
+    return {"undone": studio.ws.undo(), **studio.ws.history()}
+
+
+async def post_redo(studio: Studio, request: Request) -> Any:
+    await json_body(request)
+    return {"redone": studio.ws.redo(), **studio.ws.history()}
 
 
 async def post_portrait(studio: Studio, request: Request) -> Any:
     data, suffix, fields = await upload(request, "portrait")
-    return take_portrait(studio, character(studio, fields.get("name")), data, suffix)
+    name = character(studio, fields.get("name"))
+    with studio.ws.undoable(f"upload {name}'s portrait"):
+        return take_portrait(studio, name, data, suffix)
 
 
 async def get_face(studio: Studio, request: Request) -> Any:
@@ -559,7 +670,8 @@ async def get_face(studio: Studio, request: Request) -> Any:
 async def post_face(studio: Studio, request: Request) -> Any:
     body = await json_body(request)
     name = character(studio, body.get("name"))
-    studio.ws.set_face(name, clicked_face(body))
+    with studio.ws.undoable(f"place {name}'s face"):
+        studio.ws.set_face(name, clicked_face(body))
     return face_preview(studio, name)
 
 
@@ -569,8 +681,20 @@ async def post_voice(studio: Studio, request: Request) -> Any:
     voice = body.get("voice")
     if not isinstance(voice, dict):
         raise Refused("voice: an object")
-    studio.ws.set_voice(name, voice)
+    with studio.ws.undoable(f"set {name}'s voice"):
+        studio.ws.set_voice(name, voice)
     return {"voice": studio.ws.speakers()[name]["voice"]}
+
+
+async def post_contact(studio: Studio, request: Request) -> Any:
+    body = await json_body(request)
+    return await contact(studio, character(studio, body.get("name")))
+
+
+async def post_voicefile(studio: Studio, request: Request) -> Any:
+    model, config = await upload_voice(request)
+    voice = studio.ws.add_voice(model, config)
+    return {k: v for k, v in voice.items() if k != "path"}
 
 
 async def post_audition(studio: Studio, request: Request) -> Any:
@@ -586,16 +710,53 @@ async def post_render(studio: Studio, request: Request) -> Any:
     return studio.jobs.status(studio.jobs.start_render(render_overrides(body)))
 
 
+#: What a sweep may vary: cut_size (samples, whole numbers) or a character's voice setting, with its range.
+SWEEPS: dict[str, tuple[float, float]] = {
+    "cut_size": (1000, 10_000_000),
+    "pitch": (-24.0, 24.0),
+    "formant": (0.5, 2.0),
+    "rate": (0.25, 4.0),
+}
+#: A character whose name can be a Hydra key (``speakers.<Name>.voice.pitch``).
+HYDRA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
+
+
+def sweep_override(studio: Studio, body: dict[str, Any]) -> str:
+    """The sweep's one ``key=v1,v2,...`` override: cut_size, or ``speakers.<Name>.voice.<setting>``."""
+    setting = str(body.get("setting") or "cut_size")
+    if setting not in SWEEPS:
+        raise Refused(f"setting: one of {', '.join(SWEEPS)}")
+    given = body.get("values", body.get("cut_size", ""))
+    raw = [v for v in str(given).replace(" ", "").split(",") if v]
+    low, high = SWEEPS[setting]
+    try:
+        values = [int(v) if setting == "cut_size" else float(v) for v in raw]
+    except ValueError:
+        raise Refused(f"{setting}: numbers, separated by commas") from None
+    if not 2 <= len(values) <= 6 or len(set(values)) != len(values):
+        raise Refused(
+            f"{setting}: two to six different values, such as " + ("30000,60000" if setting == "cut_size" else "-2,0,2")
+        )
+    if any(not (low <= v <= high) for v in values):
+        raise Refused(f"{setting}: each value from {low:g} to {high:g}")
+    text = ",".join(str(v) if setting == "cut_size" else f"{v:g}" for v in values)
+    if setting == "cut_size":
+        return f"cut_size={text}"
+    name = character(studio, body.get("character"))
+    if not HYDRA_NAME.match(name):
+        raise Refused(f"a sweep over a voice needs a character named in one word (not {name[:40]!r})")
+    return check_overrides([f"speakers.{name}.voice.{setting}={text}"])[0]
+
+
 async def post_sweep(studio: Studio, request: Request) -> Any:
     body = await json_body(request)
-    values = [int(v) for v in str(body.get("cut_size", "")).replace(" ", "").split(",") if v]
-    if not 2 <= len(values) <= 6 or any(v < 1000 for v in values):
-        raise Refused("cut_size: two to six values (samples), such as 30000,60000")
     if not studio.ws.lines():
         raise Refused("write or upload a story first")
     studio.ws.ensure_cast()
-    base = render_overrides({k: v for k, v in body.items() if k != "cut_size"})
-    job = studio.jobs.start_render(base, sweep=[f"cut_size={','.join(map(str, values))}"])
+    swept = sweep_override(studio, body)
+    keep = ("width", "height", "layout", "overrides")
+    base = render_overrides({k: v for k, v in body.items() if k in keep})
+    job = studio.jobs.start_render(base, sweep=[swept])
     return studio.jobs.status(job)
 
 
@@ -691,11 +852,15 @@ def build_app(
         Route("/api/story/upload", guarded(studio, post_upload), methods=["POST"]),
         Route("/api/story/chapter", guarded(studio, post_chapter), methods=["POST"]),
         Route("/api/story/line", guarded(studio, post_line), methods=["POST"]),
+        Route("/api/undo", guarded(studio, post_undo), methods=["POST"]),
+        Route("/api/redo", guarded(studio, post_redo), methods=["POST"]),
         Route("/api/cast/portrait", guarded(studio, post_portrait), methods=["POST"]),
         Route("/api/cast/face", guarded(studio, get_face), methods=["GET"]),
         Route("/api/cast/face", guarded(studio, post_face), methods=["POST"]),
         Route("/api/cast/voice", guarded(studio, post_voice), methods=["POST"]),
         Route("/api/cast/audition", guarded(studio, post_audition), methods=["POST"]),
+        Route("/api/cast/contact", guarded(studio, post_contact), methods=["POST"]),
+        Route(VOICE_UPLOAD, guarded(studio, post_voicefile), methods=["POST"]),
         Route("/api/render", guarded(studio, post_render), methods=["POST"]),
         Route("/api/sweep", guarded(studio, post_sweep), methods=["POST"]),
         Route("/api/rerender", guarded(studio, post_rerender), methods=["POST"]),
@@ -706,7 +871,8 @@ def build_app(
         Route("/files/{root}/{path:path}", bound(studio, get_file), methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    middleware = [Middleware(Guard, csrf=studio.csrf, hosts=hosts, token=token, max_body=MAX_BODY)]
+    limits = {VOICE_UPLOAD: LIMITS["voice"] + LIMITS["voice_config"] + (1 << 20)}
+    middleware = [Middleware(Guard, csrf=studio.csrf, hosts=hosts, token=token, max_body=MAX_BODY, limits=limits)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.studio = studio
     return app

@@ -34,6 +34,28 @@ from deepstory.kernel.progress import PROGRESS_FILE, RENDER
 from deepstory.studio.workspace import ROOT, Workspace
 
 EXIT_STATES = {0: "done", 130: "interrupted", -signal.SIGINT: "interrupted"}
+#: The pipeline's stages in the order they run, and words of the progress bars each names
+#: ("Speaking sentences" is the speech stage's): the Render page lists stage rows in this order.
+PIPELINE = (
+    ("story", ("story",)),
+    ("speech", ("speak", "speech")),
+    ("chunk", ("chunk",)),
+    ("motion", ("motion",)),
+    ("animate", ("animat",)),
+    ("compose", ("compos",)),
+    ("contact", ("contact",)),
+    ("lipsync", ("lip sync", "lipsync", "lip-sync")),
+    ("report", ("report",)),
+)
+
+
+def pipeline_place(bar: str) -> int:
+    """The place of a progress bar's stage in :data:`PIPELINE`; a bar of no known stage after them all."""
+    text = bar.lower()
+    for place, (_, words) in enumerate(PIPELINE):
+        if any(word in text for word in words):
+            return place
+    return len(PIPELINE)
 
 
 @dataclass
@@ -232,7 +254,12 @@ class Jobs:
         file = self.progress_file(job)
         progress = read_progress(file) if file is not None else Progress()
         run = self.run_dir(job)
-        bars = [dict(bar) for name, bar in progress.bars.items() if name != RENDER]
+        # In pipeline order, not in the order the events came (stages side by side start bars in any order).
+        named = sorted(
+            ((name, bar) for name, bar in progress.bars.items() if name != RENDER),
+            key=lambda item: pipeline_place(item[0]),
+        )
+        bars = [{**bar, "place": pipeline_place(name)} for name, bar in named]
         video = run / "export" / "animated.mp4"
         state = self.state(job, progress)
         return {

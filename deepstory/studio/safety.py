@@ -92,8 +92,16 @@ class Guard:
         hosts: set[str],
         token: str | None = None,
         max_body: int = 32 << 20,
+        limits: dict[str, int] | None = None,
     ) -> None:
         self.app, self.csrf, self.hosts, self.token, self.max_body = app, csrf, hosts, token, max_body
+        self.limits = dict(limits or {})  # a larger body limit for the one path that takes large files
+
+    def limit(self, scope: Scope) -> int:
+        """The body limit of this request: its path's (exact match, a state-changing request), else ``max_body``."""
+        if scope["method"] in _SAFE:
+            return self.max_body
+        return self.limits.get(scope["path"], self.max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,13 +117,13 @@ class Guard:
             cookie = f"studio_token={self.token}; HttpOnly; SameSite=Strict; Path=/"
             await _answer(send, 303, "see the studio", [("location", scope["path"]), ("set-cookie", cookie)])
             return
-        seen = 0
+        seen, limit = 0, self.limit(scope)
 
         async def counted() -> dict[str, Any]:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_body:
+            if seen > limit:
                 raise BodyTooLarge
             return message
 
@@ -135,7 +143,7 @@ class Guard:
         if self.token is not None and not self._has_token(scope, headers):
             return 403, "this studio needs its access token (printed when it started)"
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+        if length is not None and (not length.isdigit() or int(length) > self.limit(scope)):
             return 413, "request body too large"
         if scope["method"] in _SAFE:
             return None

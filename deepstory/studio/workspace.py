@@ -7,6 +7,10 @@
     portraits/         uploaded portraits, re-encoded as PNG under names the server makes
     previews/          each portrait with its face drawn (deepstory.face)
     auditions/         each character's audition line
+    contacts/          each character's contact sheet of mouth shapes, by portrait, face and animator
+    voices/            uploaded Piper voices (``.onnx`` and ``.onnx.json``), under names the server makes
+    history/           the versions before each change (undo) and after each undo (redo): ``<n>-story.txt``,
+                       ``<n>-attribution.json``, ``<n>-speakers.yaml`` and ``<n>.json`` (what changed)
     jobs/              the job registry (deepstory.studio.jobs)
 
 Every file is written atomically (deepstory.files), so a crash leaves the last whole version.
@@ -14,17 +18,19 @@ Every file is written atomically (deepstory.files), so a crash leaves the last w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
-from deepstory.files import write_text
+from deepstory.files import write_bytes, write_text
 from deepstory.tagged import split_line
 
 NARRATOR = "Narrator"
@@ -36,6 +42,11 @@ NAME = re.compile(r"^[^\W\d_][\w' .-]{0,39}$")
 #: Voice settings the cast page edits, with their types.
 VOICE_KEYS = {"engine": str, "speaker": str, "pitch": float, "formant": float, "rate": float, "variant": str}
 ENGINES = ("piper", "espeak")
+#: The files one undo step restores (names in the workspace), and how many steps are kept.
+VERSIONED = ("story.txt", "attribution.json", "speakers.yaml")
+HISTORY = 50
+#: ``voice.model``'s value from the Cast page that leaves a model set by hand as it is.
+KEEP = "keep"
 
 
 def valid_name(name: str) -> str:
@@ -59,7 +70,17 @@ class Workspace:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
-        for sub in ("source", "portraits", "previews", "auditions", "jobs"):
+        for sub in (
+            "source",
+            "portraits",
+            "previews",
+            "auditions",
+            "contacts",
+            "voices",
+            "jobs",
+            "history/undo",
+            "history/redo",
+        ):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.story = self.root / "story.txt"
         self.attribution = self.root / "attribution.json"
@@ -72,6 +93,93 @@ class Workspace:
             write_text(path, secrets.token_urlsafe(24))
             path.chmod(0o600)
         return path.read_text(encoding="utf-8").strip()
+
+    # -- undo and redo ---------------------------------------------------------------------------------
+    def state(self) -> dict[str, bytes | None]:
+        """The versioned files as they are now (``None``: absent)."""
+        return {name: (self.root / name).read_bytes() if (self.root / name).is_file() else None for name in VERSIONED}
+
+    @contextlib.contextmanager
+    def undoable(self, what: str) -> Iterator[None]:
+        """A change the user can undo: where the block changed the story or the cast, the version before it is
+        kept as the newest undo step (and the redo steps are dropped, as in any editor).  A block that changed
+        nothing (a voice saved as it was) or raised keeps no step."""
+        before = self.state()
+        yield
+        if self.state() != before:
+            self._push("undo", before, what)
+            for old in self._steps("redo"):
+                self._drop("redo", old)
+
+    def history(self) -> dict[str, str | None]:
+        """What the next undo and redo would take back (their labels), ``None`` where there is none."""
+        out: dict[str, str | None] = {}
+        for kind in ("undo", "redo"):
+            steps = self._steps(kind)
+            out[kind] = self._about(kind, steps[-1]).get("what", "a change") if steps else None
+        return out
+
+    def undo(self) -> str:
+        """The story and cast back to the version before the newest change; returns what was undone."""
+        return self._swap("undo", "redo")
+
+    def redo(self) -> str:
+        return self._swap("redo", "undo")
+
+    def _swap(self, take: str, give: str) -> str:
+        steps = self._steps(take)
+        if not steps:
+            raise ValueError(f"nothing to {take}")
+        n = steps[-1]
+        what = str(self._about(take, n).get("what", "a change"))
+        restored = {name: self._read_step(take, n, name) for name in VERSIONED}
+        self._push(give, self.state(), what)
+        for name, data in restored.items():
+            if data is None:
+                (self.root / name).unlink(missing_ok=True)
+            else:
+                write_bytes(self.root / name, data)
+        self._drop(take, n)
+        return what
+
+    def _steps(self, kind: str) -> list[int]:
+        """The step numbers of ``kind`` (undo or redo) whose record is whole, oldest first."""
+        found = []
+        for path in (self.root / "history" / kind).glob("*.json"):
+            if path.stem.isdigit():
+                found.append(int(path.stem))
+        return sorted(found)
+
+    def _about(self, kind: str, n: int) -> dict[str, Any]:
+        try:
+            about = json.loads((self.root / "history" / kind / f"{n}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return about if isinstance(about, dict) else {}
+
+    def _read_step(self, kind: str, n: int, name: str) -> bytes | None:
+        if name not in self._about(kind, n).get("files", []):
+            return None
+        return (self.root / "history" / kind / f"{n}-{name}").read_bytes()
+
+    def _push(self, kind: str, state: dict[str, bytes | None], what: str) -> None:
+        """A step: its files first, then its record (``<n>.json``), so that a crash leaves no half step."""
+        steps = self._steps(kind)
+        n = steps[-1] + 1 if steps else 1
+        folder = self.root / "history" / kind
+        for name, data in state.items():
+            if data is not None:
+                write_bytes(folder / f"{n}-{name}", data)
+        about = {"what": what, "time": time.time(), "files": [k for k, v in state.items() if v is not None]}
+        write_text(folder / f"{n}.json", json.dumps(about))
+        for old in steps[: max(0, len(steps) + 1 - HISTORY)]:
+            self._drop(kind, old)
+
+    def _drop(self, kind: str, n: int) -> None:
+        folder = self.root / "history" / kind
+        (folder / f"{n}.json").unlink(missing_ok=True)  # the record first: a half-dropped step is no step
+        for name in VERSIONED:
+            (folder / f"{n}-{name}").unlink(missing_ok=True)
 
     # -- the story ---------------------------------------------------------------------------------------
     def story_text(self) -> str:
@@ -165,9 +273,68 @@ class Workspace:
         entry.pop("mouths", None)  # drawn mouths belong to the bundled owl's face
         self.save_speakers(speakers)
 
+    # -- voice files -------------------------------------------------------------------------------------
+    def voices(self) -> list[dict[str, Any]]:
+        """The Piper voices the studio offers: the bundled one (id ``""``), then each uploaded one (id: its file
+        name in ``voices/``), with its speakers' names for ``voice.speaker`` (none for a single-speaker voice)."""
+        out: list[dict[str, Any]] = [{"id": "", "label": "the bundled voice", "speakers": []}]
+        for model in sorted((self.root / "voices").glob("*.onnx")):
+            config = voice_config(model)
+            if config is None:
+                continue
+            names = sorted((dict(config.get("speaker_id_map") or {})).items(), key=lambda item: int(item[1]))
+            count = int(config["num_speakers"])
+            speakers = [str(n) for n, _ in names] if names else [str(n) for n in range(count)] if count > 1 else []
+            out.append({"id": model.name, "label": model.stem, "speakers": speakers, "path": str(model)})
+        return out
+
+    def voice_id(self, model: Any) -> str | None:
+        """The id of a ``voice.model`` value among :meth:`voices` (``""``: the bundled one), ``None``: another file
+        (set by hand in speakers.yaml)."""
+        if model in (None, ""):
+            return ""
+        for voice in self.voices()[1:]:
+            if Path(str(model)) == Path(voice["path"]):
+                return str(voice["id"])
+        return None
+
+    def add_voice(self, model: bytes, config: bytes) -> dict[str, Any]:
+        """An uploaded Piper voice (the ``.onnx`` and its ``.onnx.json``), checked, under a name the server makes
+        from its config (language, dataset, quality) and a random part; returns its entry of :meth:`voices`."""
+        try:
+            about = json.loads(config.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ValueError("the voice's .onnx.json is not JSON") from None
+        if not isinstance(about, dict):
+            raise ValueError("the voice's .onnx.json is not a Piper voice config")
+        language, audio = about.get("language"), about.get("audio")
+        words = [
+            str(language.get("code") or "") if isinstance(language, dict) else "",
+            str(about.get("dataset") or ""),
+            str(audio.get("quality") or "") if isinstance(audio, dict) else "",
+        ]
+        stem = "-".join(w for w in (re.sub(r"[^A-Za-z0-9_]+", "", w)[:16] for w in words) if w) or "voice"
+        target = self.root / "voices" / f"{stem}-{secrets.token_hex(4)}.onnx"
+        side = Path(f"{target}.json")
+        write_bytes(side, config)
+        write_bytes(target, model)
+        if voice_config(target) is None:
+            target.unlink(missing_ok=True)
+            side.unlink(missing_ok=True)
+            raise ValueError(
+                "not a Piper voice: an ONNX model and its config (sample_rate, num_speakers, phoneme_id_map)"
+            )
+        return next(v for v in self.voices() if v["id"] == target.name)
+
     def set_voice(self, name: str, voice: dict[str, Any]) -> None:
         speakers = self.speakers()
         current = dict(speakers[name].get("voice") or {})
+        if "model" in voice and voice["model"] != KEEP:  # an id of voices(), never a path from a request
+            known = {str(v["id"]): v.get("path") for v in self.voices()}
+            if not isinstance(voice["model"], (str, type(None))) or (voice["model"] or "") not in known:
+                raise ValueError("voice.model: not one of the studio's voices")
+            current["model"] = known[voice["model"] or ""]
+            current["engine"] = "piper" if current["model"] else current.get("engine")
         for key, kind in VOICE_KEYS.items():
             if key not in voice:
                 continue
@@ -234,3 +401,15 @@ def from_book(script: Any) -> tuple[str, list[Any]]:
             text.append(f"{speaker or NARRATOR}|{words}")
             notes.append(note)
     return "\n".join(text) + ("\n" if text else ""), notes
+
+
+def voice_config(model: Path) -> dict[str, Any] | None:
+    """A Piper voice's config, checked as the renderer checks it (an ONNX model beside a valid ``.onnx.json``);
+    ``None`` where it is not one."""
+    from deepstory.errors import UserError
+    from deepstory.speech.piper import read_voice_config
+
+    try:
+        return read_voice_config(model, "voice")
+    except (UserError, OSError):
+        return None

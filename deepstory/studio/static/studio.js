@@ -24,6 +24,16 @@ async function send(url, body, form = null) {
   return data;
 }
 
+// Undo and Redo (Story and Cast): the story and the cast back one version, then the page shows it.
+function undoButtons() {
+  for (const what of ["undo", "redo"]) {
+    const button = $(`#${what}`);
+    if (button) button.onclick = async () => {
+      if (await send(`/api/${what}`, {})) location.reload();
+    };
+  }
+}
+
 // -- Story ----------------------------------------------------------------------------------------------
 function storyPage() {
   $("#save-text").onclick = async () => {
@@ -76,6 +86,12 @@ function showFace(card, data) {
 }
 
 function castPage() {
+  $("#upload-voice").onclick = async () => {
+    const form = new FormData($("#voice-upload"));
+    if (!form.get("model")?.size || !form.get("config")?.size) return say("choose the .onnx and its .onnx.json");
+    const voice = await send("/api/cast/voicefile", null, form);
+    if (voice) location.reload();
+  };
   for (const card of $$(".card")) {
     const name = card.dataset.name;
     fetch(`/api/cast/face?name=${encodeURIComponent(name)}`)
@@ -110,8 +126,24 @@ function castPage() {
       if (data) showFace(card, data);
     };
     const voice = () => Object.fromEntries($$("fieldset.voice [name]", card).map((f) => [f.name, f.value]));
+    const model = $("fieldset.voice [name=model]", card);
+    const offerSpeakers = () => {
+      const names = JSON.parse(model.selectedOptions[0]?.dataset.speakers || "[]");
+      $(".speaker-list", card).replaceChildren(...names.map((n) => new Option(n, n)));
+    };
+    model.onchange = offerSpeakers;
+    offerSpeakers();
     $(".save-voice", card).onclick = async () => {
       if (await send("/api/cast/voice", { name, voice: voice() })) say(`${name}: voice saved`, true);
+    };
+    $(".show-contact", card).onclick = async () => {
+      say(`${name}: drawing the mouth shapes...`, true);
+      const data = await send("/api/cast/contact", { name });
+      if (!data) return;
+      const sheet = $(".contact", card);
+      sheet.src = `${data.sheet}?t=${Date.now()}`;
+      sheet.hidden = false;
+      say(`${name}: the mouth shapes as the animator draws them`, true);
     };
     $(".audition", card).onclick = async () => {
       say(`${name}: speaking a line...`, true);
@@ -229,8 +261,16 @@ function rendersPage() {
     const [a, b] = ticked();
     location.href = `/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`;
   };
+  const setting = $("#sweep-form [name=setting]");
+  const examples = { cut_size: "30000,60000", pitch: "-2,0,2", formant: "0.9,1,1.1", rate: "0.9,1,1.1" };
+  setting.onchange = () => {
+    $("#sweep-form [name=values]").value = examples[setting.value];
+    $("#sweep-form [name=character]").disabled = setting.value === "cut_size";
+  };
+  setting.onchange();
   $("#start-sweep").onclick = async () => {
     const job = await send("/api/sweep", Object.fromEntries(new FormData($("#sweep-form"))));
+    if (job) setTimeout(() => location.reload(), 1500);
     if (job) say(`sweep ${job.id} started: its report appears here when it ends`, true);
   };
 }
@@ -246,4 +286,5 @@ function comparePage() {
 }
 
 const pages = { story: storyPage, cast: castPage, render: renderPage, renders: rendersPage, compare: comparePage };
+undoButtons();
 pages[document.body.dataset.page]?.();
