@@ -70,7 +70,8 @@ STOP = frozenset(
     "What Who Why How Which Where Yes No Oh Ah Well Said Says Presently Finally Just Soon Once Again Still "
     "Chapter CHAPTER Not Nor Do Did Does Is Was Were Be Been Come Go Let Good God Lord Heaven Sunday Monday "
     "Saturday Friday Thursday Tuesday Wednesday Christmas Dear Nobody Everybody Somebody Nothing One Two "
-    "Some Each Every Both All Any Only Even Another Such Perhaps However Indeed Whatever Ting Mars Good".split()
+    "Some Each Every Both All Any Only Even Another Such Perhaps However Indeed Whatever Ting Mars Good Everyone "
+    "Someone Anyone".split()
 )
 # ranks that name a character on their own with "the" before them: "said the Queen", "the Count shrugged"
 RANKS = frozenset(
@@ -112,7 +113,7 @@ def _strip_title(name: str) -> tuple[str, str]:
 def _trim(name: str, the: bool = False) -> str:
     """Drop stop words at either end (``Then Tom`` -> ``Tom``); a lone title is no name unless it is a rank after
     "the" (``said the Queen``)."""
-    parts = name.split()
+    parts = [w for k, w in enumerate(name.split()) if k == 0 or w != name.split()[k - 1]]  # "Scrooge Scrooge": one
     while parts and parts[0] in STOP:
         parts.pop(0)
     while parts and parts[-1] in STOP:
@@ -194,9 +195,14 @@ PERSON_NOUNS: dict[str, str | None] = {
     "lady": "female", "woman": "female", "girl": "female", "maid": "female", "widow": "female",
     "man": "male", "boy": "male", "gentleman": "male", "lad": "male", "fellow": "male",
     "stranger": None, "child": None, "youth": "male", "servant": None, "visitor": None,
+    "nephew": "male", "niece": "female", "cousin": None, "clerk": None, "landlady": "female", "landlord": "male",
+    "nurse": "female",
 }  # fmt: skip
 # "the old lady", "the new boy", "the stranger": a lower-case description headed by a person noun
 DESCRIPTION = rf"[Tt]he\s+(?:(?!the\b|and\b|of\b)[a-z]+\s+){{0,2}}(?:{'|'.join(PERSON_NOUNS)})\b"
+# "Scrooge's nephew": a possessor's name and a person noun describe a character of their own ("the nephew"), never
+# the possessor
+POSSESSED = rf"{WORD}['’]s\s+(?:(?!the\b|and\b|of\b)[a-z]+\s+)?(?:{'|'.join(PERSON_NOUNS)})\b"
 
 
 def description_gender(description: str) -> str | None:
@@ -207,15 +213,23 @@ def described_speakers(text: str) -> Counter[str]:
     """Descriptions seen next to a speech verb (``said the stranger``, ``The new boy ... said:``), scored like names."""
     found: Counter[str] = Counter()
     adverbs = r"(?:\s+\w+ly|\s+again|\s+only|\s+then|\s+at\s+once)*"
+    either = rf"(?:{DESCRIPTION}|\b{POSSESSED})"
     patterns = (
-        (rf"\b{VERB}{adverbs},?\s+({DESCRIPTION})", 2),
-        (rf"({DESCRIPTION}){adverbs}\s+{VERB}", 2),
-        (rf"(?:^|[.!?]\s+)({DESCRIPTION})[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", 1),
+        (rf"\b{VERB}{adverbs},?\s+({either})", 2),
+        (rf"({either}){adverbs}\s+{VERB}", 2),
+        (rf"(?:^|[.!?]\s+)({either})[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", 1),
     )
     for pattern, weight in patterns:
         for m in re.finditer(pattern, text, re.M):
             found["the " + m.group(1).split(None, 1)[1]] += weight
     return found
+
+
+def possessed_forms(text: str, description: str) -> list[str]:
+    """The possessive forms of a description in the text (``the nephew`` -> ``Scrooge's nephew``)."""
+    noun = description.split(None, 1)[1]
+    pattern = rf"\b{WORD}['’]s\s+" + r"\s+".join(map(re.escape, noun.split())) + r"\b"
+    return sorted({" ".join(m.group(0).split()) for m in re.finditer(pattern, text)})
 
 
 def _ranked_names(text: str, min_score: int) -> list[str]:
@@ -375,7 +389,13 @@ def link_descriptions(text: str, table: dict[str, dict[str, Any]]) -> dict[str, 
     pars = _sentences(text)
     for desc in described:
         gender = table[desc]["gender"]
-        fits = [n for n in named if gender is None or table[n]["gender"] == gender]
+        # never the possessor of the description ("Scrooge's nephew" is not Scrooge)
+        owners = {a.split("'")[0].split("’")[0] for a in table[desc]["aliases"] if not a.startswith("the ")}
+        fits = [
+            n
+            for n in named
+            if (gender is None or table[n]["gender"] == gender) and not owners & set(table[n]["aliases"])
+        ]
         found = _apposition(text, desc, fits, table) or _co_occurring(pars, desc, fits, table)
         if found:
             links[desc] = found
@@ -507,8 +527,11 @@ def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:
     _join_head_nouns(table, text)
     counts = {d: len(re.findall(_alias_pattern([d]), text)) for d in described_speakers(text)}
     for desc, score in described_speakers(text).items():
-        if score + min(counts[desc], 4) >= min_score + 1:
+        forms = possessed_forms(text, desc)
+        if score + min(counts[desc] + len(forms), 4) >= min_score + 1:
             table.new(desc, None)
+            for form in forms:
+                table.add(desc, form)
     _guess_genders(table, text)
     _join_titled_first_names(table, text)
     _add_narrator(table, text)
