@@ -119,6 +119,15 @@ TITLE_VOCATIVES = ("aunt", "uncle", "auntie")
 SCENE_PARAGRAPHS = 6  # a character mentioned in the last six paragraphs of the scene is present
 LOOK_AHEAD = 80  # paragraphs searched for the next tagged speaker of the scene (it ends sooner at a break)
 LONG_NARRATION = 60  # words: a narration paragraph this long ends a scene
+# someone leaves or comes in: the set of people present changes, and with it the pair taking turns
+EXIT = re.compile(
+    r"\b(?:left\s+the\s+(?:room|house|office|shop|kitchen|parlour|parlor)|went\s+(?:out|away|off)|walked\s+(?:out|off)"
+    r"|(?:was|were|had)\s+gone|departed|withdrew|took\s+(?:his|her)\s+leave)\b"
+)
+ENTRY = re.compile(
+    r"\b(?:entered|(?:came|come|walked|stepped|burst)\s+in(?:to)?\b|let\s+(?:\w+\s+){1,4}in\b|was\s+shown\s+in"
+    r"|appeared\s+at\s+the\s+door)"
+)
 
 
 def _tag(rule: str, speaker: str | None, detail: str) -> _Tag:
@@ -195,6 +204,7 @@ class _State:
         self.last_vocatives: list[str] = []
         self.narration_since = ""  # narration (not tags) since the last quote paragraph
         self.scene: deque[set[str]] = deque(maxlen=SCENE_PARAGRAPHS)  # characters mentioned, per paragraph
+        self.gone: set[str] = set()  # left the scene (``His nephew left the room``), until heard or seen coming in
 
     def mention(self, name: str, subject: bool) -> None:
         self.mentions.append((name, subject))
@@ -202,12 +212,28 @@ class _State:
             self.scene[-1].add(name)
 
     def present(self) -> set[str]:
-        return set().union(*self.scene) if self.scene else set()
+        return (set().union(*self.scene) if self.scene else set()) - self.gone
+
+    def leaves(self, name: str) -> None:
+        """``His nephew left the room``: no longer present, no longer one of the pair taking turns."""
+        for names in self.scene:
+            names.discard(name)
+        self.gone.add(name)
+        self.history = [h for h in self.history if h != name]
+        self.last_vocatives = [v for v in self.last_vocatives if v != name]
+        self.mentions = deque(((n, s) for n, s in self.mentions if n != name), maxlen=self.mentions.maxlen)
+
+    def enters(self, names: set[str]) -> None:
+        """Someone comes in: the exchange so far no longer says who answers whom; only its last speaker stays."""
+        self.gone -= names
+        self.history = self.history[-1:]
+        self.last_vocatives = []
 
     def new_scene(self) -> None:
         self.history.clear()
         self.last_vocatives = []
         self.scene.clear()
+        self.gone.clear()
 
     def latest(self, cast: _Cast, gender: str | None, exclude: set[str] | frozenset[str] = frozenset()) -> str | None:
         def fits(name: str) -> bool:
@@ -304,10 +330,25 @@ def _addressed_in_tag(text: str, cast: _Cast) -> set[str]:
     return {cast.canon(m.group(1)) for m in cast.name_re.finditer(text) if re.search(r"\bto\s+$", text[: m.start()])}
 
 
+VOICE = re.compile(rf"^[\s,;:.!?—–\-(]*{ch.VERB}\s+(?:a|an)\s+(?:[a-z]+\s+)?voice\b")
+
+
+def _voice_of(narration: str, cast: _Cast, exclude: set[str]) -> _Tag | None:
+    """``cried a cheerful voice.  It was the voice of Scrooge's nephew``: the voice's owner, named in the tag's
+    paragraph."""
+    if not VOICE.match(narration):
+        return None
+    m = re.search(r"\bvoice\s+of\s+(?:the\s+)?", narration)
+    name = cast.mention_re.match(narration, m.end()) if m else None
+    if name is None or cast.canon(name.group(1)) in exclude:
+        return None
+    return _tag("tag after", cast.canon(name.group(1)), f"the voice of '{name.group(1)}'")
+
+
 def _after_tag(narration: str, cast: _Cast, state: _State, exclude: set[str]) -> _Tag | None:
     m = cast.after_re.match(narration)
     if not m:
-        return None
+        return _voice_of(narration, cast, exclude)
     subject = m.group("s1") or m.group("s2")
     addressed = _addressed_in_tag(_first_clause(narration), cast)
     tag = _resolve(subject, cast, state, exclude | addressed)
@@ -535,6 +576,7 @@ def _read_tags(par: Paragraph, prev: Paragraph | None, cast: _Cast, state: _Stat
         reading.tags[i] = tag
         if tag and tag.speaker:
             state.mention(tag.speaker, True)
+            state.gone.discard(tag.speaker)
         for v in reading.vocs[i]:
             state.mention(v, False)
     return reading
@@ -568,7 +610,40 @@ def _paragraph(
         state.last_vocatives = [v for i in quotes for v in reading.vocs[i]]
         tail = [s.text for k, s in enumerate(par.spans) if k > quotes[-1] and k not in reading.used]
         state.narration_since = " ".join(tail)
+    for span in par.spans:
+        if not span.quote:
+            _moves(span.text, cast, state)
     return _segments(par, index, reading.tags)
+
+
+def _moves(narration: str, cast: _Cast, state: _State) -> None:
+    """Entries and exits in the narration: a sentence saying someone leaves (``His nephew left the room``, ``the
+    nephew was gone``) takes the characters named before its verb out of the scene; one saying someone comes in
+    (``A gentleman entered``, ``let two other people in``) ends the exchange so far."""
+    for sentence in re.split(r"(?<=[.!?;])\s+", narration):
+        exit_ = EXIT.search(sentence)
+        if exit_:
+            for name in _movers(sentence[: exit_.start()], cast):
+                state.leaves(name)
+        entry = ENTRY.search(sentence)
+        if entry:
+            state.enters(_movers(sentence[: entry.start()], cast))
+
+
+def _movers(before: str, cast: _Cast) -> set[str]:
+    """The characters a clause opens on (``Scrooge's nephew``, ``His nephew``): named, not after a preposition."""
+    clause = re.split(r"[,:;]|\b(?:and|but|when|while|as|who|which)\b", before)[-1]
+    out = set()
+    for m in cast.mention_re.finditer(clause):
+        if not re.search(rf"\b{PREPOSITIONS}\s+$", clause[: m.start()], re.I) and not re.match(
+            r"['’]s\b", clause[m.end() :]
+        ):
+            out.add(cast.canon(m.group(1)))
+    for m in re.finditer(r"\b(?:[Hh]is|[Hh]er|[Tt]heir)\s+([a-z]+)\b", clause):
+        described = "the " + m.group(1)
+        if described in cast.by_name:
+            out.add(described)
+    return out
 
 
 def _fill_paragraph(
@@ -722,8 +797,16 @@ class _Ahead:
         self.pars = pars
         self.cast = cast
         self.speakers: dict[int, list[str]] = {}
+        self.moved: dict[int, bool] = {}
         # a long narration paragraph that leads into a quote (ends in a colon) is part of the scene it opens
         self.breaks = {k for k, p in enumerate(pars) if _ends_scene(p) and not p.spans[-1].text.endswith(":")}
+
+    def _moves(self, k: int) -> bool:
+        """Someone comes in or leaves in the narration of paragraph ``k``: the people present change there."""
+        if k not in self.moved:
+            narration = " ".join(s.text for s in self.pars[k].spans if not s.quote)
+            self.moved[k] = bool(EXIT.search(narration) or ENTRY.search(narration))
+        return self.moved[k]
 
     def _tagged(self, k: int) -> list[str]:
         if k not in self.speakers:
@@ -746,6 +829,8 @@ class _Ahead:
             found = next((n for n in self._tagged(k) if n not in exclude), None)
             if found:
                 return found
+            if self._moves(k):  # one who speaks after an entry or exit need not be here now
+                return None
         return None
 
 
