@@ -35,7 +35,7 @@ RELATIONS = {
 }  # fmt: skip
 GROUP = (
     r"(?:(?:quite\s+)?a\s+chorus(?:\s+of\s+voices)?|the\s+others(?:\s+all)?|the\s+whole\s+party|everybody|everyone|both"
-    r"|all|the\s+(?:[a-z]+\s+)?[a-z]+[^su\W]s(?=\s+(?:\w+ly\s+)?[a-z]+ed\b|\s*$))"  # a plural: "the soldiers shouted"
+    r"|(?<![a-z]\s)all|the\s+(?:[a-z]+\s+)?[a-z]+[^su\W]s(?=\s+(?:\w+ly\s+)?[a-z]+ed\b|\s*$))"  # a plural: "the soldiers shouted"
 )
 ADV = r"(?:\s+(?:\w+ly|again|then|only|was|had|at\s+once|now))*"
 SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bDr)(?<!\bSt)(?<!\bMs)[.!?]+[)\]]?\s+")
@@ -813,9 +813,10 @@ class _Ahead:
             state = _State()
             state.scene.append(set())
             prev = self.pars[k - 1] if k > 0 else None
-            if prev is not None:
+            if prev is not None:  # its narration only: a name inside a quote is no antecedent of a he/she
                 for span in prev.spans:
-                    _mentions(span.text, self.cast, state)
+                    if not span.quote:
+                        _mentions(span.text, self.cast, state)
             reading = _read_tags(self.pars[k], prev, self.cast, state)
             self.speakers[k] = [
                 t.speaker for t in reading.tags if t is not None and t.speaker and not t.evidence.startswith("scare")
@@ -862,7 +863,9 @@ def attribute(text: str, aliases: dict[str, dict[str, Any]] | None = None) -> Sc
     """
     pars, warnings = split(text)
     cast = _Cast(aliases if aliases is not None else ch.discover(text))
-    cast.frequency.update(cast.canon(m.group(1)) for m in cast.mention_re.finditer(text))
+    # mentions in the narration: a name said mostly inside quotes is talked about, not seen acting
+    narration = "\n".join(s.text for p in pars for s in p.spans if not s.quote)
+    cast.frequency.update(cast.canon(m.group(1)) for m in cast.mention_re.finditer(narration))
     ahead = _Ahead(pars, cast)
     segments: list[Segment] = []
     for chapter in _chapters(pars):

@@ -448,6 +448,8 @@ def _dialogue(sentences: list[str]) -> bool:
 
 # a first-person speech tag in the narration right after a quote: ``said I``, ``I remarked``, ``cried I``
 FIRST_PERSON_TAG = re.compile(rf"^[\s,;:.!?—–\-(]*(?:{VERB}(?:\s+\w+ly)?\s+I\b(?!['’])|I\s+(?:\w+ly\s+)?{VERB})")
+# a first-person tag leading into a quote: ``I says:``, ``so I says``, ``I answered, in a low voice,``
+FIRST_PERSON_LEAD = re.compile(rf"\bI\s+(?:\w+ly\s+)?{VERB}[^.!?\"“”]{{0,30}}$")
 # a name set off inside a quote: ``I think, Watson, that``, ``My dear Holmes,``, ``Watson, come``
 QUOTE_VOCATIVE = re.compile(
     r"(?:[,;—–]\s*|\b[Dd]ear\s+|\b[Mm]y\s+)((?:[A-Z][a-z]+\.?\s+)?[A-Z][a-z]+)(?=\s*[,!?.;:—–]|\s*$)"
@@ -464,13 +466,25 @@ def narrator_name(text: str) -> tuple[int, str | None]:
     """
     pars, _ = split(text)
     quoted: list[tuple[bool, list[str]]] = []  # per quote paragraph: (the narrator tags one of its quotes, vocatives)
+    lead = False  # the paragraph before is narration ending on ``I says:``
     for par in pars:
         spans = par.spans
         if not any(s.quote for s in spans):
+            lead = bool(spans) and bool(FIRST_PERSON_LEAD.search(spans[-1].text.rstrip(" :,—–-")))
+            lead = lead and spans[-1].text.rstrip().endswith((":", ",", "—", "-"))
             continue
-        mine = any(
-            not s.quote and k > 0 and spans[k - 1].quote and FIRST_PERSON_TAG.match(s.text) for k, s in enumerate(spans)
+        mine = (
+            (lead and spans[0].quote)
+            or any(
+                not s.quote and k > 0 and spans[k - 1].quote and FIRST_PERSON_TAG.match(s.text)
+                for k, s in enumerate(spans)
+            )
+            or any(
+                not s.quote and k + 1 < len(spans) and spans[k + 1].quote and FIRST_PERSON_LEAD.search(s.text)
+                for k, s in enumerate(spans)
+            )
         )
+        lead = False
         vocs = [
             name
             for s in spans
