@@ -308,7 +308,7 @@ def _join_head_nouns(table: _Table, text: str) -> None:
     must follow "the" or a lower-case word (not a sentence start), and be the only one seen with that head."""
     heads: dict[str, set[str]] = {}  # head word -> the longer names it ends
     for m in re.finditer(rf"(?:\b[Tt]he|[a-z,])\s+({WORD})\s+(?=({WORD})\b)", text):
-        if m.group(1) not in STOP and m.group(1) not in TITLES:
+        if m.group(1) not in STOP and m.group(1) not in TITLES and m.group(1) != m.group(2):
             heads.setdefault(m.group(2), set()).add(f"{m.group(1)} {m.group(2)}")
     for name in list(table.entries):
         if len(name.split()) != 1 or name in TITLES or name in FEMALE_NAMES or name in MALE_NAMES:
