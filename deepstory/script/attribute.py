@@ -669,8 +669,9 @@ def _fill_paragraph(
             src = tags[donor]
             if src is not None:
                 rule = src.evidence.split(":")[0]
-                tags[i] = _tag("same paragraph", src.speaker, f"as line {par.spans[donor].line} ({rule})")
-                tags[i].confidence = min(tags[i].confidence, src.confidence)  # no surer than the quote it follows
+                same = _tag("same paragraph", src.speaker, f"as line {par.spans[donor].line} ({rule})")
+                same.confidence = min(same.confidence, src.confidence)  # no surer than the quote it follows
+                tags[i] = same
 
 
 def _speaker_goes_on(
