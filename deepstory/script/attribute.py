@@ -697,6 +697,12 @@ def _speaker_goes_on(
 def _turn(own: set[str], index: int, cast: _Cast, state: _State, ahead: _Ahead) -> _Tag | None:
     """An untagged quote paragraph: the first of these steps that finds a speaker."""
     last = state.history[-1] if state.history else None
+    reporter = _reported(state.narration_since, cast, state)
+    if reporter is not None and reporter != last and reporter not in own:
+        # ``Elizabeth replied that it was.``: a turn in reported speech; the next quote answers it
+        state.history.append(reporter)
+        state.last_vocatives = []
+        last = reporter
     for step in (_answers, _repeats, _beat, _alternates, _monologue, _present, _looks_ahead, _other_party):
         tag = step(own, last, index, cast, state, ahead)
         if tag is not None:
@@ -726,6 +732,14 @@ def _beat(own: set[str], last: str | None, index: int, cast: _Cast, state: _Stat
     return None
 
 
+def _reported(narration: str, cast: _Cast, state: _State) -> str | None:
+    """The one character whose speech the narration since the last quote reports (``X replied that ...``)."""
+    if not re.search(rf"\b{ch.VERB}\s+that\b", narration):
+        return None
+    subjects = _subjects(narration, cast, state)
+    return next(iter(subjects)) if len(subjects) == 1 else None
+
+
 def _alternates(own: set[str], last: str | None, index: int, cast: _Cast, state: _State, ahead: _Ahead) -> _Tag | None:
     for earlier in reversed(state.history[:-1]):
         if earlier != last:
@@ -736,6 +750,12 @@ def _alternates(own: set[str], last: str | None, index: int, cast: _Cast, state:
                     return _tag("turn-taking, crowded", earlier, f"alternates with {last}; {len(crowd)} present")
                 return _tag("turn-taking", earlier, f"alternates with {last}")
             if earlier in own and last is not None and last not in own:
+                # the quote speaks to the one whose turn it would be: a third person present speaks, else the last
+                # speaker goes on
+                others = state.present() - own - {last, cast.narrator}
+                if len(others) == 1:
+                    (other,) = others
+                    return _tag("other party", other, f"{other}: the quote addresses '{earlier}', {last} spoke last")
                 return _tag("addressed goes on", last, f"addresses '{earlier}', so {last} goes on")
             break
     return None
