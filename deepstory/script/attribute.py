@@ -374,11 +374,16 @@ def _before_subject(narration: str, cast: _Cast, colon_rule: bool) -> tuple[str,
     """(subject, sentence, has a speech verb) of a narration span that leads into a quote."""
     text = narration.rstrip()
     sentence = _last_sentence(text)
-    verb = re.search(rf"\b{ch.VERB}\b", sentence, re.I)
+    # the last speech verb of the sentence leads into the quote (``began Meg, but Jo cut in with a decided,``)
+    verb = None
+    for verb in re.finditer(rf"\b{ch.VERB}\b", sentence, re.I):
+        pass
     ends = text.endswith((":", ",", "--", "—")) or bool(re.search(rf"\b{ch.VERB}(?:\s+[\w']+){{0,4}}$", text))
     ends = ends or bool(re.search(r"\b(?:saying|calling|asking|remarking|crying|adding)\b(?:\s+\w+){0,5}$", text))
     if not ends or not (verb or (colon_rule and text.endswith((":", "--", "—")))):
         return None
+    if verb is not None and re.search(r"(?:\bnot|n't|\bnever)\s+(?:\w+ly\s+)?$", sentence[: verb.start()], re.I):
+        return None  # ``She didn't say "perhaps never,"``: no one says it
     inverted = re.match(rf"^\W*{ch.VERB}\s+(he|she|it|they)\b", sentence, re.I)
     found = inverted.group(1) if inverted else None
     at = inverted.start(1) if inverted else 0

@@ -23,9 +23,14 @@ SPEECH_VERBS = (
     "responded rejoined retorted declared insisted urged ventured suggested explained inquired enquired "
     "demanded screamed snapped growled sobbed laughed protested persisted bawled yelled roared groaned "
     "stammered faltered whimpered went saying calling asking remarking cries replies answers asks adds thinks "
-    "shouting screaming whispering muttering murmuring exclaiming replying answering"
+    "shouting screaming whispering muttering murmuring exclaiming replying answering announced"
 ).split()
-VERB = r"(?:" + "|".join(SPEECH_VERBS) + r")\b(?:\s+(?:on|out|in|up|again|aloud))?"
+# speaking by breaking into the talk: ``Jo cut in with a decided, "..."``
+BREAKING_IN = ("cut in", "broke in", "chimed in", "put in")
+VERB = (
+    r"(?:" + "|".join([*(v.replace(" ", r"\s+") for v in BREAKING_IN), *SPEECH_VERBS]) + r")\b"
+    r"(?:\s+(?:on|out|in|up|again|aloud))?"
+)
 
 MALE_TITLES = ("Mr.", "Mr", "Mister", "Sir", "Lord", "Captain", "Colonel", "Uncle", "Master", "King", "Father")
 FEMALE_TITLES = ("Mrs.", "Mrs", "Miss", "Ms.", "Lady", "Aunt", "Queen", "Duchess", "Madame", "Mme.", "Mother")
