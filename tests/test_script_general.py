@@ -68,9 +68,13 @@ def test_first_person_narrator_is_named_by_the_others():
         "“Sit down, Hastings. You worked late.”\n\n“Very late,” said I.\n\n“Go to bed,” said Marlow."
     )
     assert narrator_name(text) == (2, "Hastings")
+    # the narration never names "I": the character is "I", and the name the others call it an alias
     table = discover(text)
-    assert table["Hastings"]["aliases"] == ["Hastings", "I"]
-    assert speakers(attribute(text)) == ["Marlow", "Hastings", "Marlow", "Hastings", "Marlow"]
+    assert table["I"]["aliases"] == ["I", "Hastings"]
+    assert speakers(attribute(text)) == ["Marlow", "I", "Marlow", "I", "Marlow"]
+    # the narration names it too ("My name is Hastings"): that name is the character's
+    named = "My name is Hastings, and I keep this record.\n\n" + text
+    assert discover(named)["Hastings"]["aliases"] == ["Hastings", "I"]
     # nobody names the narrator: the character is "I"; and "he" never means the narrator
     plain = "“Late,” I said.\n\nMarlow frowned.\n\n“Very,” said I.\n\n“Go,” he said."
     table = discover(plain)

@@ -233,3 +233,38 @@ def test_a_name_talked_about_in_quotes_is_no_fallback_speaker():
         "She looked hard at me. After a while she says:\n\n“Well, Sarah, sit down.”"
     )
     assert speakers(attribute(text))[-1] == "the woman"
+
+
+def test_narrator_answering_a_name_question_keeps_that_name_as_an_alias():
+    text = (
+        "“Come in,” says the woman, and I did.\n\n“What is your name?” she says.\n\n“Polly Hatch.”\n\n"
+        "“Sit down, then.”\n\nI sat, and I says:\n\n“Thank you, mum.”\n\n“Polly is a good name,” says she.\n\n"
+        "“Yes, mum,” I says.\n\nPolly was a good name, I thought, for a boy in a bonnet."
+    )
+    table = discover(text)
+    assert "Polly Hatch" in table["I"]["aliases"] and "Polly" not in table
+    assert table["I"]["gender"] is None  # a name it gives itself may be a disguise
+    assert speakers(attribute(text))[:3] == ["the woman", "the woman", "I"]
+
+
+def test_reported_speech_is_a_turn_and_a_third_person_answers_an_address():
+    text = (
+        "“Come here, child,” said Mr. Grey. “Is it true you refused him?”\n\n"
+        "Harriet replied that it was.\n\n"
+        "“Very well. Is it not so, Mrs. Grey?”\n\n"
+        "“It is,” said Mrs. Grey.\n\n"
+        "“Then you are free, Harriet.”"
+    )
+    assert speakers(attribute(text)) == ["Mr. Grey", "Mr. Grey", "Mr. Grey", "Mrs. Grey", "Mr. Grey"]
+
+
+def test_last_speech_verb_and_negated_verb():
+    text = (
+        "“We must pay,” said Jo.\n\n"
+        "“I am the eldest,” began Meg, but Jo cut in with a decided, “I shall pay.”\n\n"
+        "Meg did not say “never,” but she thought it.\n\n“Fine,” said Meg."
+    )
+    script = attribute(text)
+    quotes = [(s.text, s.speaker) for s in script.segments if s.quote]
+    assert quotes[1][1] == "Meg" and quotes[2][1] == "Jo"
+    assert ("never,", None) in quotes

@@ -205,6 +205,7 @@ class _State:
         self.last_vocatives: list[str] = []
         self.narration_since = ""  # narration (not tags) since the last quote paragraph
         self.scene: deque[set[str]] = deque(maxlen=SCENE_PARAGRAPHS)  # characters mentioned, per paragraph
+        self.name_asked = False  # the last quote asks for a name (``What might your name be?``)
         self.gone: set[str] = set()  # left the scene (``His nephew left the room``), until heard or seen coming in
 
     def mention(self, name: str, subject: bool) -> None:
@@ -375,9 +376,7 @@ def _before_subject(narration: str, cast: _Cast, colon_rule: bool) -> tuple[str,
     text = narration.rstrip()
     sentence = _last_sentence(text)
     # the last speech verb of the sentence leads into the quote (``began Meg, but Jo cut in with a decided,``)
-    verb = None
-    for verb in re.finditer(rf"\b{ch.VERB}\b", sentence, re.I):
-        pass
+    verb = next(reversed(list(re.finditer(rf"\b{ch.VERB}\b", sentence, re.I))), None)
     ends = text.endswith((":", ",", "--", "—")) or bool(re.search(rf"\b{ch.VERB}(?:\s+[\w']+){{0,4}}$", text))
     ends = ends or bool(re.search(r"\b(?:saying|calling|asking|remarking|crying|adding)\b(?:\s+\w+){0,5}$", text))
     if not ends or not (verb or (colon_rule and text.endswith((":", "--", "—")))):
@@ -572,6 +571,8 @@ def _read_tags(par: Paragraph, prev: Paragraph | None, cast: _Cast, state: _Stat
             _mentions(span.text, cast, state)
             continue
         reading.vocs[i] = _vocatives(span.text, cast)
+        if state.name_asked and ch.BARE_NAME.match(span.text):
+            reading.vocs[i] = []  # ``"What is your name?"`` / ``"Polly Hatch."``: a name given, nobody called
         exclude = set(reading.vocs[i])
         tag, used = _explicit_tag(i, par, prev, cast, state, exclude)
         if used is not None:
@@ -615,6 +616,7 @@ def _paragraph(
         last = reading.tags[quotes[-1]]
         state.history.append(last.speaker if last else None)
         state.last_vocatives = [v for i in quotes for v in reading.vocs[i]]
+        state.name_asked = bool(ch.NAME_QUESTION.search(par.spans[quotes[-1]].text))
         tail = [s.text for k, s in enumerate(par.spans) if k > quotes[-1] and k not in reading.used]
         state.narration_since = " ".join(tail)
     for span in par.spans:

@@ -509,14 +509,54 @@ def narrator_name(text: str) -> tuple[int, str | None]:
     return sum(mine for mine, _ in quoted), name
 
 
+NAME_QUESTION = re.compile(r"\b(?:your|thy)\s+(?:\w+\s+)?name\b", re.I)
+BARE_NAME = re.compile(r"^\s*((?:[A-Z][a-z]+\s+){0,2}[A-Z][a-z]+)[.!]?\s*$")
+
+
+def narrator_self_names(text: str, pars: list[Any] | None = None) -> list[str]:
+    """Names the first-person narrator gives as its own: an untagged quote that is only a name, answering a quote
+    that asks for "your name" and is not the narrator's (``"What might your name be?"`` / ``"Sarah Williams."``)."""
+    pars = pars if pars is not None else split(text)[0]
+    found = []
+    asked = False  # the quote paragraph before asks a name, and no "I" tag is on it
+    for par in pars:
+        spans = par.spans
+        quotes = [s for s in spans if s.quote]
+        if not quotes:
+            continue
+        narration = " ".join(s.text for s in spans if not s.quote)
+        m = BARE_NAME.match(quotes[0].text) if len(quotes) == 1 and not narration.strip() else None
+        if asked and m and not set(m.group(1).split()) & STOP:
+            found.append(m.group(1))
+        mine = FIRST_PERSON_TAG.match(narration) or FIRST_PERSON_LEAD.search(narration)
+        asked = bool(NAME_QUESTION.search(quotes[-1].text)) and not mine
+    return found
+
+
+def _in_narration(pars: list[Any], name: str) -> bool:
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    return any(not s.quote and pattern.search(s.text) for p in pars for s in p.spans)
+
+
 def _add_narrator(table: _Table, text: str) -> None:
-    """A text whose narration tags quotes to "I" at least twice has a first-person narrator: the character the
-    others call by name (:func:`narrator_name`), given the alias "I", or a character named "I"."""
+    """A text whose narration tags quotes to "I" at least twice has a first-person narrator, the character "I".
+    The name the others call it (:func:`narrator_name`) and the names it gives as its own
+    (:func:`narrator_self_names`) are its aliases; a name the narration itself uses too names the character."""
     tags, name = narrator_name(text)
     if tags < 2 or NARRATOR in table.owner:
         return
-    if name is None:
+    pars, _ = split(text)
+    if name is None or not _in_narration(pars, name):
         table.new(NARRATOR, None)
+        for given in [*([name] if name else []), *narrator_self_names(text, pars)]:
+            for form in dict.fromkeys([given, given.split()[0]]):
+                entry = table.entries.get(form)
+                if entry is not None and entry["aliases"] == [form]:  # a character only by this name: the narrator
+                    table.remove(form)
+                    if given == name:  # what the others call it; a name it gives itself may be a disguise
+                        table.entries[NARRATOR]["gender"] = entry["gender"] or _first_name_gender(name)
+                if form not in table.owner:
+                    table.add(NARRATOR, form)
         return
     owner = table.owner.get(name)
     if owner is None:
