@@ -268,3 +268,15 @@ def test_last_speech_verb_and_negated_verb():
     quotes = [(s.text, s.speaker) for s in script.segments if s.quote]
     assert quotes[1][1] == "Meg" and quotes[2][1] == "Jo"
     assert ("never,", None) in quotes
+
+
+def test_descriptions_stay_apart_from_each_other_and_from_the_narrator():
+    text = (
+        "“Who is there?” I says.\n\n“A friend,” said the stranger.\n\nI let him in, and I looked at him.\n\n"
+        "“Sit,” I says.\n\nI went to the door. I saw a lady on the step.\n\n“Is he here?” said the lady.\n\n"
+        "“He is,” said the stranger."
+    )
+    table = discover(text)
+    assert {"I", "the stranger", "the lady"} <= set(table)
+    assert table["I"]["aliases"] == ["I"]
+    assert speakers(attribute(text)) == ["I", "the stranger", "I", "the lady", "the stranger"]

@@ -399,7 +399,9 @@ def link_descriptions(text: str, table: dict[str, dict[str, Any]]) -> dict[str, 
         fits = [
             n
             for n in named
-            if (gender is None or table[n]["gender"] == gender) and not owners & set(table[n]["aliases"])
+            if (gender is None or table[n]["gender"] == gender)
+            and not owners & set(table[n]["aliases"])
+            and NARRATOR not in table[n]["aliases"]  # the narrator sees "the stranger"; it is never described so
         ]
         found = _apposition(text, desc, fits, table) or _co_occurring(pars, desc, fits, table)
         if found:
