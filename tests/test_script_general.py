@@ -142,8 +142,9 @@ def test_a_reply_to_a_name_keeps_its_pronoun_tag():
 
 
 def test_all_ten_labelled_chapters_do_not_regress():
-    """A guard on development data (all ten chapters are in-sample now, the second annotator's four included): 0.92
-    or better over all and 0.78 each.  It says nothing about new books; the third annotator's set does."""
+    """A guard on development data (all fourteen chapters are in-sample now): the ten first chapters 0.92 or better
+    over all and 0.78 each, the third annotator's four 0.75 each renamed one to one.  It says nothing about new books;
+    the fourth annotator's set does."""
     import json
     import sys
     from pathlib import Path
