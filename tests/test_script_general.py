@@ -68,9 +68,13 @@ def test_first_person_narrator_is_named_by_the_others():
         "“Sit down, Hastings. You worked late.”\n\n“Very late,” said I.\n\n“Go to bed,” said Marlow."
     )
     assert narrator_name(text) == (2, "Hastings")
+    # the narration never names "I": the character is "I", and the name the others call it an alias
     table = discover(text)
-    assert table["Hastings"]["aliases"] == ["Hastings", "I"]
-    assert speakers(attribute(text)) == ["Marlow", "Hastings", "Marlow", "Hastings", "Marlow"]
+    assert table["I"]["aliases"] == ["I", "Hastings"]
+    assert speakers(attribute(text)) == ["Marlow", "I", "Marlow", "I", "Marlow"]
+    # the narration names it too ("My name is Hastings"): that name is the character's
+    named = "My name is Hastings, and I keep this record.\n\n" + text
+    assert discover(named)["Hastings"]["aliases"] == ["Hastings", "I"]
     # nobody names the narrator: the character is "I"; and "he" never means the narrator
     plain = "“Late,” I said.\n\nMarlow frowned.\n\n“Very,” said I.\n\n“Go,” he said."
     table = discover(plain)
@@ -138,12 +142,13 @@ def test_a_reply_to_a_name_keeps_its_pronoun_tag():
 
 
 #: The splits of chapters labelled by annotators who never saw the attributor, not yet measured (or measured once).
-HELD_OUT = ("heldout2", "heldout3")
+HELD_OUT = ("heldout3",)
 
 
 def test_all_ten_labelled_chapters_do_not_regress():
-    """A guard on development data (all ten chapters are in-sample now, the second annotator's four included): 0.92
-    or better over all and 0.78 each.  It says nothing about new books; the third annotator's set does."""
+    """A guard on development data (all fourteen chapters are in-sample now): the ten first chapters 0.92 or better
+    over all and 0.78 each, the third annotator's four 0.75 each renamed one to one.  It says nothing about new books;
+    the fourth annotator's set does."""
     import json
     import sys
     from pathlib import Path
@@ -158,7 +163,10 @@ def test_all_ten_labelled_chapters_do_not_regress():
         if text.splitlines()[0].split(" | ")[3] in HELD_OUT:
             continue  # measured once by benchmarks/attribution.py, never a target
         labels = json.loads(path.with_suffix(".labels.json").read_text(encoding="utf-8"))
-        correct, total, *_ = score(text, labels, attribute(text))
+        correct, total, _, _, _, _, _, fixed = score(text, labels, attribute(text))
+        if "heldout2" in text.splitlines()[0]:  # the third annotator's four: names the chapter never gives (Huck
+            assert fixed / total >= 0.75, f"{path.stem}: {fixed}/{total} renamed"  # as "Sarah") count renamed
+            continue
         assert correct / total >= 0.78, f"{path.stem}: {correct}/{total}"
         right, count = right + correct, count + total
     assert count >= 650 and right / count >= 0.92, f"{right}/{count}"

@@ -159,3 +159,124 @@ def test_confidence_is_the_rule_table():
         CONFIDENCE["turn-taking"],
     ]
     assert all(0.0 < c <= 1.0 for c in CONFIDENCE.values())
+
+
+def test_possessed_description_is_its_own_character_and_no_doubled_name():
+    text = (
+        "The firm was still known as Hartley Hartley, though only one Hartley was left.\n\n"
+        "“Good morning, uncle!” said Hartley's nephew.\n\n"
+        "“Nonsense,” said Hartley.\n\n"
+        "“You cannot mean it,” returned the nephew."
+    )
+    table = discover(text)
+    assert "Hartley Hartley" not in table
+    assert "the nephew" in table and "Hartley's nephew" in table["the nephew"]["aliases"]
+    assert table["the nephew"]["gender"] == "male"
+    assert speakers(attribute(text)) == ["the nephew", "Hartley", "the nephew"]
+
+
+def test_exit_and_entry_change_the_pair_taking_turns():
+    text = (
+        "“Stay for supper,” said the nephew.\n\n“No,” said Hartley.\n\n“Then good night,” said the nephew.\n\n"
+        "“Good night.”\n\n"
+        "His nephew left the room without a word.\n\n"
+        "A moment later a gentleman came in, hat in hand.\n\n"
+        "“Have I the honour of addressing the owner?”\n\n"
+        "“You have,” said Hartley.\n\n"
+        "“We are collecting for the poor,” said the gentleman."
+    )
+    got = speakers(attribute(text))
+    assert got[3] == "Hartley"
+    assert got[4] != "the nephew"  # he has left: the newcomer speaks
+    assert got[4] == "the gentleman"
+
+
+def test_voice_named_after_the_tag():
+    text = "“Good evening!” cried a cheerful voice. It was the voice of the stranger, who came up quickly.\n\n"
+    text += "“Who is there?” said Hartley.\n\n“Only me,” said the stranger."
+    assert speakers(attribute(text))[0] == "the stranger"
+
+
+def test_first_person_lead_in_makes_a_narrator():
+    text = (
+        "“Come in,” says the woman, and I did.\n\n"
+        "I set down. Then I says:\n\n“It is cold out.”\n\n"
+        "“It is,” she says.\n\n"
+        "I warmed my hands a while, and I says:\n\n“I must go.”"
+    )
+    table = discover(text)
+    assert "I" in table
+    got = speakers(attribute(text))
+    assert got == ["the woman", "I", "the woman", "I"]
+
+
+def test_turn_taking_among_several_present_is_a_weaker_guess():
+    text = (
+        "“Come to the fire,” said Beth.\n\n“I am coming,” said Amy.\n\n"
+        "Meg, Jo, Beth and Amy sat by the fire.\n\n"
+        "“It is cold,” said Meg.\n\n"
+        "“It is not,” said Jo.\n\n"
+        "“I think it is.”\n\n"
+        "“Nonsense.”"
+    )
+    script = attribute(text)
+    quotes = [s for s in script.segments if s.quote]
+    assert rules(script)[4] == "turn-taking, crowded"
+    assert quotes[4].confidence < CONFIDENCE["turn-taking"]
+    two = "“It is cold,” said Meg.\n\n“It is not,” said Jo.\n\n“I think it is.”"
+    assert rules(attribute(two))[2] == "turn-taking"
+
+
+def test_a_name_talked_about_in_quotes_is_no_fallback_speaker():
+    text = (
+        "“What is your name?” said the woman.\n\n“Sarah. Sarah, and Sarah again, people call me Sarah.”\n\n"
+        "She looked hard at me. After a while she says:\n\n“Well, Sarah, sit down.”"
+    )
+    assert speakers(attribute(text))[-1] == "the woman"
+
+
+def test_narrator_answering_a_name_question_keeps_that_name_as_an_alias():
+    text = (
+        "“Come in,” says the woman, and I did.\n\n“What is your name?” she says.\n\n“Polly Hatch.”\n\n"
+        "“Sit down, then.”\n\nI sat, and I says:\n\n“Thank you, mum.”\n\n“Polly is a good name,” says she.\n\n"
+        "“Yes, mum,” I says.\n\nPolly was a good name, I thought, for a boy in a bonnet."
+    )
+    table = discover(text)
+    assert "Polly Hatch" in table["I"]["aliases"] and "Polly" not in table
+    assert table["I"]["gender"] is None  # a name it gives itself may be a disguise
+    assert speakers(attribute(text))[:3] == ["the woman", "the woman", "I"]
+
+
+def test_reported_speech_is_a_turn_and_a_third_person_answers_an_address():
+    text = (
+        "“Come here, child,” said Mr. Grey. “Is it true you refused him?”\n\n"
+        "Harriet replied that it was.\n\n"
+        "“Very well. Is it not so, Mrs. Grey?”\n\n"
+        "“It is,” said Mrs. Grey.\n\n"
+        "“Then you are free, Harriet.”"
+    )
+    assert speakers(attribute(text)) == ["Mr. Grey", "Mr. Grey", "Mr. Grey", "Mrs. Grey", "Mr. Grey"]
+
+
+def test_last_speech_verb_and_negated_verb():
+    text = (
+        "“We must pay,” said Jo.\n\n"
+        "“I am the eldest,” began Meg, but Jo cut in with a decided, “I shall pay.”\n\n"
+        "Meg did not say “never,” but she thought it.\n\n“Fine,” said Meg."
+    )
+    script = attribute(text)
+    quotes = [(s.text, s.speaker) for s in script.segments if s.quote]
+    assert quotes[1][1] == "Meg" and quotes[2][1] == "Jo"
+    assert ("never,", None) in quotes
+
+
+def test_descriptions_stay_apart_from_each_other_and_from_the_narrator():
+    text = (
+        "“Who is there?” I says.\n\n“A friend,” said the stranger.\n\nI let him in, and I looked at him.\n\n"
+        "“Sit,” I says.\n\nI went to the door. I saw a lady on the step.\n\n“Is he here?” said the lady.\n\n"
+        "“He is,” said the stranger."
+    )
+    table = discover(text)
+    assert {"I", "the stranger", "the lady"} <= set(table)
+    assert table["I"]["aliases"] == ["I"]
+    assert speakers(attribute(text)) == ["I", "the stranger", "I", "the lady", "the stranger"]

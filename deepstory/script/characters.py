@@ -23,9 +23,14 @@ SPEECH_VERBS = (
     "responded rejoined retorted declared insisted urged ventured suggested explained inquired enquired "
     "demanded screamed snapped growled sobbed laughed protested persisted bawled yelled roared groaned "
     "stammered faltered whimpered went saying calling asking remarking cries replies answers asks adds thinks "
-    "shouting screaming whispering muttering murmuring exclaiming replying answering"
+    "shouting screaming whispering muttering murmuring exclaiming replying answering announced"
 ).split()
-VERB = r"(?:" + "|".join(SPEECH_VERBS) + r")\b(?:\s+(?:on|out|in|up|again|aloud))?"
+# speaking by breaking into the talk: ``Jo cut in with a decided, "..."``
+BREAKING_IN = ("cut in", "broke in", "chimed in", "put in")
+VERB = (
+    r"(?:" + "|".join([*(v.replace(" ", r"\s+") for v in BREAKING_IN), *SPEECH_VERBS]) + r")\b"
+    r"(?:\s+(?:on|out|in|up|again|aloud))?"
+)
 
 MALE_TITLES = ("Mr.", "Mr", "Mister", "Sir", "Lord", "Captain", "Colonel", "Uncle", "Master", "King", "Father")
 FEMALE_TITLES = ("Mrs.", "Mrs", "Miss", "Ms.", "Lady", "Aunt", "Queen", "Duchess", "Madame", "Mme.", "Mother")
@@ -70,7 +75,8 @@ STOP = frozenset(
     "What Who Why How Which Where Yes No Oh Ah Well Said Says Presently Finally Just Soon Once Again Still "
     "Chapter CHAPTER Not Nor Do Did Does Is Was Were Be Been Come Go Let Good God Lord Heaven Sunday Monday "
     "Saturday Friday Thursday Tuesday Wednesday Christmas Dear Nobody Everybody Somebody Nothing One Two "
-    "Some Each Every Both All Any Only Even Another Such Perhaps However Indeed Whatever Ting Mars Good".split()
+    "Some Each Every Both All Any Only Even Another Such Perhaps However Indeed Whatever Ting Mars Good Everyone "
+    "Someone Anyone".split()
 )
 # ranks that name a character on their own with "the" before them: "said the Queen", "the Count shrugged"
 RANKS = frozenset(
@@ -112,7 +118,7 @@ def _strip_title(name: str) -> tuple[str, str]:
 def _trim(name: str, the: bool = False) -> str:
     """Drop stop words at either end (``Then Tom`` -> ``Tom``); a lone title is no name unless it is a rank after
     "the" (``said the Queen``)."""
-    parts = name.split()
+    parts = [w for k, w in enumerate(name.split()) if k == 0 or w != name.split()[k - 1]]  # "Scrooge Scrooge": one
     while parts and parts[0] in STOP:
         parts.pop(0)
     while parts and parts[-1] in STOP:
@@ -194,9 +200,14 @@ PERSON_NOUNS: dict[str, str | None] = {
     "lady": "female", "woman": "female", "girl": "female", "maid": "female", "widow": "female",
     "man": "male", "boy": "male", "gentleman": "male", "lad": "male", "fellow": "male",
     "stranger": None, "child": None, "youth": "male", "servant": None, "visitor": None,
+    "nephew": "male", "niece": "female", "cousin": None, "clerk": None, "landlady": "female", "landlord": "male",
+    "nurse": "female",
 }  # fmt: skip
 # "the old lady", "the new boy", "the stranger": a lower-case description headed by a person noun
 DESCRIPTION = rf"[Tt]he\s+(?:(?!the\b|and\b|of\b)[a-z]+\s+){{0,2}}(?:{'|'.join(PERSON_NOUNS)})\b"
+# "Scrooge's nephew": a possessor's name and a person noun describe a character of their own ("the nephew"), never
+# the possessor
+POSSESSED = rf"{WORD}['’]s\s+(?:(?!the\b|and\b|of\b)[a-z]+\s+)?(?:{'|'.join(PERSON_NOUNS)})\b"
 
 
 def description_gender(description: str) -> str | None:
@@ -207,15 +218,23 @@ def described_speakers(text: str) -> Counter[str]:
     """Descriptions seen next to a speech verb (``said the stranger``, ``The new boy ... said:``), scored like names."""
     found: Counter[str] = Counter()
     adverbs = r"(?:\s+\w+ly|\s+again|\s+only|\s+then|\s+at\s+once)*"
+    either = rf"(?:{DESCRIPTION}|\b{POSSESSED})"
     patterns = (
-        (rf"\b{VERB}{adverbs},?\s+({DESCRIPTION})", 2),
-        (rf"({DESCRIPTION}){adverbs}\s+{VERB}", 2),
-        (rf"(?:^|[.!?]\s+)({DESCRIPTION})[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", 1),
+        (rf"\b{VERB}{adverbs},?\s+({either})", 2),
+        (rf"({either}){adverbs}\s+{VERB}", 2),
+        (rf"(?:^|[.!?]\s+)({either})[^.!?:\"“”]{{0,80}}\b{VERB}[^.!?:]{{0,20}}:", 1),
     )
     for pattern, weight in patterns:
         for m in re.finditer(pattern, text, re.M):
             found["the " + m.group(1).split(None, 1)[1]] += weight
     return found
+
+
+def possessed_forms(text: str, description: str) -> list[str]:
+    """The possessive forms of a description in the text (``the nephew`` -> ``Scrooge's nephew``)."""
+    noun = description.split(None, 1)[1]
+    pattern = rf"\b{WORD}['’]s\s+" + r"\s+".join(map(re.escape, noun.split())) + r"\b"
+    return sorted({" ".join(m.group(0).split()) for m in re.finditer(pattern, text)})
 
 
 def _ranked_names(text: str, min_score: int) -> list[str]:
@@ -294,7 +313,7 @@ def _join_head_nouns(table: _Table, text: str) -> None:
     must follow "the" or a lower-case word (not a sentence start), and be the only one seen with that head."""
     heads: dict[str, set[str]] = {}  # head word -> the longer names it ends
     for m in re.finditer(rf"(?:\b[Tt]he|[a-z,])\s+({WORD})\s+(?=({WORD})\b)", text):
-        if m.group(1) not in STOP and m.group(1) not in TITLES:
+        if m.group(1) not in STOP and m.group(1) not in TITLES and m.group(1) != m.group(2):
             heads.setdefault(m.group(2), set()).add(f"{m.group(1)} {m.group(2)}")
     for name in list(table.entries):
         if len(name.split()) != 1 or name in TITLES or name in FEMALE_NAMES or name in MALE_NAMES:
@@ -375,7 +394,15 @@ def link_descriptions(text: str, table: dict[str, dict[str, Any]]) -> dict[str, 
     pars = _sentences(text)
     for desc in described:
         gender = table[desc]["gender"]
-        fits = [n for n in named if gender is None or table[n]["gender"] == gender]
+        # never the possessor of the description ("Scrooge's nephew" is not Scrooge)
+        owners = {a.split("'")[0].split("’")[0] for a in table[desc]["aliases"] if not a.startswith("the ")}
+        fits = [
+            n
+            for n in named
+            if (gender is None or table[n]["gender"] == gender)
+            and not owners & set(table[n]["aliases"])
+            and NARRATOR not in table[n]["aliases"]  # the narrator sees "the stranger"; it is never described so
+        ]
         found = _apposition(text, desc, fits, table) or _co_occurring(pars, desc, fits, table)
         if found:
             links[desc] = found
@@ -428,6 +455,8 @@ def _dialogue(sentences: list[str]) -> bool:
 
 # a first-person speech tag in the narration right after a quote: ``said I``, ``I remarked``, ``cried I``
 FIRST_PERSON_TAG = re.compile(rf"^[\s,;:.!?—–\-(]*(?:{VERB}(?:\s+\w+ly)?\s+I\b(?!['’])|I\s+(?:\w+ly\s+)?{VERB})")
+# a first-person tag leading into a quote: ``I says:``, ``so I says``, ``I answered, in a low voice,``
+FIRST_PERSON_LEAD = re.compile(rf"\bI\s+(?:\w+ly\s+)?{VERB}[^.!?\"“”]{{0,30}}$")
 # a name set off inside a quote: ``I think, Watson, that``, ``My dear Holmes,``, ``Watson, come``
 QUOTE_VOCATIVE = re.compile(
     r"(?:[,;—–]\s*|\b[Dd]ear\s+|\b[Mm]y\s+)((?:[A-Z][a-z]+\.?\s+)?[A-Z][a-z]+)(?=\s*[,!?.;:—–]|\s*$)"
@@ -444,13 +473,25 @@ def narrator_name(text: str) -> tuple[int, str | None]:
     """
     pars, _ = split(text)
     quoted: list[tuple[bool, list[str]]] = []  # per quote paragraph: (the narrator tags one of its quotes, vocatives)
+    lead = False  # the paragraph before is narration ending on ``I says:``
     for par in pars:
         spans = par.spans
         if not any(s.quote for s in spans):
+            lead = bool(spans) and bool(FIRST_PERSON_LEAD.search(spans[-1].text.rstrip(" :,—–-")))
+            lead = lead and spans[-1].text.rstrip().endswith((":", ",", "—", "-"))
             continue
-        mine = any(
-            not s.quote and k > 0 and spans[k - 1].quote and FIRST_PERSON_TAG.match(s.text) for k, s in enumerate(spans)
+        mine = (
+            (lead and spans[0].quote)
+            or any(
+                not s.quote and k > 0 and spans[k - 1].quote and FIRST_PERSON_TAG.match(s.text)
+                for k, s in enumerate(spans)
+            )
+            or any(
+                not s.quote and k + 1 < len(spans) and spans[k + 1].quote and FIRST_PERSON_LEAD.search(s.text)
+                for k, s in enumerate(spans)
+            )
         )
+        lead = False
         vocs = [
             name
             for s in spans
@@ -470,14 +511,54 @@ def narrator_name(text: str) -> tuple[int, str | None]:
     return sum(mine for mine, _ in quoted), name
 
 
+NAME_QUESTION = re.compile(r"\b(?:your|thy)\s+(?:\w+\s+)?name\b", re.I)
+BARE_NAME = re.compile(r"^\s*((?:[A-Z][a-z]+\s+){0,2}[A-Z][a-z]+)[.!]?\s*$")
+
+
+def narrator_self_names(text: str, pars: list[Any] | None = None) -> list[str]:
+    """Names the first-person narrator gives as its own: an untagged quote that is only a name, answering a quote
+    that asks for "your name" and is not the narrator's (``"What might your name be?"`` / ``"Sarah Williams."``)."""
+    pars = pars if pars is not None else split(text)[0]
+    found = []
+    asked = False  # the quote paragraph before asks a name, and no "I" tag is on it
+    for par in pars:
+        spans = par.spans
+        quotes = [s for s in spans if s.quote]
+        if not quotes:
+            continue
+        narration = " ".join(s.text for s in spans if not s.quote)
+        m = BARE_NAME.match(quotes[0].text) if len(quotes) == 1 and not narration.strip() else None
+        if asked and m and not set(m.group(1).split()) & STOP:
+            found.append(m.group(1))
+        mine = FIRST_PERSON_TAG.match(narration) or FIRST_PERSON_LEAD.search(narration)
+        asked = bool(NAME_QUESTION.search(quotes[-1].text)) and not mine
+    return found
+
+
+def _in_narration(pars: list[Any], name: str) -> bool:
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    return any(not s.quote and pattern.search(s.text) for p in pars for s in p.spans)
+
+
 def _add_narrator(table: _Table, text: str) -> None:
-    """A text whose narration tags quotes to "I" at least twice has a first-person narrator: the character the
-    others call by name (:func:`narrator_name`), given the alias "I", or a character named "I"."""
+    """A text whose narration tags quotes to "I" at least twice has a first-person narrator, the character "I".
+    The name the others call it (:func:`narrator_name`) and the names it gives as its own
+    (:func:`narrator_self_names`) are its aliases; a name the narration itself uses too names the character."""
     tags, name = narrator_name(text)
     if tags < 2 or NARRATOR in table.owner:
         return
-    if name is None:
+    pars, _ = split(text)
+    if name is None or not _in_narration(pars, name):
         table.new(NARRATOR, None)
+        for given in [*([name] if name else []), *narrator_self_names(text, pars)]:
+            for form in dict.fromkeys([given, given.split()[0]]):
+                entry = table.entries.get(form)
+                if entry is not None and entry["aliases"] == [form]:  # a character only by this name: the narrator
+                    table.remove(form)
+                    if given == name:  # what the others call it; a name it gives itself may be a disguise
+                        table.entries[NARRATOR]["gender"] = entry["gender"] or _first_name_gender(name)
+                if form not in table.owner:
+                    table.add(NARRATOR, form)
         return
     owner = table.owner.get(name)
     if owner is None:
@@ -507,8 +588,11 @@ def discover(text: str, min_score: int = 2) -> dict[str, dict[str, Any]]:
     _join_head_nouns(table, text)
     counts = {d: len(re.findall(_alias_pattern([d]), text)) for d in described_speakers(text)}
     for desc, score in described_speakers(text).items():
-        if score + min(counts[desc], 4) >= min_score + 1:
+        forms = possessed_forms(text, desc)
+        if score + min(counts[desc] + len(forms), 4) >= min_score + 1:
             table.new(desc, None)
+            for form in forms:
+                table.add(desc, form)
     _guess_genders(table, text)
     _join_titled_first_names(table, text)
     _add_narrator(table, text)
