@@ -79,7 +79,11 @@ def write_script(book: Path, out: Path, chapter: int | str | None, aliases: str 
     notes = {
         name: [
             f"{by_name[name].lines} lines; gender {by_name[name].gender or 'unknown'}"
-            + (f"; also called {', '.join(a for a in by_name[name].aliases if a != name)}" if name in by_name else ""),
+            + (
+                f"; also called {', '.join(others)}"
+                if (others := [a for a in by_name[name].aliases if a != name])
+                else ""
+            ),
         ]
         for name in entries
         if name in by_name

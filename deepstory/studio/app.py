@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from deepstory.files import write_text
+from deepstory.script.html import DOUBTFUL  # a quote rated below this is marked for review
 from deepstory.studio.jobs import Jobs
 from deepstory.studio.safety import Guard, Refused, check_overrides, inside
 from deepstory.studio.workspace import CONF, ENGINES, NARRATOR, Workspace, from_book
@@ -41,7 +42,6 @@ STORY_SUFFIXES = (".txt", ".md")
 PORTRAIT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_BODY = 32 << 20
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f")
-DOUBTFUL = 0.6  # a quote's attribution below this is marked for review (as deepstory.script.html does)
 LAYOUTS = ("single", "stage")
 
 
