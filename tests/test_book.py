@@ -97,9 +97,12 @@ def test_prose_is_told_from_tagged_text_and_its_doubts_are_warnings(tmp_path) ->
     tagged.write_text('Eileen: "Hello," she said.\nThe cat looked up.\n', encoding="utf-8")
     assert not load(tagged).prose  # the story format, as before, quotes and all
     prose = tmp_path / "prose.txt"
-    prose.write_text('"Come in," said Mary.\n\n"Thank you," said John.\n\n"Wait, said Mary.\n', encoding="utf-8")
+    prose.write_text(
+        '"Come in," said Mary.\n\n"Thank you," said John | the tall one.\n\n"Wait, said Mary.\n', encoding="utf-8"
+    )
     source = load(prose)
     assert source.prose and "Mary|Come in," in source.text.splitlines()
+    assert "Narrator|said John the tall one." in source.text.splitlines()  # a "|" never splits a line again
     assert any("line 5" in w for w in source.warnings)  # the quote never closed: named, not a crash
     assert load(prose, format="tagged").text.startswith('"Come in,"')  # format=tagged reads it as it is
     with pytest.raises(UserError, match=r"^story.chapter=2: prose.txt is not an EPUB"):

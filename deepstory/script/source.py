@@ -78,7 +78,8 @@ def tagged_lines(script: Any, narrator: str) -> str:
     """The script in the story format: each utterance on its own line, its speaker before a ``|``."""
     out = []
     for speaker, text in script.story_lines():
-        text = " ".join(EMPHASIS.sub("", str(text)).split())
+        # A "|" would be read as a second speaker separator, and no voice says it.
+        text = " ".join(EMPHASIS.sub("", str(text)).replace("|", " ").split())
         if text:
             out.append(f"{narrator if speaker is None else speaker}|{text}")
     return "\n".join(out) + ("\n" if out else "")
