@@ -98,3 +98,19 @@ def write_npy(final: Path | str, array: np.ndarray) -> Path:
 
 def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_yaml(path: Path | str, setting: str, what: str) -> Any:
+    """The YAML file a user named in ``setting``, parsed; a missing, unreadable or malformed one is a one-line
+    :class:`deepstory.errors.UserError` naming ``setting``, the file and ``what`` it should be."""
+    import yaml
+
+    from deepstory.errors import UserError
+
+    file = Path(str(path)).expanduser()
+    if not file.is_file():
+        raise UserError(f"{setting}={file}: no such file")
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{setting}={file}: not {what} ({str(exc).splitlines()[0]})") from None

@@ -168,3 +168,25 @@ def test_the_cast_setting_is_checked() -> None:
 
     with pytest.raises(UserError, match=r"story.cast=.everyone.: must be one of auto, configured"):
         build_stages(compose_cfg("story.cast=everyone"))
+
+
+def test_a_speakers_file_and_an_alias_table_that_cannot_be_read_are_one_line(tmp_path) -> None:
+    from deepstory.run.render import with_speakers_file
+
+    with pytest.raises(UserError, match=r"^speakers_file=.*missing.yaml: no such file$"):
+        with_speakers_file(compose_cfg(f"speakers_file={tmp_path / 'missing.yaml'}"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("Anne: {image: [unclosed\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"^speakers_file=.*broken.yaml: not a speakers YAML file \("):
+        with_speakers_file(compose_cfg(f"speakers_file={broken}"))
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- Anne\n- Tom\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"^speakers_file=.*list.yaml: a mapping of speaker names"):
+        with_speakers_file(compose_cfg(f"speakers_file={listed}"))
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("Anne:\n  image: anne.png\n", encoding="utf-8")
+    assert list(with_speakers_file(compose_cfg(f"speakers_file={mine}")).speakers) == ["Anne"]
+    prose = tmp_path / "prose.txt"
+    prose.write_text('"Come in," said Mary.\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"^story.aliases=.*broken.yaml: not a YAML alias table \("):
+        load(prose, aliases=str(broken))

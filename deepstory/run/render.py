@@ -14,7 +14,7 @@ from deepstory.animate.rest import RestPose
 from deepstory.cache import DEFAULT_VERIFY, JOURNAL, Cache, digest
 from deepstory.config import instantiate
 from deepstory.errors import UserError
-from deepstory.files import write_text
+from deepstory.files import read_yaml, write_text
 from deepstory.kernel.context import Media, RunDir
 from deepstory.kernel.progress import PROGRESS_FILE, EventLog, Progress
 from deepstory.kernel.stage import Stage
@@ -121,12 +121,8 @@ def with_speakers_file(cfg: DictConfig) -> DictConfig:
     if name is None:
         return cfg
     path = Path(str(name)).expanduser()
-    if not path.is_file():
-        raise UserError(f"speakers_file={path}: no such file")
-    try:
-        speakers = OmegaConf.load(path)
-    except Exception as exc:  # YAML and OmegaConf errors alike: one line naming the file
-        raise UserError(f"speakers_file={path}: not a speakers YAML file ({str(exc).splitlines()[0]})") from None
+    table = read_yaml(path, "speakers_file", "a speakers YAML file")
+    speakers = OmegaConf.create(table) if isinstance(table, dict) else None
     if not isinstance(speakers, DictConfig) or not speakers:
         raise UserError(f"speakers_file={path}: a mapping of speaker names to their image, voice and face")
     cfg = copy.deepcopy(cfg)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from deepstory.errors import StoryError, UserError
+from deepstory.files import read_yaml
 
 #: Markdown's emphasis marks around words (``_you_``, ``*never*``): not spoken.
 EMPHASIS = re.compile(r"(?<![\w*_])[*_]+(?=\w)|(?<=\w)[*_]+(?![\w*_])")
@@ -58,15 +59,8 @@ def _aliases(path: str | None) -> dict | None:
     """The alias table at ``path`` (YAML, as ``python -m deepstory.script`` writes it), or None."""
     if path is None:
         return None
-    import yaml
-
     file = Path(str(path)).expanduser()
-    if not file.is_file():
-        raise UserError(f"story.aliases={file}: no such file")
-    try:
-        table = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"story.aliases={file}: not a YAML alias table ({str(exc).splitlines()[0]})") from None
+    table = read_yaml(file, "story.aliases", "a YAML alias table")
     if table is None:
         return {}
     if not isinstance(table, dict) or any(not isinstance(v, (dict, type(None))) for v in table.values()):
