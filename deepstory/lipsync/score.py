@@ -288,23 +288,37 @@ def anchor_box(box: tuple[slice, slice], mouth_width: float, height: int, width:
     return slice(top, min(height, bottom)), slice(max(0, cols.start - grow), min(width, cols.stop + grow))
 
 
+class Follower:
+    """Finds how far the face in a frame has moved from ``still`` (a region of the still portrait), by phase
+    correlation: the peak of the normalised cross-power spectrum's inverse.  The still's windowed spectrum is
+    taken once, here; each frame's, per call."""
+
+    def __init__(self, still: np.ndarray) -> None:
+        self.shape = still.shape
+        self.usable = min(still.shape) >= 8
+        if self.usable:
+            self.window = np.outer(np.hanning(still.shape[0]), np.hanning(still.shape[1]))
+            self.still = np.conj(np.fft.rfft2((still - still.mean()) * self.window))
+
+    def __call__(self, frame: np.ndarray, limit: float) -> tuple[int, int]:
+        """``(dy, dx)``, whole pixels, for the same region of ``frame``; none where the peak is weak or further
+        than ``limit`` pixels."""
+        if not self.usable:
+            return 0, 0
+        cross = np.fft.rfft2((frame - frame.mean()) * self.window) * self.still
+        surface = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-9), s=self.shape)
+        dy, dx = np.unravel_index(int(np.argmax(surface)), surface.shape)
+        dy = dy - self.shape[0] if dy > self.shape[0] // 2 else dy
+        dx = dx - self.shape[1] if dx > self.shape[1] // 2 else dx
+        if surface.max() < 0.1 or abs(dy) > limit or abs(dx) > limit:
+            return 0, 0
+        return int(dy), int(dx)
+
+
 def follow(still: np.ndarray, frame: np.ndarray, limit: float) -> tuple[int, int]:
     """``(dy, dx)``, whole pixels: how far the face in ``frame`` has moved from ``still`` (the same region of
-    each), by phase correlation (the peak of the normalised cross-power spectrum's inverse); none where the peak
-    is weak or further than ``limit`` pixels."""
-    if min(still.shape) < 8:
-        return 0, 0
-    window = np.outer(np.hanning(still.shape[0]), np.hanning(still.shape[1]))
-    a = np.fft.rfft2((still - still.mean()) * window)
-    b = np.fft.rfft2((frame - frame.mean()) * window)
-    cross = b * np.conj(a)
-    surface = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-9), s=still.shape)
-    dy, dx = np.unravel_index(int(np.argmax(surface)), surface.shape)
-    dy = dy - still.shape[0] if dy > still.shape[0] // 2 else dy
-    dx = dx - still.shape[1] if dx > still.shape[1] // 2 else dx
-    if surface.max() < 0.1 or abs(dy) > limit or abs(dx) > limit:
-        return 0, 0
-    return int(dy), int(dx)
+    each); see :class:`Follower`."""
+    return Follower(still)(frame, limit)
 
 
 def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict, anchors: dict | None = None) -> np.ndarray:
@@ -312,11 +326,12 @@ def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict, anchors: dict
 
     With ``anchors`` (per pose: the region above the mouth, :func:`anchor_box`, and the most pixels the head
     may have moved), each frame's box follows the head: it is read where the face around it has moved to
-    (:func:`follow`), so a head that drifts or nods does not carry the lips' own shadow into a fixed box."""
+    (:class:`Follower`), so a head that drifts or nods does not carry the lips' own shadow into a fixed box."""
     # Per pose, once: its still's mouth region, the brightness below which a pixel counts as dark, its mean.
     regions = {pose: stills[pose][boxes[pose]] for pose in boxes}
     dark = {pose: 0.7 * float(np.median(still)) for pose, still in regions.items()}
     scale = {pose: max(1.0, float(still.mean())) for pose, still in regions.items()}
+    followers = {pose: (Follower(stills[pose][area]), area, limit) for pose, (area, limit) in (anchors or {}).items()}
     out = []
     for i, frame in enumerate(frames_gray):
         pose = pose_at.get(i)
@@ -325,9 +340,9 @@ def measure(frames_gray, pose_at: dict, boxes: dict, stills: dict, anchors: dict
             continue
         still = regions[pose]
         rows, cols = boxes[pose]
-        if anchors and pose in anchors:
-            (a_rows, a_cols), limit = anchors[pose]
-            dy, dx = follow(stills[pose][a_rows, a_cols], frame[a_rows, a_cols], limit)
+        if pose in followers:
+            follower, area, limit = followers[pose]
+            dy, dx = follower(frame[area], limit)
             dy = min(max(dy, -rows.start), frame.shape[0] - rows.stop)  # the moved box stays in the frame
             dx = min(max(dx, -cols.start), frame.shape[1] - cols.stop)
             rows, cols = slice(rows.start + dy, rows.stop + dy), slice(cols.start + dx, cols.stop + dx)

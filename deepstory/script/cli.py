@@ -61,11 +61,13 @@ def speakers_yaml(entries: dict[str, dict], notes: dict[str, list[str]]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_script(book: Path, out: Path, chapter: int | str | None, aliases: str | None, voices: list[str], console):
+def write_script(book: Path, out: Path, chapter: int | str | None, aliases: str | None, voices: list[str]):
     """Everything the module says, into ``out``; returns the script and its figures."""
     import yaml
 
     started = time.perf_counter()
+    # The portraits' paths in speakers.yaml are absolute: relative ones would depend on where a render starts.
+    out = out.resolve()
     source = load(book, chapter=chapter, format="prose", aliases=aliases, narrator=NARRATOR)
     script = source.script
     out.mkdir(parents=True, exist_ok=True)
@@ -74,20 +76,12 @@ def write_script(book: Path, out: Path, chapter: int | str | None, aliases: str 
     from deepstory.script.cast import propose
 
     entries, warnings = propose(characters, out / "portraits", narrator=NARRATOR, user_voices=voices)
-    # Paths relative to the speakers file would depend on where a render starts: written absolute.
-    by_name = {c.name: c for c in script.characters}
-    notes = {
-        name: [
-            f"{by_name[name].lines} lines; gender {by_name[name].gender or 'unknown'}"
-            + (
-                f"; also called {', '.join(others)}"
-                if (others := [a for a in by_name[name].aliases if a != name])
-                else ""
-            ),
-        ]
-        for name in entries
-        if name in by_name
-    }
+    notes = {}
+    for character in script.characters:
+        if character.name in entries:
+            others = [a for a in character.aliases if a != character.name]
+            also = f"; also called {', '.join(others)}" if others else ""
+            notes[character.name] = [f"{character.lines} lines; gender {character.gender or 'unknown'}{also}"]
     write_text(out / "speakers.yaml", speakers_yaml(entries, notes))
     write_text(out / "aliases.yaml", yaml.safe_dump(script.alias_table(), sort_keys=False, allow_unicode=True))
     title = (
@@ -115,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(chapter, str) and chapter.isdigit():
         chapter = int(chapter)
     try:
-        script, characters, warnings, seconds = write_script(
-            args.book, args.out, chapter, args.aliases, args.voices, console
-        )
+        script, characters, warnings, seconds = write_script(args.book, args.out, chapter, args.aliases, args.voices)
     except DeepstoryError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc).splitlines()[0])}", highlight=False, soft_wrap=True)
         return exc.exit_code

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from deepstory.errors import StoryError, UserError
 from deepstory.files import read_yaml
@@ -134,8 +134,3 @@ def speakers_of(source: Source, narrator: str) -> list[tuple[str, str | None, in
         return []
     chars = [(c.name, c.gender, int(c.lines)) for c in source.script.characters if c.lines > 0 and c.name != narrator]
     return sorted(chars, key=lambda c: -c[2])
-
-
-def configured_names(speakers: Mapping[str, Any]) -> set[str]:
-    """The configured speakers' names, case-folded (a character matches one whatever its case)."""
-    return {str(name).casefold() for name in speakers}

@@ -13,6 +13,7 @@ from deepstory.scene import SceneContext
 from deepstory.script.source import Source, load, speakers_of
 from deepstory.story.files import StoryFiles
 from deepstory.story.parse import SpeakerMapper, Story, parse_story
+from deepstory.tagged import norm
 
 #: ``story.cast``'s values.
 CASTS = ("auto", "configured")
@@ -56,13 +57,12 @@ class StoryStage(Stage[SceneContext]):
         call (a chapter takes milliseconds): the stage keeps nothing of a run."""
         return load(self.text_path, self.encoding, self.chapter, self.format, self.aliases, self.default_speaker)
 
-    def parse(self, cast: Cast) -> tuple[Story, Path]:
-        """The story file parsed for the configured ``cast`` (reads only the text), and its path."""
+    def parse(self, cast: Cast) -> tuple[Story, Source]:
+        """The story file parsed for the configured ``cast`` (reads only the text), and what it was read from."""
         source = self.source()
         mapper = SpeakerMapper(cast.names, self.default_speaker, self.speaker_map)
         images = {s: len(cast.images(s)) for s in cast.names}
-        story = parse_story(source.text, mapper, images, max_words=self.max_words)
-        return story, source.path
+        return parse_story(source.text, mapper, images, max_words=self.max_words), source
 
     def book_cast(self, speakers: Mapping[str, Any], folder: Path) -> tuple[dict[str, dict], list[str]]:
         """With ``cast: auto``, a speakers entry (a drawn portrait in ``folder``, a voice of its own) for each
@@ -70,8 +70,9 @@ class StoryStage(Stage[SceneContext]):
         source = self.source()
         if self.cast != "auto" or not source.prose:
             return {}, []
-        taken = {str(n).casefold() for n in speakers} | {str(n).casefold() for n in self.speaker_map}
-        characters = [c for c in speakers_of(source, self.default_speaker) if c[0].casefold() not in taken]
+        # Matched as the story's speaker mapper matches names (deepstory.story.parse.SpeakerMapper).
+        taken = {norm(str(n)) for n in speakers} | {norm(str(n)) for n in self.speaker_map}
+        characters = [c for c in speakers_of(source, self.default_speaker) if norm(c[0]) not in taken]
         if not characters:
             return {}, []
         from deepstory.script.cast import propose
@@ -84,7 +85,8 @@ class StoryStage(Stage[SceneContext]):
 
     def run(self, ctx: SceneContext) -> None:
         cast = ctx.cast
-        story, path = self.parse(cast)
+        story, source = self.parse(cast)
+        path = source.path
         if not story.sentences:
             raise StoryError(f"story.text_path={path}: nothing to say (no line has a word the voices can speak)")
         for speaker in story.speakers:
@@ -95,7 +97,6 @@ class StoryStage(Stage[SceneContext]):
                 raise
             except (OSError, ValueError) as exc:
                 raise UserError(f"speakers.{speaker}: {exc}") from exc
-        source = self.source()
         for warning in source.warnings:
             ctx.progress.warn(f"story.text_path={path}: {warning}")
         for line in story.skipped_lines:
