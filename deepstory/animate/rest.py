@@ -37,13 +37,13 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def _lips(face: Face, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The inner upper and lower lips' y at the x values ``at`` (the mesh's contours)."""
-    from deepstory.animate.mouth import _contour
-    from deepstory.portrait import mesh as m
+    """The inner upper and lower lips' y at the x values ``at`` (the mesh's contours, as the mouth's rig reads
+    the lips' gap from them)."""
+    from deepstory.animate.mouth import from_mesh
 
-    pts = np.asarray(face.mesh, dtype=np.float64)
-    lower = _contour(pts, m.LIPS_INNER_LOWER, at)
-    return np.minimum(_contour(pts, m.LIPS_INNER_UPPER, at), lower), lower
+    assert face.mesh is not None
+    _, top, line = from_mesh(face.mesh, at)
+    return top, line
 
 
 def open_at_rest(portrait: Portrait) -> bool:

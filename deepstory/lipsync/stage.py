@@ -57,7 +57,7 @@ class LipSyncStage(Stage[SceneContext]):
             for image, a, b in runs:
                 for f in range(max(a, chunk.first_frame), min(b, chunk.first_frame + chunk.frames)):
                     pose_at[f] = (chunk.speaker, image)
-        boxes, stills, anchors, reach = {}, {}, {}, {}
+        boxes, stills, anchors = {}, {}, {}
         luma = np.array([0.299, 0.587, 0.114], np.float32)
         for speaker, image in sorted(set(pose_at.values())):
             still = ctx.layout.canvas(width, height)
@@ -75,10 +75,9 @@ class LipSyncStage(Stage[SceneContext]):
             # The head may move the mouth this far (drift and nod: deepstory.motion): the box follows it.
             limit = max(2.0, 0.25 * face.mouth_width)
             anchors[(speaker, image)] = (anchor_box(box, face.mouth_width, height, width), limit)
-            reach[(speaker, image)] = int(np.ceil(limit))
         # Only the boxes around every measured mouth and the faces above them are decoded into the pipe, with room
         # for the head to move (even corners: the same pixels).
-        spans = [(b, reach[p]) for p, b in boxes.items()] + [(a, 0) for a, _ in anchors.values()]
+        spans = [(b, int(np.ceil(anchors[p][1]))) for p, b in boxes.items()] + [(a, 0) for a, _ in anchors.values()]
         x0 = max(0, min(b[1].start - r for b, r in spans)) // 2 * 2 if spans else 0
         y0 = max(0, min(b[0].start - r for b, r in spans)) // 2 * 2 if spans else 0
         x1 = min(width, max(b[1].stop + r for b, r in spans)) if spans else width

@@ -177,9 +177,8 @@ class Cast:
                 *([] if self.face_margin is None else [self.face_margin]),  # single layout: keys as before
                 *([] if self.framing == "image" else [FRAMING]),  # framing: image keys as before
                 *([] if not mouths else [{k: file_digest(str(v)) for k, v in sorted(mouths.items())}]),
-                *(
-                    [] if not self.closed(speaker, size, image) else [self.closer.version if self.closer else ""]
-                ),  # its lips closed
+                # Its lips closed at rest (a cast without a closer shows every portrait as it is).
+                *([self.closer.version] if self.closer and self.closed(speaker, size, image) else []),
             )
         return self._keys[which]
 

@@ -122,11 +122,10 @@ def with_speakers_file(cfg: DictConfig) -> DictConfig:
         return cfg
     path = Path(str(name)).expanduser()
     table = read_yaml(path, "speakers_file", "a speakers YAML file")
-    speakers = OmegaConf.create(table) if isinstance(table, dict) else None
-    if not isinstance(speakers, DictConfig) or not speakers:
+    if not isinstance(table, dict) or not table:
         raise UserError(f"speakers_file={path}: a mapping of speaker names to their image, voice and face")
     cfg = copy.deepcopy(cfg)
-    cfg.speakers = speakers
+    cfg.speakers = OmegaConf.create(table)
     return cfg
 
 
