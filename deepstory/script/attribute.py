@@ -68,14 +68,19 @@ class Script:
 
     def story_lines(self) -> list[tuple[str | None, str]]:
         """One utterance a line: each quote alone, a paragraph's consecutive narration kept together."""
-        out: list[tuple[str | None, str]] = []
+        return [(speaker, text) for speaker, text, _ in self.utterances()]
+
+    def utterances(self) -> list[tuple[str | None, str, Segment | None]]:
+        """:meth:`story_lines` with, for a quote, the segment it is (its confidence and evidence); None for
+        narration."""
+        out: list[tuple[str | None, str, Segment | None]] = []
         previous: Segment | None = None
         for seg in self.segments:
             joins = previous is not None and not seg.quote and not previous.quote
             if joins and previous is not None and previous.paragraph == seg.paragraph:
-                out[-1] = (None, out[-1][1] + " " + seg.text)
+                out[-1] = (None, out[-1][1] + " " + seg.text, None)
             else:
-                out.append((seg.speaker if seg.quote else None, seg.text))
+                out.append((seg.speaker, seg.text, seg) if seg.quote else (None, seg.text, None))
             previous = seg
         return out
 

@@ -68,15 +68,22 @@ def _aliases(path: str | None) -> dict | None:
     return table
 
 
-def tagged_lines(script: Any, narrator: str) -> str:
-    """The script in the story format: each utterance on its own line, its speaker before a ``|``."""
+def script_lines(script: Any, narrator: str) -> list[tuple[str, Any]]:
+    """The script's utterances as lines of the story format (``Name|text``), each with the quote it is (None for
+    narration); utterances with nothing left to say are dropped."""
     out = []
-    for speaker, text in script.story_lines():
+    for speaker, text, quote in script.utterances():
         # A "|" would be read as a second speaker separator, and no voice says it.
         text = " ".join(EMPHASIS.sub("", str(text)).replace("|", " ").split())
         if text:
-            out.append(f"{narrator if speaker is None else speaker}|{text}")
-    return "\n".join(out) + ("\n" if out else "")
+            out.append((f"{narrator if speaker is None else speaker}|{text}", quote))
+    return out
+
+
+def tagged_lines(script: Any, narrator: str) -> str:
+    """The script in the story format: each utterance on its own line, its speaker before a ``|``."""
+    lines = [line for line, _ in script_lines(script, narrator)]
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def load(

@@ -28,7 +28,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from deepstory.files import write_text
+from deepstory.files import write_json
 from deepstory.script.html import DOUBTFUL  # a quote rated below this is marked for review
 from deepstory.studio.jobs import Jobs
 from deepstory.studio.safety import Guard, Refused, check_overrides, inside
@@ -429,7 +429,7 @@ def face_preview(studio: Studio, name: str) -> dict[str, Any]:
         drawn, _ = preview(result)
         drawn.save(out, "PNG")
         values = {k: _plain(v) for k, v in result.values.items() if k != "mesh"}
-        write_text(about, json.dumps({"found": result.found, "face": values}))
+        write_json(about, {"found": result.found, "face": values})
     known = json.loads(about.read_text(encoding="utf-8"))
     return {"preview": studio.url(out), "image": studio.url(image), **known}
 

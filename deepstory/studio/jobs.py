@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepstory.files import write_text
+from deepstory.files import write_json
 from deepstory.kernel.progress import PROGRESS_FILE, RENDER
 from deepstory.studio.workspace import ROOT, Workspace
 
@@ -113,7 +113,7 @@ class Jobs:
 
     # -- the registry ------------------------------------------------------------------------------------
     def save(self, job: Job) -> None:
-        write_text(self.folder / f"{job.id}.json", json.dumps(asdict(job), indent=1))
+        write_json(self.folder / f"{job.id}.json", asdict(job))
 
     def get(self, job_id: str) -> Job | None:
         if not job_id.replace("-", "").replace("_", "").isalnum():

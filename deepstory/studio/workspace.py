@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from deepstory.files import write_bytes, write_text
+from deepstory.files import write_bytes, write_json, write_text
 from deepstory.tagged import split_line
 
 NARRATOR = "Narrator"
@@ -171,7 +171,7 @@ class Workspace:
             if data is not None:
                 write_bytes(folder / f"{n}-{name}", data)
         about = {"what": what, "time": time.time(), "files": [k for k, v in state.items() if v is not None]}
-        write_text(folder / f"{n}.json", json.dumps(about))
+        write_json(folder / f"{n}.json", about)
         for old in steps[: max(0, len(steps) + 1 - HISTORY)]:
             self._drop(kind, old)
 
@@ -211,7 +211,7 @@ class Workspace:
         """The story's new text (tagged lines), with the attribution per line where it came from a book."""
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         write_text(self.story, text if text.endswith("\n") or not text else text + "\n")
-        write_text(self.attribution, json.dumps(notes or []))
+        write_json(self.attribution, notes or [])
         self.ensure_cast()
 
     def reassign(self, index: int, speaker: str) -> None:
@@ -381,26 +381,15 @@ def bundled_cast() -> dict[str, dict[str, Any]]:
 
 
 def from_book(script: Any) -> tuple[str, list[Any]]:
-    """A prose script as tagged lines, and per line its attribution (a quote's confidence and evidence)."""
-    from deepstory.script.source import EMPHASIS
+    """A prose script as tagged lines (as the story stage writes them), and per line its attribution (a quote's
+    confidence and evidence)."""
+    from deepstory.script.source import script_lines
 
-    lines: list[tuple[str | None, str, dict[str, Any] | None]] = []
-    previous = None
-    for seg in script.segments:
-        joins = previous is not None and not seg.quote and not previous.quote and previous.paragraph == seg.paragraph
-        if joins and lines:
-            lines[-1] = (None, lines[-1][1] + " " + seg.text, None)
-        else:
-            note = {"confidence": seg.confidence, "evidence": seg.evidence} if seg.quote else None
-            lines.append((seg.speaker if seg.quote else None, seg.text, note))
-        previous = seg
-    text, notes = [], []
-    for speaker, words, note in lines:
-        words = " ".join(EMPHASIS.sub("", str(words)).split())
-        if words:
-            text.append(f"{speaker or NARRATOR}|{words}")
-            notes.append(note)
-    return "\n".join(text) + ("\n" if text else ""), notes
+    lines = script_lines(script, NARRATOR)
+    notes = [
+        None if quote is None else {"confidence": quote.confidence, "evidence": quote.evidence} for _, quote in lines
+    ]
+    return "\n".join(line for line, _ in lines) + ("\n" if lines else ""), notes
 
 
 def voice_config(model: Path) -> dict[str, Any] | None:
